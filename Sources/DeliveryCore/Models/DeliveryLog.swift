@@ -1,0 +1,271 @@
+import Foundation
+
+/// Counts of one endpoint's deliveries by status, kept current by the store (never counted from the log).
+public struct StatusCounts: Sendable, Equatable, Codable {
+    public var pending = 0
+    public var inflight = 0
+    public var delivered = 0
+    public var retrying = 0
+    public var dead = 0
+    public var cancelled = 0
+
+    public init() {}
+
+    public subscript(status: DeliveryStatus) -> Int {
+        get {
+            switch status {
+            case .pending: pending
+            case .inflight: inflight
+            case .delivered: delivered
+            case .retrying: retrying
+            case .dead: dead
+            case .cancelled: cancelled
+            }
+        }
+        set {
+            switch status {
+            case .pending: pending = newValue
+            case .inflight: inflight = newValue
+            case .delivered: delivered = newValue
+            case .retrying: retrying = newValue
+            case .dead: dead = newValue
+            case .cancelled: cancelled = newValue
+            }
+        }
+    }
+
+    /// Deliveries waiting for an attempt (pending and retrying).
+    public var queued: Int { pending + retrying }
+}
+
+/// Attempts, successes and latency over a window, from the per-minute stats buckets.
+public struct WindowStats: Sendable, Equatable, Codable {
+    public var attempts = 0
+    public var successes = 0
+    public var failures = 0
+    /// Median attempt latency in milliseconds, estimated from the latency histogram.
+    public var p50Milliseconds: Double?
+    public var p95Milliseconds: Double?
+    public var p99Milliseconds: Double?
+
+    public init() {}
+
+    /// Successes over attempts, or `nil` without attempts.
+    public var successRate: Double? { attempts == 0 ? nil : Double(successes) / Double(attempts) }
+}
+
+/// One endpoint's health, for the Endpoints view and `hooktop stats`.
+public struct EndpointSummary: Sendable, Equatable {
+    public var endpoint: Endpoint
+    public var counts: StatusCounts
+    /// Over the last 5 minutes.
+    public var recent: WindowStats
+    public var lastError: String?
+    public var lastAttemptAt: Date?
+
+    public init(endpoint: Endpoint, counts: StatusCounts, recent: WindowStats, lastError: String?, lastAttemptAt: Date?) {
+        self.endpoint = endpoint
+        self.counts = counts
+        self.recent = recent
+        self.lastError = lastError
+        self.lastAttemptAt = lastAttemptAt
+    }
+}
+
+/// Everything the dashboard header shows.
+public struct Overview: Sendable, Equatable {
+    /// Dispatchers with a heartbeat row, alive or stale.
+    public var workers: [WorkerInfo]
+    /// Successful deliveries per second over the last minute.
+    public var deliveriesPerSecond: Double
+    /// Over the last 5 minutes.
+    public var recent: WindowStats
+    public var totals: StatusCounts
+    public var endpointCount: Int
+    public var pausedEndpoints: Int
+    public var disabledEndpoints: Int
+    /// Attempts per minute for the last 30 minutes, oldest first (30 values).
+    public var throughput: [Int]
+
+    public init(
+        workers: [WorkerInfo], deliveriesPerSecond: Double, recent: WindowStats, totals: StatusCounts,
+        endpointCount: Int, pausedEndpoints: Int, disabledEndpoints: Int, throughput: [Int]
+    ) {
+        self.workers = workers
+        self.deliveriesPerSecond = deliveriesPerSecond
+        self.recent = recent
+        self.totals = totals
+        self.endpointCount = endpointCount
+        self.pausedEndpoints = pausedEndpoints
+        self.disabledEndpoints = disabledEndpoints
+        self.throughput = throughput
+    }
+
+    /// The first dispatcher whose heartbeat is fresh.
+    public func liveWorker(now: Date) -> WorkerInfo? { workers.first { $0.isAlive(now: now) } }
+}
+
+/// Which deliveries to list, newest first, one page at a time.
+public struct DeliveryQuery: Sendable, Equatable {
+    public var statuses: [DeliveryStatus]
+    public var endpointId: String?
+    public var eventType: String?
+    public var messageId: String?
+    /// Keyset cursor: only deliveries with an id below this one (the last id of the previous page).
+    public var before: Int64?
+    public var limit: Int
+
+    public init(
+        statuses: [DeliveryStatus] = [], endpointId: String? = nil, eventType: String? = nil,
+        messageId: String? = nil, before: Int64? = nil, limit: Int = 100
+    ) {
+        self.statuses = statuses
+        self.endpointId = endpointId
+        self.eventType = eventType
+        self.messageId = messageId
+        self.before = before
+        self.limit = limit
+    }
+}
+
+/// Which waiting deliveries to list, soonest first.
+public struct RetryQueueQuery: Sendable, Equatable {
+    public var endpointId: String?
+    /// Keyset cursor: `(nextAttemptAt, id)` of the last row of the previous page.
+    public var after: (Date, Int64)?
+    public var limit: Int
+
+    public init(endpointId: String? = nil, after: (Date, Int64)? = nil, limit: Int = 100) {
+        self.endpointId = endpointId
+        self.after = after
+        self.limit = limit
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.endpointId == rhs.endpointId && lhs.limit == rhs.limit && lhs.after?.0 == rhs.after?.0
+            && lhs.after?.1 == rhs.after?.1
+    }
+}
+
+/// Failing deliveries of one endpoint that share an error class (and status code, for HTTP errors).
+public struct FailureGroup: Sendable, Equatable {
+    public var endpointId: String
+    public var endpointURL: String
+    public var errorClass: ErrorClass?
+    public var statusCode: Int?
+    /// Dead and retrying deliveries in the group.
+    public var count: Int
+    public var dead: Int
+    public var retrying: Int
+    public var lastAt: Date
+    /// A sample error message.
+    public var lastError: String?
+    /// The newest deliveries of the group (at most 20).
+    public var sampleDeliveryIds: [Int64]
+
+    public init(
+        endpointId: String, endpointURL: String, errorClass: ErrorClass?, statusCode: Int?, count: Int, dead: Int,
+        retrying: Int, lastAt: Date, lastError: String?, sampleDeliveryIds: [Int64]
+    ) {
+        self.endpointId = endpointId
+        self.endpointURL = endpointURL
+        self.errorClass = errorClass
+        self.statusCode = statusCode
+        self.count = count
+        self.dead = dead
+        self.retrying = retrying
+        self.lastAt = lastAt
+        self.lastError = lastError
+        self.sampleDeliveryIds = sampleDeliveryIds
+    }
+
+    /// `connect_refused` or `http 500`: the label the Failures view shows.
+    public var label: String {
+        if errorClass == .httpStatus, let statusCode { return "http \(statusCode)" }
+        return errorClass?.rawValue ?? "unknown"
+    }
+}
+
+/// A delivery with its message, endpoint and every attempt, for the detail view.
+public struct DeliveryDetail: Sendable, Equatable {
+    public var delivery: Delivery
+    public var message: Message
+    public var endpoint: Endpoint
+    /// Oldest first.
+    public var attempts: [Attempt]
+    /// Attempts the retry schedule allows (for "attempt n of N").
+    public var maxAttempts: Int
+
+    public init(delivery: Delivery, message: Message, endpoint: Endpoint, attempts: [Attempt], maxAttempts: Int) {
+        self.delivery = delivery
+        self.message = message
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// Read access to the delivery log, shared by the dashboard, the CLI and the HTTP API.
+///
+/// Every query is served by an index and bounded by a limit; none scans the whole log.
+public protocol DeliveryLogReader: Sendable {
+    /// Changes whenever any process commits to the database (`PRAGMA data_version` plus own writes).
+    func changeCounter() throws -> Int64
+    func overview(now: Date) throws -> Overview
+    func endpointSummaries(now: Date) throws -> [EndpointSummary]
+    func endpoint(id: String) throws -> Endpoint?
+    /// Newest first.
+    func deliveries(_ query: DeliveryQuery) throws -> [Delivery]
+    /// Pending and retrying deliveries, soonest first.
+    func retryQueue(_ query: RetryQueueQuery) throws -> [Delivery]
+    /// Dead and retrying deliveries grouped by endpoint and error class, largest first.
+    func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup]
+    /// Newest first; `before` is the `sequence` of the last row of the previous page.
+    func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary]
+    func deliveryDetail(id: Int64) throws -> DeliveryDetail?
+    /// How many deliveries `recover(endpointId:since:)` would send again.
+    func recoverableCount(endpointId: String, since: Date) throws -> Int
+}
+
+/// What came of asking for a redelivery.
+public enum RedeliveryOutcome: Sendable, Equatable {
+    /// A live dispatcher will send it now; watch the log for the attempt.
+    case queued(deliveryId: Int64)
+    /// No dispatcher was alive: this process sent it, and this is the attempt.
+    case performed(Attempt)
+}
+
+/// Who performed an operator action, for the audit table.
+public struct Actor: Sendable, Equatable {
+    public var user: String
+    public var pid: Int
+    /// `cli`, `dashboard`, `api`.
+    public var via: String
+
+    public init(user: String, pid: Int, via: String) {
+        self.user = user
+        self.pid = pid
+        self.via = via
+    }
+
+    /// The current OS user and process.
+    public static func current(via: String) -> Actor {
+        let user = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.environment["LOGNAME"] ?? "uid \(getuid())"
+        return Actor(user: user, pid: Int(getpid()), via: via)
+    }
+}
+
+/// The operator actions, each audited; the dashboard, the CLI and the HTTP API all go through these.
+public protocol DeliveryOperations: Sendable {
+    func pause(endpointId: String, by actor: Actor) async throws
+    func resume(endpointId: String, by actor: Actor) async throws
+    func disable(endpointId: String, reason: String, by actor: Actor) async throws
+    func enable(endpointId: String, by actor: Actor) async throws
+    /// Sends one delivery again (any status but in flight), as a `manual` attempt.
+    func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome
+    /// Queues every dead delivery of the endpoint since `since`, and every message it missed while disabled.
+    /// - Returns: how many deliveries were queued.
+    func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int
+    /// Cancels a pending or retrying delivery.
+    func cancel(deliveryId: Int64, by actor: Actor) async throws
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// An event as published: sent to every subscribed endpoint under the same `webhook-id`.
+public struct Message: Sendable, Equatable, Codable, Identifiable {
+    /// The `webhook-id` on the wire, `msg_` followed by random characters.
+    public var id: String
+    public var eventType: String
+    /// The JSON payload as published.
+    public var payload: String
+    public var idempotencyKey: String?
+    public var createdAt: Date
+
+    public init(id: String, eventType: String, payload: String, idempotencyKey: String?, createdAt: Date) {
+        self.id = id
+        self.eventType = eventType
+        self.payload = payload
+        self.idempotencyKey = idempotencyKey
+        self.createdAt = createdAt
+    }
+}
+
+/// A message with how its fan-out is going.
+public struct MessageSummary: Sendable, Equatable {
+    public var message: Message
+    /// Row position in the log, the keyset cursor for paging.
+    public var sequence: Int64
+    public var deliveryCount: Int
+    public var delivered: Int
+    public var failing: Int
+    public var dead: Int
+
+    public init(message: Message, sequence: Int64, deliveryCount: Int, delivered: Int, failing: Int, dead: Int) {
+        self.message = message
+        self.sequence = sequence
+        self.deliveryCount = deliveryCount
+        self.delivered = delivered
+        self.failing = failing
+        self.dead = dead
+    }
+}
+
+/// A running dispatcher, as recorded by its heartbeat.
+public struct WorkerInfo: Sendable, Equatable, Codable {
+    public var id: String
+    public var pid: Int
+    public var host: String
+    public var startedAt: Date
+    public var heartbeatAt: Date
+    public var version: String
+    public var inFlight: Int
+
+    public init(id: String, pid: Int, host: String, startedAt: Date, heartbeatAt: Date, version: String, inFlight: Int) {
+        self.id = id
+        self.pid = pid
+        self.host = host
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+        self.version = version
+        self.inFlight = inFlight
+    }
+
+    /// A heartbeat older than this means the dispatcher is gone.
+    public static let staleAfter: TimeInterval = 5
+
+    public func isAlive(now: Date) -> Bool { now.timeIntervalSince(heartbeatAt) < Self.staleAfter }
+}

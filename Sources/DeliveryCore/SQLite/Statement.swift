@@ -1,0 +1,96 @@
+import CSQLite
+import Foundation
+
+/// A value bound to a statement parameter.
+enum SQLValue {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+
+    static func from(_ value: Int?) -> SQLValue { value.map { .int(Int64($0)) } ?? .null }
+    static func from(_ value: Int64?) -> SQLValue { value.map { .int($0) } ?? .null }
+    static func from(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    static func from(_ value: Date?) -> SQLValue { value.map { .int($0.milliseconds) } ?? .null }
+}
+
+/// A prepared statement, finalised when released.
+final class Statement {
+    let handle: OpaquePointer
+    let sql: String
+    unowned let connection: Connection
+
+    init(connection: Connection, sql: String) throws {
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(connection.handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else {
+            throw SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(connection.handle)), sql: sql)
+        }
+        self.handle = statement
+        self.sql = sql
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    func bind(_ values: [SQLValue]) throws {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(handle, index)
+            case .int(let v): rc = sqlite3_bind_int64(handle, index, v)
+            case .double(let v): rc = sqlite3_bind_double(handle, index, v)
+            case .text(let v): rc = sqlite3_bind_text(handle, index, v, -1, hooktop_sqlite_transient())
+            }
+            try connection.check(rc, sql: sql)
+        }
+    }
+
+    /// Advances to the next row; `false` when done.
+    func step() throws -> Bool {
+        let rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE {
+            sqlite3_reset(handle)
+            return false
+        }
+        sqlite3_reset(handle)
+        try connection.check(rc, sql: sql)
+        return false
+    }
+}
+
+@available(*, unavailable)
+extension Statement: Sendable {}
+
+/// The current row of a statement, read by column index.
+struct Row {
+    let statement: Statement
+
+    func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement.handle, index) == SQLITE_NULL }
+    func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(statement.handle, index) }
+    func int(_ index: Int32) -> Int { Int(sqlite3_column_int64(statement.handle, index)) }
+    func double(_ index: Int32) -> Double { sqlite3_column_double(statement.handle, index) }
+    func optionalInt(_ index: Int32) -> Int? { isNull(index) ? nil : int(index) }
+    func optionalInt64(_ index: Int32) -> Int64? { isNull(index) ? nil : int64(index) }
+    func text(_ index: Int32) -> String {
+        guard let pointer = sqlite3_column_text(statement.handle, index) else { return "" }
+        let count = Int(sqlite3_column_bytes(statement.handle, index))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+    func optionalText(_ index: Int32) -> String? { isNull(index) ? nil : text(index) }
+    func date(_ index: Int32) -> Date { Date(milliseconds: int64(index)) }
+    func optionalDate(_ index: Int32) -> Date? { isNull(index) ? nil : date(index) }
+}
+
+extension Date {
+    /// Milliseconds since 1970, the unit every timestamp in the database uses.
+    var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    init(milliseconds: Int64) { self.init(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}

@@ -1,0 +1,165 @@
+/// The database schema, as migrations applied in order on open (`PRAGMA user_version` counts those applied).
+enum Schema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE endpoints (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
+            disabled_reason TEXT,
+            disabled_at INTEGER,
+            event_types TEXT NOT NULL DEFAULT '',
+            secret TEXT NOT NULL,
+            previous_secret TEXT,
+            previous_secret_expires_at INTEGER,
+            max_in_flight INTEGER NOT NULL DEFAULT 32,
+            timeout_ms INTEGER NOT NULL DEFAULT 15000,
+            allow_private INTEGER NOT NULL DEFAULT 0,
+            last_attempt_at INTEGER,
+            last_success_at INTEGER,
+            failing_since INTEGER,
+            last_error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX messages_idempotency ON messages (idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX messages_type ON messages (event_type, seq);
+        CREATE INDEX messages_created ON messages (created_at);
+
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            message_seq INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,
+            endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+            event_type TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('pending', 'inflight', 'delivered', 'retrying', 'dead', 'cancelled')),
+            attempt_count INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            manual INTEGER NOT NULL DEFAULT 0,
+            manual_count INTEGER NOT NULL DEFAULT 0,
+            last_status_code INTEGER,
+            last_error TEXT,
+            last_error_class TEXT,
+            last_latency_ms INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (message_seq, endpoint_id)
+        );
+        -- The dispatcher's claim: due deliveries of one endpoint, soonest first.
+        CREATE INDEX deliveries_due ON deliveries (endpoint_id, next_attempt_at)
+            WHERE status IN ('pending', 'retrying');
+        -- The retry queue view, soonest first across endpoints.
+        CREATE INDEX deliveries_queue ON deliveries (next_attempt_at, id) WHERE status IN ('pending', 'retrying');
+        -- Expired leases of crashed dispatchers.
+        CREATE INDEX deliveries_lease ON deliveries (lease_expires_at) WHERE status = 'inflight';
+        -- The log filtered by status / endpoint / event type, newest first.
+        CREATE INDEX deliveries_status ON deliveries (status, id);
+        CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, id);
+        CREATE INDEX deliveries_type ON deliveries (event_type, id);
+        -- Failure groups and recovery.
+        CREATE INDEX deliveries_failures ON deliveries (endpoint_id, last_error_class, last_status_code, id)
+            WHERE status IN ('dead', 'retrying');
+
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            trigger TEXT NOT NULL CHECK (trigger IN ('scheduled', 'manual')),
+            started_at INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            request_headers TEXT NOT NULL,
+            response_status INTEGER,
+            response_headers TEXT,
+            response_body TEXT,
+            error_class TEXT,
+            error_message TEXT
+        );
+        CREATE INDEX attempts_delivery ON attempts (delivery_id, number);
+
+        -- Deliveries per endpoint per status, kept by triggers so nobody counts the log.
+        CREATE TABLE delivery_counts (
+            endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (endpoint_id, status)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER endpoints_counts AFTER INSERT ON endpoints BEGIN
+            INSERT INTO delivery_counts (endpoint_id, status)
+            VALUES (NEW.id, 'pending'), (NEW.id, 'inflight'), (NEW.id, 'delivered'),
+                   (NEW.id, 'retrying'), (NEW.id, 'dead'), (NEW.id, 'cancelled');
+        END;
+        CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries BEGIN
+            UPDATE delivery_counts SET n = n + 1 WHERE endpoint_id = NEW.endpoint_id AND status = NEW.status;
+        END;
+        CREATE TRIGGER deliveries_count_update AFTER UPDATE OF status ON deliveries
+        WHEN OLD.status <> NEW.status BEGIN
+            UPDATE delivery_counts SET n = n - 1 WHERE endpoint_id = OLD.endpoint_id AND status = OLD.status;
+            UPDATE delivery_counts SET n = n + 1 WHERE endpoint_id = NEW.endpoint_id AND status = NEW.status;
+        END;
+        CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries BEGIN
+            UPDATE delivery_counts SET n = n - 1 WHERE endpoint_id = OLD.endpoint_id AND status = OLD.status;
+        END;
+
+        -- Attempts per endpoint per minute, with a latency histogram (bucket bounds in StatsBuckets).
+        CREATE TABLE stats_minute (
+            endpoint_id TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            latency_sum_ms INTEGER NOT NULL DEFAULT 0,
+            h0 INTEGER NOT NULL DEFAULT 0,
+            h1 INTEGER NOT NULL DEFAULT 0,
+            h2 INTEGER NOT NULL DEFAULT 0,
+            h3 INTEGER NOT NULL DEFAULT 0,
+            h4 INTEGER NOT NULL DEFAULT 0,
+            h5 INTEGER NOT NULL DEFAULT 0,
+            h6 INTEGER NOT NULL DEFAULT 0,
+            h7 INTEGER NOT NULL DEFAULT 0,
+            h8 INTEGER NOT NULL DEFAULT 0,
+            h9 INTEGER NOT NULL DEFAULT 0,
+            h10 INTEGER NOT NULL DEFAULT 0,
+            h11 INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (minute, endpoint_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            in_flight INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            os_user TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            via TEXT NOT NULL
+        );
+        CREATE INDEX audit_object ON audit (object_type, object_id, id);
+        """
+    ]
+
+    /// The schema version this build writes.
+    static var version: Int { migrations.count }
+}

@@ -1,0 +1,320 @@
+import Foundation
+
+/// The store's side of the dispatcher: leases, claims and recording attempts.
+extension Store {
+    /// Claims due deliveries for `owner`, up to a limit per endpoint, in one transaction.
+    /// Each lease lasts `lease` plus the endpoint's timeout.
+    func claimDue(_ requests: [(endpoint: Endpoint, limit: Int)], owner: String, now: Date, lease: TimeInterval) throws
+        -> [DeliveryJob]
+    {
+        try write { db in
+            try requests.flatMap { endpoint, limit in
+                try Self.claimDue(db, endpoint: endpoint, owner: owner, limit: limit, now: now,
+                    leaseUntil: now.addingTimeInterval(lease + Double(endpoint.timeoutMilliseconds) / 1000))
+            }
+        }
+    }
+
+    private static func claimDue(
+        _ db: Connection, endpoint: Endpoint, owner: String, limit: Int, now: Date, leaseUntil: Date
+    ) throws -> [DeliveryJob] {
+        guard limit > 0 else { return [] }
+        let claimed = try db.query(
+            """
+            UPDATE deliveries SET status = 'inflight', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
+            WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE endpoint_id = ?4 AND status IN ('pending', 'retrying') AND next_attempt_at <= ?3
+                ORDER BY next_attempt_at LIMIT ?5)
+            RETURNING id, message_seq, attempt_count, manual
+            """, [.text(owner), .from(leaseUntil), .from(now), .text(endpoint.id), .from(limit)]
+        ) { row in (row.int64(0), row.int64(1), row.int(2), row.int(3)) }
+        return try claimed.map { id, sequence, attempts, manual in
+            guard
+                let message = try db.queryOne(
+                    "SELECT \(Self.messageColumns) FROM messages WHERE seq = ?", [.int(sequence)], { Self.message($0) })
+            else { throw HooktopError(.database, "delivery \(id) has no message") }
+            return DeliveryJob(
+                deliveryId: id, endpoint: endpoint, message: message, attemptNumber: attempts + 1,
+                trigger: manual == 0 ? .scheduled : .manual)
+        }
+    }
+
+    /// Claims one delivery regardless of its schedule (a manual redelivery performed by the asking process).
+    func claimOne(deliveryId: Int64, owner: String, now: Date, leaseUntil: Date) throws -> DeliveryJob? {
+        try write { db in
+            guard
+                let row = try db.queryOne(
+                    """
+                    UPDATE deliveries SET status = 'inflight', lease_owner = ?, lease_expires_at = ?, updated_at = ?
+                    WHERE id = ? AND status IN ('pending', 'retrying')
+                    RETURNING message_seq, attempt_count, manual, endpoint_id
+                    """, [.text(owner), .from(leaseUntil), .from(now), .int(deliveryId)],
+                    { ($0.int64(0), $0.int(1), $0.int(2), $0.text(3)) })
+            else { return nil }
+            guard
+                let message = try db.queryOne(
+                    "SELECT \(Self.messageColumns) FROM messages WHERE seq = ?", [.int(row.0)], { Self.message($0) }),
+                let endpoint = try db.queryOne(
+                    "SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(row.3)], Self.endpoint)
+            else { throw HooktopError(.database, "delivery \(deliveryId) has no message or endpoint") }
+            return DeliveryJob(
+                deliveryId: deliveryId, endpoint: endpoint, message: message, attemptNumber: row.1 + 1,
+                trigger: row.2 == 0 ? .scheduled : .manual)
+        }
+    }
+
+    /// Records attempts in one transaction: the attempt rows, the deliveries' new state, the endpoints' health,
+    /// the per-minute stats, `410 Gone` and auto-disable.
+    /// - Returns: the ids of deliveries whose lease had been lost (recorded as attempts, state left alone).
+    @discardableResult
+    func record(
+        _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy, autoDisableAfter: TimeInterval,
+        now: Date, random: inout some RandomNumberGenerator
+    ) throws -> [Int64] {
+        guard !outcomes.isEmpty else { return [] }
+        var lost: [Int64] = []
+        var stats: [StatsKey: StatsDelta] = [:]
+        var health: [String: EndpointHealth] = [:]
+        try write { db in
+            for outcome in outcomes {
+                guard
+                    let state = try db.queryOne(
+                        "SELECT attempt_count, manual, manual_count, lease_owner, status FROM deliveries WHERE id = ?",
+                        [.int(outcome.deliveryId)], { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4)) })
+                else { continue }  // deleted meanwhile (endpoint removed, pruned)
+                let number = state.0 + 1
+                try Self.insertAttempt(db, outcome, number: number)
+                Self.accumulate(outcome, into: &stats, health: &health)
+                guard state.4 == DeliveryStatus.inflight.rawValue, state.3 == owner else {
+                    lost.append(outcome.deliveryId)
+                    continue
+                }
+                let mode = ManualMode(rawValue: state.1) ?? .scheduled
+                let manualCount = state.2 + (mode == .scheduled ? 0 : 1)
+                let status: DeliveryStatus
+                var next: Date?
+                if outcome.succeeded {
+                    status = .delivered
+                } else if outcome.responseStatus == 410 {
+                    status = .dead
+                    health[outcome.endpointId, default: EndpointHealth()].gone = true
+                } else if mode == .fromFinished {
+                    status = .dead
+                } else {
+                    let scheduled = max(1, number - manualCount)
+                    let retryAfter = [429, 503].contains(outcome.responseStatus ?? 0) ? outcome.retryAfter : nil
+                    next = policy.nextAttempt(
+                        afterFailedAttempt: scheduled, retryAfter: retryAfter, now: now, using: &random)
+                    status = next == nil ? .dead : .retrying
+                }
+                try db.run(
+                    """
+                    UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_owner = NULL,
+                        lease_expires_at = NULL, manual = 0, manual_count = ?, last_status_code = ?, last_error = ?,
+                        last_error_class = ?, last_latency_ms = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                    [
+                        .text(status.rawValue), .from(number), .from(next), .from(manualCount),
+                        .from(outcome.responseStatus), .from(outcome.summary), .from(outcome.errorClass?.rawValue),
+                        .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
+                    ])
+            }
+            try Self.applyStats(db, stats)
+            try Self.applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
+        }
+        return lost
+    }
+
+    private static func insertAttempt(_ db: Connection, _ outcome: AttemptOutcome, number: Int) throws {
+        try db.run(
+            """
+            INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, request_headers,
+                response_status, response_headers, response_body, error_class, error_message)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .int(outcome.deliveryId), .from(number), .text(outcome.trigger.rawValue), .from(outcome.startedAt),
+                .from(outcome.durationMilliseconds), .text(HeaderCoding.encode(outcome.requestHeaders)),
+                .from(outcome.responseStatus),
+                outcome.responseHeaders.isEmpty ? .null : .text(HeaderCoding.encode(outcome.responseHeaders)),
+                .from(outcome.responseBodyExcerpt), .from(outcome.errorClass?.rawValue), .from(outcome.errorMessage),
+            ])
+    }
+
+    struct StatsKey: Hashable {
+        var endpointId: String
+        var minute: Int64
+    }
+
+    struct StatsDelta {
+        var attempts = 0
+        var successes = 0
+        var failures = 0
+        var latencySum = 0
+        var histogram = [Int](repeating: 0, count: LatencyBuckets.count)
+    }
+
+    struct EndpointHealth {
+        var lastAttemptAt: Date?
+        var lastSuccessAt: Date?
+        var firstFailureAt: Date?
+        var lastError: String?
+        var gone = false
+    }
+
+    private static func accumulate(
+        _ outcome: AttemptOutcome, into stats: inout [StatsKey: StatsDelta], health: inout [String: EndpointHealth]
+    ) {
+        let key = StatsKey(endpointId: outcome.endpointId, minute: outcome.startedAt.milliseconds / 60_000)
+        stats[key, default: StatsDelta()].attempts += 1
+        if outcome.succeeded {
+            stats[key]!.successes += 1
+        } else {
+            stats[key]!.failures += 1
+        }
+        stats[key]!.latencySum += outcome.durationMilliseconds
+        stats[key]!.histogram[LatencyBuckets.index(forMilliseconds: outcome.durationMilliseconds)] += 1
+        var entry = health[outcome.endpointId, default: EndpointHealth()]
+        let finished = outcome.startedAt.addingTimeInterval(Double(outcome.durationMilliseconds) / 1000)
+        entry.lastAttemptAt = max(entry.lastAttemptAt ?? finished, finished)
+        if outcome.succeeded {
+            entry.lastSuccessAt = max(entry.lastSuccessAt ?? finished, finished)
+        } else {
+            entry.firstFailureAt = min(entry.firstFailureAt ?? finished, finished)
+            entry.lastError = outcome.summary
+        }
+        health[outcome.endpointId] = entry
+    }
+
+    private static func applyStats(_ db: Connection, _ stats: [StatsKey: StatsDelta]) throws {
+        let buckets = (0..<LatencyBuckets.count).map { "h\($0)" }
+        let sql = """
+            INSERT INTO stats_minute (endpoint_id, minute, attempts, successes, failures, latency_sum_ms, \
+            \(buckets.joined(separator: ", ")))
+            VALUES (?, ?, ?, ?, ?, ?, \(buckets.map { _ in "?" }.joined(separator: ", ")))
+            ON CONFLICT (minute, endpoint_id) DO UPDATE SET attempts = attempts + excluded.attempts,
+                successes = successes + excluded.successes, failures = failures + excluded.failures,
+                latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+                \(buckets.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
+            """
+        for (key, delta) in stats {
+            try db.run(
+                sql,
+                [
+                    .text(key.endpointId), .int(key.minute), .from(delta.attempts), .from(delta.successes),
+                    .from(delta.failures), .from(delta.latencySum),
+                ] + delta.histogram.map { .from($0) })
+        }
+    }
+
+    private static func applyHealth(
+        _ db: Connection, _ health: [String: EndpointHealth], autoDisableAfter: TimeInterval, now: Date
+    ) throws {
+        let system = Actor(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
+        for (endpointId, entry) in health {
+            try db.run(
+                """
+                UPDATE endpoints SET last_attempt_at = max(coalesce(last_attempt_at, 0), ?1),
+                    last_success_at = CASE WHEN ?2 IS NULL THEN last_success_at
+                        ELSE max(coalesce(last_success_at, 0), ?2) END,
+                    failing_since = CASE WHEN ?2 IS NOT NULL AND ?3 IS NULL THEN NULL
+                        WHEN ?3 IS NOT NULL AND failing_since IS NULL THEN ?3 ELSE failing_since END,
+                    last_error = coalesce(?4, last_error)
+                WHERE id = ?5
+                """,
+                [.from(entry.lastAttemptAt), .from(entry.lastSuccessAt), .from(entry.firstFailureAt),
+                 .from(entry.lastError), .text(endpointId)])
+            var reason: String?
+            if entry.gone {
+                reason = "endpoint answered 410 Gone"
+            } else if try db.scalar(
+                """
+                SELECT count(*) FROM endpoints WHERE id = ? AND status = 'active' AND failing_since IS NOT NULL
+                    AND failing_since <= ?
+                """, [.text(endpointId), .from(now.addingTimeInterval(-autoDisableAfter))]) > 0
+            {
+                reason = "no successful delivery for \(DurationText.format(autoDisableAfter))"
+            }
+            if let reason,
+                try db.run(
+                    """
+                    UPDATE endpoints SET status = 'disabled', disabled_reason = ?, disabled_at = ?, updated_at = ?
+                    WHERE id = ? AND status <> 'disabled'
+                    """, [.text(reason), .from(now), .from(now), .text(endpointId)]) == 1
+            {
+                try audit(db, "endpoint.disable", "endpoint", endpointId, reason, system, now)
+            }
+        }
+    }
+
+    /// Returns leased deliveries to the queue, due now: those whose lease expired, and those of dispatchers whose
+    /// heartbeat is stale (crashed or killed). With `owner`, only that dispatcher's (graceful shutdown).
+    @discardableResult
+    func releaseLeases(owner: String? = nil, now: Date) throws -> Int {
+        try write { db in
+            let staleBefore = now.addingTimeInterval(-WorkerInfo.staleAfter)
+            return try db.run(
+                """
+                UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END,
+                    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?1, updated_at = ?1
+                WHERE status = 'inflight' AND (
+                    CASE WHEN ?2 IS NOT NULL THEN lease_owner = ?2
+                    ELSE lease_expires_at < ?1 OR (lease_owner LIKE 'w:%' AND lease_owner NOT IN (
+                        SELECT id FROM workers WHERE heartbeat_at >= ?3)) END)
+                """, [.from(now), .from(owner), .from(staleBefore)])
+        }
+    }
+
+    /// Writes this dispatcher's heartbeat row.
+    func heartbeat(_ worker: WorkerInfo) throws {
+        try write { db in
+            try db.run(
+                """
+                INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version, in_flight)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, in_flight = excluded.in_flight
+                """,
+                [.text(worker.id), .from(worker.pid), .text(worker.host), .from(worker.startedAt),
+                 .from(worker.heartbeatAt), .text(worker.version), .from(worker.inFlight)])
+            // Forget dispatchers gone for an hour.
+            try db.run("DELETE FROM workers WHERE heartbeat_at < ?", [.from(worker.heartbeatAt.addingTimeInterval(-3600))])
+        }
+    }
+
+    func removeWorker(id: String) throws {
+        _ = try write { db in try db.run("DELETE FROM workers WHERE id = ?", [.text(id)]) }
+    }
+
+    public func workers() throws -> [WorkerInfo] {
+        try read { db in
+            try db.query(
+                "SELECT id, pid, host, started_at, heartbeat_at, version, in_flight FROM workers ORDER BY heartbeat_at DESC",
+                []
+            ) { row in
+                WorkerInfo(
+                    id: row.text(0), pid: row.int(1), host: row.text(2), startedAt: row.date(3),
+                    heartbeatAt: row.date(4), version: row.text(5), inFlight: row.int(6))
+            }
+        }
+    }
+
+}
+
+/// Headers stored as JSON arrays of `[name, value]` pairs.
+enum HeaderCoding {
+    static func encode(_ headers: [Header]) -> String {
+        let pairs = headers.map { [$0.name, $0.value] }
+        guard let data = try? JSONSerialization.data(withJSONObject: pairs), let text = String(data: data, encoding: .utf8)
+        else { return "[]" }
+        return text
+    }
+
+    static func decode(_ text: String?) -> [Header] {
+        guard let text, let data = text.data(using: .utf8),
+            let pairs = try? JSONSerialization.jsonObject(with: data) as? [[String]]
+        else { return [] }
+        return pairs.compactMap { $0.count == 2 ? Header(name: $0[0], value: $0[1]) : nil }
+    }
+}

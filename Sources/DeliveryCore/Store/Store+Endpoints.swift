@@ -1,0 +1,225 @@
+import Foundation
+
+/// The fields of an endpoint an operator sets; `nil` leaves a field as it is on update.
+public struct EndpointChanges: Sendable, Equatable {
+    public var url: String?
+    public var description: String?
+    public var eventTypes: [String]?
+    public var maxInFlight: Int?
+    public var timeoutMilliseconds: Int?
+
+    public init(
+        url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, maxInFlight: Int? = nil,
+        timeoutMilliseconds: Int? = nil
+    ) {
+        self.url = url
+        self.description = description
+        self.eventTypes = eventTypes
+        self.maxInFlight = maxInFlight
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+
+    /// Checks every field that is set.
+    /// - Throws: `HooktopError.invalidInput` naming the first bad field.
+    public func validate() throws {
+        if let url { _ = try DestinationPolicy.validateForm(url) }
+        if let description, description.utf8.count > 1024 {
+            throw HooktopError.invalid("description is longer than 1024 bytes")
+        }
+        if let eventTypes {
+            guard eventTypes.count <= 100 else { throw HooktopError.invalid("at most 100 event type filters") }
+            for pattern in eventTypes where !EventTypeFilter.isValid(pattern: pattern) {
+                throw HooktopError.invalid("bad event type filter '\(pattern)': use names like invoice.paid or user.*")
+            }
+        }
+        if let maxInFlight, !(1...1000).contains(maxInFlight) {
+            throw HooktopError.invalid("max_in_flight must be between 1 and 1000")
+        }
+        if let timeoutMilliseconds, !(100...300_000).contains(timeoutMilliseconds) {
+            throw HooktopError.invalid("timeout_ms must be between 100 and 300000")
+        }
+    }
+}
+
+extension Store {
+    static let endpointColumns = """
+        id, url, description, status, disabled_reason, event_types, secret, previous_secret,
+        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at
+        """
+
+    static func endpoint(_ row: Row) -> Endpoint {
+        let types = row.text(5)
+        return Endpoint(
+            id: row.text(0), url: row.text(1), description: row.text(2),
+            status: EndpointStatus(rawValue: row.text(3)) ?? .disabled, disabledReason: row.optionalText(4),
+            eventTypes: types.isEmpty ? [] : types.split(separator: ",").map(String.init), secret: row.text(6),
+            previousSecret: row.optionalText(7), previousSecretExpiresAt: row.optionalDate(8),
+            maxInFlight: row.int(9), timeoutMilliseconds: row.int(10), allowPrivateDestination: row.int(11) != 0,
+            createdAt: row.date(12), updatedAt: row.date(13))
+    }
+
+    /// Registers an endpoint. The URL's form is checked here; its destination by the caller's `DestinationPolicy`.
+    public func addEndpoint(
+        url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
+        allowPrivateDestination: Bool = false, now: Date = Date(), by actor: Actor
+    ) throws -> Endpoint {
+        var changes = changes
+        changes.url = url
+        try changes.validate()
+        let secret = secret ?? WebhookSignature.generateSecret()
+        _ = try WebhookSignature.key(fromSecret: secret)
+        let endpoint = Endpoint(
+            id: Identifier.make("ep"), url: url, description: changes.description ?? "",
+            eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? 32,
+            timeoutMilliseconds: changes.timeoutMilliseconds ?? 15_000,
+            allowPrivateDestination: allowPrivateDestination, createdAt: now, updatedAt: now)
+        try write { db in
+            try db.run(
+                """
+                INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight, timeout_ms,
+                    allow_private, created_at, updated_at)
+                VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(endpoint.id), .text(url), .text(endpoint.description),
+                    .text(endpoint.eventTypes.joined(separator: ",")), .text(secret), .from(endpoint.maxInFlight),
+                    .from(endpoint.timeoutMilliseconds), .int(allowPrivateDestination ? 1 : 0), .from(now), .from(now),
+                ])
+            try Self.audit(db, "endpoint.add", "endpoint", endpoint.id, url, actor, now)
+        }
+        return endpoint
+    }
+
+    public func endpoint(id: String) throws -> Endpoint? {
+        try read { db in
+            try db.queryOne("SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(id)], Self.endpoint)
+        }
+    }
+
+    /// The endpoint, or a `notFound` error.
+    public func requireEndpoint(id: String) throws -> Endpoint {
+        guard let endpoint = try endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
+        return endpoint
+    }
+
+    /// Every endpoint, oldest first.
+    public func endpoints() throws -> [Endpoint] {
+        try read { db in
+            try db.query("SELECT \(Self.endpointColumns) FROM endpoints ORDER BY created_at, id", [], Self.endpoint)
+        }
+    }
+
+    /// Applies `changes` to an endpoint.
+    public func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Actor) throws -> Endpoint {
+        try changes.validate()
+        try write { db in
+            let changed = try db.run(
+                """
+                UPDATE endpoints SET url = coalesce(?, url), description = coalesce(?, description),
+                    event_types = coalesce(?, event_types), max_in_flight = coalesce(?, max_in_flight),
+                    timeout_ms = coalesce(?, timeout_ms), updated_at = ?
+                WHERE id = ?
+                """,
+                [
+                    .from(changes.url), .from(changes.description),
+                    .from(changes.eventTypes?.joined(separator: ",")), .from(changes.maxInFlight),
+                    .from(changes.timeoutMilliseconds), .from(now), .text(id),
+                ])
+            guard changed == 1 else { throw HooktopError.notFound("endpoint", id) }
+            try Self.audit(db, "endpoint.update", "endpoint", id, changes.url ?? "", actor, now)
+        }
+        return try requireEndpoint(id: id)
+    }
+
+    /// Deletes an endpoint with its deliveries and their attempts.
+    public func removeEndpoint(id: String, now: Date = Date(), by actor: Actor) throws {
+        try write { db in
+            guard try db.run("DELETE FROM endpoints WHERE id = ?", [.text(id)]) == 1 else {
+                throw HooktopError.notFound("endpoint", id)
+            }
+            try Self.audit(db, "endpoint.remove", "endpoint", id, "", actor, now)
+        }
+    }
+
+    /// Sets an endpoint's status, recording why. Returns `false` when it already had that status.
+    @discardableResult
+    func setEndpointStatus(
+        id: String, _ status: EndpointStatus, reason: String?, action: String, now: Date, by actor: Actor
+    ) throws -> Bool {
+        try write { db in
+            guard let current = try db.queryOne("SELECT status FROM endpoints WHERE id = ?", [.text(id)], { $0.text(0) })
+            else { throw HooktopError.notFound("endpoint", id) }
+            guard current != status.rawValue else { return false }
+            try db.run(
+                """
+                UPDATE endpoints SET status = ?, disabled_reason = ?, disabled_at = ?, updated_at = ?,
+                    failing_since = CASE WHEN ? = 'active' THEN NULL ELSE failing_since END
+                WHERE id = ?
+                """,
+                [
+                    .text(status.rawValue), status == .disabled ? .from(reason) : .null,
+                    status == .disabled ? .from(now) : .null, .from(now), .text(status.rawValue), .text(id),
+                ])
+            try Self.audit(db, action, "endpoint", id, reason ?? "", actor, now)
+            return true
+        }
+    }
+
+    /// Replaces the signing secret; the previous one keeps signing (as a second signature) for `overlap`.
+    public func rotateSecret(
+        endpointId: String, newSecret: String? = nil, overlap: TimeInterval = 86400, now: Date = Date(), by actor: Actor
+    ) throws -> Endpoint {
+        let secret = newSecret ?? WebhookSignature.generateSecret()
+        _ = try WebhookSignature.key(fromSecret: secret)
+        try write { db in
+            let changed = try db.run(
+                """
+                UPDATE endpoints SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?, updated_at = ?
+                WHERE id = ?
+                """, [.from(now.addingTimeInterval(overlap)), .text(secret), .from(now), .text(endpointId)])
+            guard changed == 1 else { throw HooktopError.notFound("endpoint", endpointId) }
+            try Self.audit(db, "endpoint.rotate_secret", "endpoint", endpointId, "", actor, now)
+        }
+        return try requireEndpoint(id: endpointId)
+    }
+
+    static func audit(
+        _ db: Connection, _ action: String, _ objectType: String, _ objectId: String, _ detail: String,
+        _ actor: Actor, _ now: Date
+    ) throws {
+        try db.run(
+            "INSERT INTO audit (at, action, object_type, object_id, detail, os_user, pid, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [.from(now), .text(action), .text(objectType), .text(objectId), .text(detail), .text(actor.user),
+             .from(actor.pid), .text(actor.via)])
+    }
+}
+
+/// One row of the audit table.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public var at: Date
+    public var action: String
+    public var objectType: String
+    public var objectId: String
+    public var detail: String
+    public var user: String
+    public var pid: Int
+    public var via: String
+}
+
+extension Store {
+    /// The newest audit entries, optionally for one object.
+    public func auditEntries(objectId: String? = nil, limit: Int = 100) throws -> [AuditEntry] {
+        try read { db in
+            try db.query(
+                """
+                SELECT at, action, object_type, object_id, detail, os_user, pid, via FROM audit
+                WHERE (?1 IS NULL OR object_id = ?1) ORDER BY id DESC LIMIT ?2
+                """, [.from(objectId), .from(limit)]
+            ) { row in
+                AuditEntry(
+                    at: row.date(0), action: row.text(1), objectType: row.text(2), objectId: row.text(3),
+                    detail: row.text(4), user: row.text(5), pid: row.int(6), via: row.text(7))
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import CSQLite
+import Foundation
+import Synchronization
+
+/// The delivery log: one SQLite database shared by the daemon, the dashboard and the CLI.
+///
+/// Calls are serialised on one connection; other processes reach the same file through their own `Store`.
+/// WAL mode lets readers proceed while a writer commits, and `busy_timeout` makes writers queue up.
+// @unchecked Sendable: the connection is only touched while `lock` is held (see `withConnection`).
+public final class Store: @unchecked Sendable {
+    /// The database file.
+    public let path: String
+    /// Opened read-only: every write is refused with `HooktopError.readOnly`.
+    public let isReadOnly: Bool
+    private let connection: Connection
+    private let lock = NSLock()
+    /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
+    private let localWrites = Atomic<Int64>(0)
+
+    /// Opens the database at `path`, creating it (mode 0600) and applying migrations unless `readOnly`.
+    /// - Throws: `HooktopError` with a one-line reason when the file is missing, unreadable or not a hooktop database.
+    public init(path: String, readOnly: Bool = false, create: Bool = true) throws {
+        self.path = path
+        self.isReadOnly = readOnly
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists {
+            if readOnly || !create {
+                throw HooktopError(.notFound, "no database at \(path) (start `hooktop serve` or `hooktop demo`, or pass --db)")
+            }
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd < 0 {
+                throw HooktopError(.database, "cannot create database \(path): \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        } else if access(path, readOnly ? R_OK : (R_OK | W_OK)) != 0 {
+            throw HooktopError(.database, "cannot open database \(path): \(String(cString: strerror(errno)))")
+        }
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, readOnly: readOnly, create: false)
+            try Self.configure(connection, readOnly: readOnly)
+        } catch let error as SQLiteError {
+            throw HooktopError(.database, "cannot open database \(path): \(error.message)")
+        }
+        self.connection = connection
+    }
+
+    private static func configure(_ db: Connection, readOnly: Bool) throws {
+        sqlite3_busy_timeout(db.handle, 5_000)
+        try db.execute("PRAGMA foreign_keys = ON")
+        // Validates the file is a database before anything else touches it.
+        let version = try db.scalar("PRAGMA user_version")
+        if readOnly {
+            guard version > 0 else {
+                throw SQLiteError(code: SQLITE_NOTADB, message: "not a hooktop database (no schema)", sql: nil)
+            }
+            guard version <= Schema.version else {
+                throw SQLiteError(code: SQLITE_ERROR, message: "database schema v\(version) is newer than this hooktop (v\(Schema.version))", sql: nil)
+            }
+            return
+        }
+        if try db.queryOne("PRAGMA journal_mode = WAL", [], { $0.text(0) }) != "wal" {
+            throw SQLiteError(code: SQLITE_ERROR, message: "cannot switch to WAL journal mode", sql: nil)
+        }
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try db.execute("PRAGMA temp_store = MEMORY")
+        try db.execute("PRAGMA cache_size = -16000")
+        try migrate(db, from: Int(version))
+    }
+
+    private static func migrate(_ db: Connection, from version: Int) throws {
+        guard version < Schema.version else {
+            if version > Schema.version {
+                throw SQLiteError(code: SQLITE_ERROR, message: "database schema v\(version) is newer than this hooktop (v\(Schema.version))", sql: nil)
+            }
+            return
+        }
+        try db.transaction {
+            // Re-read inside the write lock: another process may have migrated meanwhile.
+            let current = Int(try db.scalar("PRAGMA user_version"))
+            for index in current..<Schema.version {
+                try db.execute(Schema.migrations[index])
+            }
+            try db.execute("PRAGMA user_version = \(Schema.version)")
+        }
+    }
+
+    private func withConnection<T>(_ body: (Connection) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(connection)
+    }
+
+    /// Runs `body` with the connection, outside any transaction.
+    func read<T>(_ body: (Connection) throws -> T) throws -> T {
+        try withConnection { db in
+            do {
+                return try body(db)
+            } catch let error as SQLiteError {
+                throw HooktopError(.database, error.description)
+            }
+        }
+    }
+
+    /// Runs `body` in an immediate transaction; refused when read-only.
+    func write<T>(_ body: (Connection) throws -> T) throws -> T {
+        guard !isReadOnly else { throw HooktopError(.readOnly, "the database is open read-only") }
+        let (result, changed) = try withConnection { db in
+            do {
+                let before = sqlite3_total_changes64(db.handle)
+                let result = try db.transaction { try body(db) }
+                return (result, sqlite3_total_changes64(db.handle) != before)
+            } catch let error as SQLiteError {
+                throw HooktopError(.database, error.description)
+            }
+        }
+        if changed { localWrites.add(1, ordering: .relaxed) }
+        return result
+    }
+
+    /// A number that changes whenever any process commits to the database.
+    public func changeCounter() throws -> Int64 {
+        try read { db in try db.scalar("PRAGMA data_version") } + localWrites.load(ordering: .relaxed)
+    }
+
+    /// Checkpoints the WAL into the database file (on shutdown).
+    public func checkpoint() {
+        _ = try? read { db in try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+}
