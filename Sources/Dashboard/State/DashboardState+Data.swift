@@ -1,0 +1,49 @@
+import DeliveryCore
+import Foundation
+
+extension DashboardState {
+    /// Takes in a loaded snapshot: the header always, list data when it answers the current request.
+    mutating func apply(_ snapshot: DataSnapshot) {
+        let current = dataRequest
+        let request = snapshot.request
+        changeCounter = snapshot.changeCounter
+        lastQueryMilliseconds = snapshot.queryMilliseconds
+        if let overview = snapshot.overview { self.overview = overview }
+        if let error = snapshot.error { say(error, .error) }
+        if let endpoints = snapshot.endpoints { self.endpoints = endpoints }
+        if let failureGroups = snapshot.failureGroups { self.failureGroups = failureGroups }
+        if let deliveries = snapshot.deliveries, request.deliveries == current.deliveries, request.view == view {
+            let keep = frozen && view == .deliveries && deliveriesQuery == request.deliveries && loaded
+            if !keep {
+                self.deliveries = deliveries
+                deliveriesQuery = request.deliveries
+            }
+        }
+        if let retryQueue = snapshot.retryQueue, request.retryQueue == current.retryQueue {
+            self.retryQueue = retryQueue
+        }
+        if let messages = snapshot.messages, request.messages == current.messages { self.messages = messages }
+        if let id = detail?.deliveryId, request.detailId == id {
+            detailData = snapshot.detail
+        }
+        if let watch, let watched = snapshot.watched, watched.delivery.id == watch.deliveryId,
+            watched.attempts.count > watch.previousAttempts, let attempt = watched.attempts.last
+        {
+            self.watch = nil
+            say("#\(watch.deliveryId) redelivered → \(Self.describe(attempt))", attempt.succeeded ? .success : .error, for: 8)
+        }
+        if request.view == view, request.deliveries == current.deliveries, request.retryQueue == current.retryQueue,
+            request.messages == current.messages
+        {
+            loaded = true
+        }
+        syncSelection()
+    }
+
+    /// `200 in 35 ms` or `connect_refused after 3 ms`.
+    static func describe(_ attempt: Attempt) -> String {
+        let latency = Formatting.latency(Double(attempt.durationMilliseconds))
+        if let status = attempt.responseStatus { return "\(status) in \(latency)" }
+        return "\(attempt.errorClass?.rawValue ?? "error") after \(latency)"
+    }
+}

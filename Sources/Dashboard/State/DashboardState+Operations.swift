@@ -1,0 +1,205 @@
+import DeliveryCore
+import Foundation
+
+extension DashboardState {
+    /// The action dispatcher: the one place where a key asks for an operation, and so where read-only is enforced.
+    mutating func request(_ command: Command) -> [Effect] {
+        if options.readOnly {
+            say("read-only: actions are disabled (opened with --read-only)", .error)
+            return []
+        }
+        switch command {
+        case .pause:
+            guard let endpointId = targetEndpointId else { return refuse("select an endpoint or a delivery first") }
+            switch endpointStatus(endpointId) {
+            case .active?: return start(.pause(endpointId: endpointId))
+            case .paused?: return start(.resume(endpointId: endpointId))
+            case .disabled?: return refuse("\(endpointId) is disabled: d enables it (Endpoints view)")
+            case nil: return start(.togglePause(endpointId: endpointId))
+            }
+        case .disable:
+            guard let endpointId = targetEndpointId, let status = endpointStatus(endpointId) else {
+                return refuse("select an endpoint in the Endpoints view (1) first")
+            }
+            let question: String
+            let operation: Operation
+            if status == .disabled {
+                question = "Enable \(endpointId)? Held deliveries will be sent."
+                operation = .enable(endpointId: endpointId)
+            } else {
+                question = "Disable \(endpointId)? Deliveries are held and new events skip it."
+                operation = .disable(endpointId: endpointId)
+            }
+            modal = .confirm(Confirmation(question: question, operation: operation))
+        case .redeliver:
+            guard let delivery = targetDelivery else { return refuse("select a delivery first") }
+            guard delivery.status != .inflight else { return refuse("#\(delivery.id) is in flight right now") }
+            return start(.redeliver(deliveryId: delivery.id, previousAttempts: delivery.attemptCount))
+        case .recover:
+            guard let endpointId = targetEndpointId else { return refuse("select an endpoint or a delivery first") }
+            modal = .recoverSince(endpointId: endpointId, editor: LineEditor("1h"))
+        case .cancelRetry:
+            guard let delivery = targetDelivery else { return refuse("select a delivery first") }
+            guard DeliveryStatus.waiting.contains(delivery.status) else {
+                return refuse("#\(delivery.id) is \(delivery.status.rawValue): only pending or retrying can be cancelled")
+            }
+            let question =
+                "Cancel the pending retry of #\(delivery.id) (\(Sanitizer.line(delivery.eventType)) → \(delivery.endpointId), "
+                + "attempt \(delivery.attemptCount)/\(options.maxAttempts))?"
+            modal = .confirm(Confirmation(question: question, operation: .cancel(deliveryId: delivery.id)))
+        default:
+            break
+        }
+        return []
+    }
+
+    private mutating func refuse(_ text: String) -> [Effect] {
+        say(text, .error)
+        return []
+    }
+
+    private mutating func start(_ operation: Operation) -> [Effect] {
+        say("\(operation.summary)…", .info, for: 30)
+        return [.perform(operation)]
+    }
+
+    /// The endpoint an action applies to: the detail's, or the selected row's.
+    var targetEndpointId: String? {
+        if detail != nil { return detailData?.endpoint.id }
+        return selectedRow?.endpointId
+    }
+
+    /// The delivery an action applies to: the detail's, or the selected row's.
+    var targetDelivery: Delivery? {
+        if detail != nil { return detailData?.delivery }
+        return selectedRow?.delivery
+    }
+
+    func endpointStatus(_ id: String) -> EndpointStatus? {
+        if let detailData, detailData.endpoint.id == id { return detailData.endpoint.status }
+        return endpoints.first { $0.endpoint.id == id }?.endpoint.status
+    }
+
+    /// Keys while a modal is open.
+    mutating func handle(key: Key, in modal: Modal) -> [Effect] {
+        switch modal {
+        case .help(let scroll):
+            switch key {
+            case .escape, .char("q"), .char("?"), .enter, .backspace: self.modal = nil
+            case .down, .char("j"): self.modal = .help(scroll: scroll + 1)
+            case .up, .char("k"): self.modal = .help(scroll: max(0, scroll - 1))
+            default: break
+            }
+        case .filter(var editor):
+            switch key {
+            case .escape: self.modal = nil
+            case .enter:
+                self.modal = nil
+                let query = FilterQuery.parse(editor.text)
+                filters[view] = query.isEmpty ? nil : query
+                list = ListState()
+                loaded = false
+                if !query.unknown.isEmpty {
+                    say("not understood: \(query.unknown.joined(separator: " ")) (status: takes \(Self.statusNames))", .error)
+                } else {
+                    say(query.isEmpty ? "filter cleared" : "filter: \(query.description)")
+                }
+            default:
+                if editor.handle(key) { self.modal = .filter(editor) }
+            }
+        case .recoverSince(let endpointId, var editor):
+            switch key {
+            case .escape:
+                self.modal = nil
+                say("recover cancelled")
+            case .enter:
+                guard let seconds = Formatting.parseDuration(editor.text) else {
+                    say("not a duration: \(editor.text) (try 30m, 2h, 1d)", .error)
+                    return []
+                }
+                let since = now.addingTimeInterval(-seconds)
+                self.modal = .counting(endpointId: endpointId)
+                return [.countRecoverable(endpointId: endpointId, since: since)]
+            default:
+                if editor.handle(key) { self.modal = .recoverSince(endpointId: endpointId, editor: editor) }
+            }
+        case .counting:
+            if key == .escape || key == .char("n") {
+                self.modal = nil
+                say("recover cancelled")
+            }
+        case .confirm(let confirmation):
+            switch key {
+            case .char("y"), .char("Y"), .enter:
+                self.modal = nil
+                return start(confirmation.operation)
+            case .char("n"), .char("N"), .escape, .char("q"):
+                self.modal = nil
+                say("cancelled: nothing was changed")
+            default:
+                break
+            }
+        }
+        return []
+    }
+
+    private static var statusNames: String { DeliveryStatus.allCases.map(\.rawValue).joined(separator: ",") }
+
+    /// The count for `R` arrived: ask, naming it.
+    mutating func counted(endpointId: String, since: Date, _ result: Result<Int, OperationError>) -> [Effect] {
+        guard modal == .counting(endpointId: endpointId) else { return [] }
+        let time = Formatting.shortClock(since, timeZone: options.timeZone)
+        switch result {
+        case .failure(let error):
+            modal = nil
+            say("could not count deliveries to recover: \(error.message)", .error)
+        case .success(0):
+            modal = nil
+            say("nothing to recover: no dead deliveries to \(endpointId) since \(time)")
+        case .success(let count):
+            let noun = count == 1 ? "delivery" : "deliveries"
+            modal = .confirm(
+                Confirmation(
+                    question: "Redeliver \(count) \(noun) to \(endpointId) since \(time)?",
+                    operation: .recover(endpointId: endpointId, since: since)
+                )
+            )
+        }
+        return []
+    }
+
+    /// An operation's result arrived.
+    mutating func finished(_ operation: Operation, _ result: Result<OperationOutcome, OperationError>) {
+        switch result {
+        case .failure(let error):
+            say("\(operation.summary) failed: \(Sanitizer.line(error.message))", .error)
+        case .success(.redelivery(.queued(let id))):
+            if case .redeliver(_, let previous) = operation {
+                watch = RedeliveryWatch(deliveryId: id, previousAttempts: previous, startedAt: now)
+            }
+            say("#\(id) queued for redelivery; waiting for the attempt…", .info, for: 31)
+        case .success(.redelivery(.performed(let attempt))):
+            say(
+                "no dispatcher alive: sent from this dashboard → \(Self.describe(attempt))",
+                attempt.succeeded ? .success : .error, for: 8
+            )
+        case .success(.recovered(let count)):
+            let noun = count == 1 ? "delivery" : "deliveries"
+            if case .recover(let endpointId, _) = operation {
+                say("queued \(count) \(noun) to \(endpointId) for redelivery", .success)
+            }
+        case .success(.done):
+            let text: String
+            switch operation {
+            case .pause(let id): text = "paused \(id): deliveries are held"
+            case .resume(let id): text = "resumed \(id)"
+            case .togglePause(let id): text = "toggled pause of \(id)"
+            case .disable(let id): text = "disabled \(id)"
+            case .enable(let id): text = "enabled \(id)"
+            case .cancel(let id): text = "cancelled the retry of #\(id)"
+            case .redeliver, .recover: text = "\(operation.summary) done"
+            }
+            say(text, .success)
+        }
+    }
+}

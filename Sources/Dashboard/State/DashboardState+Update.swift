@@ -1,0 +1,224 @@
+import DeliveryCore
+import Foundation
+
+extension DashboardState {
+    /// The update function: applies one action and returns the effects the app loop must carry out.
+    public mutating func update(_ action: Action) -> [Effect] {
+        switch action {
+        case .key(let key):
+            return handle(key: key)
+        case .command(let command):
+            return handle(command)
+        case .dataLoaded(let snapshot):
+            apply(snapshot)
+            return []
+        case .operationFinished(let operation, let result):
+            finished(operation, result)
+            return []
+        case .recoverableCounted(let endpointId, let since, let result):
+            return counted(endpointId: endpointId, since: since, result)
+        case .clock(let date):
+            now = date
+            if let message, message.expiresAt <= now { self.message = nil }
+            if let watch, now.timeIntervalSince(watch.startedAt) > 30 {
+                self.watch = nil
+                say("#\(watch.deliveryId): no new attempt after 30 s (is a dispatcher running?)", .error)
+            }
+            return []
+        case .resize(let width, let height):
+            self.width = width
+            self.height = height
+            keepSelectionVisible()
+            return []
+        }
+    }
+
+    /// Keys go to the modal first, then to the detail overlay, then to the list.
+    mutating func handle(key: Key) -> [Effect] {
+        if key == .resize { return [] }
+        if key == .ctrl("c") {
+            quitting = true
+            return [.quit]
+        }
+        if case .mouseClick(_, let y) = key { return click(y: y) }
+        if let modal { return handle(key: key, in: modal) }
+        if key == .wheelUp || key == .wheelDown {
+            let command: Command = key == .wheelUp ? .moveUp : .moveDown
+            return (0..<3).flatMap { _ in handle(command) }
+        }
+        guard let command = KeyBindings.command(for: key) else { return [] }
+        return handle(command)
+    }
+
+    /// The commands of the list views and the detail overlay.
+    mutating func handle(_ command: Command) -> [Effect] {
+        if detail != nil, let effects = handleInDetail(command) { return effects }
+        switch command {
+        case .switchView(let target):
+            backStack = []
+            switchView(to: target)
+        case .nextView:
+            backStack = []
+            switchView(to: view.next)
+        case .previousView:
+            backStack = []
+            switchView(to: view.previous)
+        case .moveUp: move(by: -1)
+        case .moveDown: move(by: 1)
+        case .pageUp: move(by: -bodyRows)
+        case .pageDown: move(by: bodyRows)
+        case .top: moveToTop()
+        case .bottom: move(by: Int.max / 2)
+        case .open: open()
+        case .back: back()
+        case .expand: setExpanded(true)
+        case .collapse: setExpanded(false)
+        case .toggleFreeze:
+            guard view == .deliveries else { return [] }
+            frozen.toggle()
+            say(frozen ? "live log frozen (Space to resume)" : "live log resumed")
+        case .filter: modal = .filter(LineEditor(filter.description))
+        case .cycleSort:
+            let sorts = view.sorts
+            guard !sorts.isEmpty else {
+                say("\(view.title) has one order: \(view == .retryQueue ? "soonest first" : "newest first")")
+                return []
+            }
+            sortIndex[view] = ((sortIndex[view] ?? 0) + 1) % sorts.count
+            say("sorted by \(sort?.rawValue ?? "")")
+        case .help: modal = .help(scroll: 0)
+        case .quit:
+            quitting = true
+            return [.quit]
+        case .redraw: return [.redrawAll]
+        case .pause, .disable, .redeliver, .recover, .cancelRetry:
+            return request(command)
+        case .previousAttempt, .nextAttempt: break
+        }
+        return []
+    }
+
+    /// Detail overlay keys; `nil` lets the list handle the command (switching views closes the detail).
+    mutating func handleInDetail(_ command: Command) -> [Effect]? {
+        guard var state = detail else { return nil }
+        let attempts = detailData?.attempts.count ?? 0
+        switch command {
+        case .moveUp: state.scroll = max(0, state.scroll - 1)
+        case .moveDown: state.scroll += 1
+        case .pageUp: state.scroll = max(0, state.scroll - bodyRows)
+        case .pageDown: state.scroll += bodyRows
+        case .top: state.scroll = 0
+        case .bottom: state.scroll = Int.max / 4
+        case .back, .open:
+            detail = nil
+            detailData = nil
+            return []
+        case .previousAttempt, .collapse:
+            guard attempts > 0 else { return [] }
+            state.attemptIndex = max(0, (state.attemptIndex ?? attempts - 1) - 1)
+        case .nextAttempt, .expand:
+            guard attempts > 0 else { return [] }
+            state.attemptIndex = min(attempts - 1, (state.attemptIndex ?? attempts - 1) + 1)
+        case .switchView, .nextView, .previousView:
+            detail = nil
+            detailData = nil
+            return nil
+        case .toggleFreeze, .filter, .cycleSort:
+            return []
+        default:
+            return nil
+        }
+        detail = state
+        return []
+    }
+
+    mutating func switchView(to target: ViewKind) {
+        detail = nil
+        detailData = nil
+        guard target != view else { return }
+        view = target
+        loaded = false
+    }
+
+    mutating func open() {
+        guard let row = selectedRow else { return }
+        switch row {
+        case .endpoint(let summary):
+            backStack.append(NavigationEntry(view: .endpoints, filter: filter, list: list))
+            let previous = NavigationEntry(
+                view: .deliveries, filter: filters[.deliveries] ?? FilterQuery(), list: lists[.deliveries] ?? ListState()
+            )
+            backStack.append(previous)
+            filters[.deliveries] = FilterQuery(endpointId: summary.endpoint.id)
+            lists[.deliveries] = ListState()
+            switchView(to: .deliveries)
+        case .delivery(let d), .groupDelivery(_, let d):
+            detail = DetailState(deliveryId: d.id)
+            detailData = nil
+        case .group(let group, _):
+            setExpanded(expandedGroup != DashboardState.groupKey(group))
+        case .message(let m):
+            backStack.append(NavigationEntry(view: .events, filter: filter, list: list))
+            backStack.append(
+                NavigationEntry(
+                    view: .deliveries, filter: filters[.deliveries] ?? FilterQuery(),
+                    list: lists[.deliveries] ?? ListState()
+                )
+            )
+            filters[.deliveries] = FilterQuery(messageId: m.message.id)
+            lists[.deliveries] = ListState()
+            switchView(to: .deliveries)
+        }
+    }
+
+    mutating func back() {
+        if detail != nil {
+            detail = nil
+            detailData = nil
+            return
+        }
+        if backStack.count >= 2 {
+            let restoreTarget = backStack.removeLast()
+            let origin = backStack.removeLast()
+            filters[restoreTarget.view] = restoreTarget.filter
+            lists[restoreTarget.view] = restoreTarget.list
+            switchView(to: origin.view)
+            filters[origin.view] = origin.filter
+            lists[origin.view] = origin.list
+            return
+        }
+        if !filter.isEmpty {
+            filters[view] = nil
+            list = ListState()
+            loaded = false
+            say("filter cleared")
+        }
+    }
+
+    mutating func setExpanded(_ expanded: Bool) {
+        guard view == .failures, let row = selectedRow, let group = row.group else { return }
+        let key = DashboardState.groupKey(group)
+        if expanded {
+            guard expandedGroup != key else { return }
+            expandedGroup = key
+            deliveries = []
+        } else {
+            guard expandedGroup == key else { return }
+            expandedGroup = nil
+            var list = self.list
+            list.selectedKey = Row.group(group, expanded: false).key
+            self.list = list
+            syncSelection()
+        }
+    }
+}
+
+extension Row {
+    /// The failure group this row belongs to.
+    public var group: FailureGroup? {
+        switch self {
+        case .group(let g, _), .groupDelivery(let g, _): g
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import DeliveryCore
+import Foundation
+
+/// Everything the dashboard shows, as a value: `update` changes it, views draw it, tests build it.
+public struct DashboardState: Sendable {
+    public var options: DashboardOptions
+    public var glyphs: Glyphs
+    /// The clock the views read (countdowns, ages): set by `.clock` actions, never read from the system here.
+    public var now: Date
+    public var width: Int
+    public var height: Int
+
+    public var view: ViewKind = .endpoints
+    public var lists: [ViewKind: ListState] = [:]
+    public var filters: [ViewKind: FilterQuery] = [:]
+    public var sortIndex: [ViewKind: Int] = [:]
+    public var frozen = false
+    /// The failure group (by `groupKey`) whose deliveries are listed under it.
+    public var expandedGroup: String?
+    public var detail: DetailState?
+    public var modal: Modal?
+    public var message: StatusMessage?
+    public var watch: RedeliveryWatch?
+    public var backStack: [NavigationEntry] = []
+    public var quitting = false
+
+    // MARK: Data, as last loaded
+
+    public var overview: Overview?
+    public var endpoints: [EndpointSummary] = []
+    /// The Deliveries page, or the deliveries of the expanded failure group.
+    public var deliveries: [Delivery] = []
+    /// The query `deliveries` came from (a frozen log keeps its rows while the query stays the same).
+    public var deliveriesQuery: DeliveryQuery?
+    public var retryQueue: [Delivery] = []
+    public var failureGroups: [FailureGroup] = []
+    public var messages: [MessageSummary] = []
+    public var detailData: DeliveryDetail?
+    public var changeCounter: Int64 = 0
+    public var lastQueryMilliseconds: Double = 0
+    /// Whether data for the current request has arrived (the view shows "loading…" until then).
+    public var loaded = false
+
+    /// How long footer messages stay.
+    public static let messageLifetime: TimeInterval = 4
+    /// Rows above the list: header (2 lines) and tabs.
+    public static let headerHeight = 3
+    /// Rows below the list: keys and the message line.
+    public static let footerHeight = 2
+    public static let minimumWidth = 40
+    public static let minimumHeight = 10
+
+    public init(options: DashboardOptions, now: Date, width: Int = 80, height: Int = 24, glyphs: Glyphs = .unicode) {
+        self.options = options
+        self.now = now
+        self.width = width
+        self.height = height
+        self.glyphs = glyphs
+    }
+
+    // MARK: Derived
+
+    public var list: ListState {
+        get { lists[view] ?? ListState() }
+        set { lists[view] = newValue }
+    }
+
+    public var filter: FilterQuery { filters[view] ?? FilterQuery() }
+
+    public var sort: SortOrder? {
+        let sorts = view.sorts
+        return sorts.isEmpty ? nil : sorts[(sortIndex[view] ?? 0) % sorts.count]
+    }
+
+    /// Rows of list body that fit on screen (below the column header).
+    public var bodyRows: Int { max(1, height - Self.headerHeight - Self.footerHeight - 1) }
+
+    public var isTooSmall: Bool { width < Self.minimumWidth || height < Self.minimumHeight }
+
+    /// What the loader should fetch for this screen.
+    public var dataRequest: DataRequest {
+        let pageSize = options.pageSize
+        var request = DataRequest(view: view, frozen: frozen && view == .deliveries)
+        let filter = filters[view] ?? FilterQuery()
+        let cursor = lists[view]?.pages.last
+        switch view {
+        case .endpoints:
+            request.endpoints = true
+        case .deliveries:
+            var query = DeliveryQuery(
+                statuses: filter.statuses, endpointId: filter.endpointId, eventType: filter.exactEventType,
+                messageId: filter.messageId, limit: pageSize
+            )
+            if case .deliveriesBefore(let id) = cursor { query.before = id }
+            request.deliveries = query
+            request.endpoints = false
+        case .failures:
+            request.failureGroups = true
+            if let key = expandedGroup, let group = failureGroups.first(where: { Self.groupKey($0) == key }),
+                let newest = group.sampleDeliveryIds.max()
+            {
+                request.deliveries = DeliveryQuery(
+                    statuses: [.dead, .retrying], endpointId: group.endpointId, before: newest + 1, limit: pageSize
+                )
+            }
+        case .retryQueue:
+            var query = RetryQueueQuery(endpointId: filter.endpointId, limit: pageSize)
+            if case .retryAfter(let date, let id) = cursor { query.after = (date, id) }
+            request.retryQueue = query
+        case .events:
+            var query = MessagesQuery(eventType: filter.exactEventType, limit: pageSize)
+            if case .messagesBefore(let sequence) = cursor { query.before = sequence }
+            request.messages = query
+        }
+        request.detailId = detail?.deliveryId
+        request.watchId = watch?.deliveryId
+        return request
+    }
+
+    static func groupKey(_ group: FailureGroup) -> String {
+        "\(group.endpointId)/\(group.label)"
+    }
+
+    /// Sets the footer message.
+    public mutating func say(_ text: String, _ kind: StatusMessage.Kind = .info, for lifetime: TimeInterval? = nil) {
+        message = StatusMessage(
+            text: text, kind: kind, expiresAt: now.addingTimeInterval(lifetime ?? Self.messageLifetime)
+        )
+    }
+}

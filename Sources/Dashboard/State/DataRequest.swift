@@ -1,0 +1,116 @@
+import DeliveryCore
+import Foundation
+
+/// Keyset cursor of one page of a list (never an offset).
+public enum PageCursor: Sendable, Equatable {
+    /// Deliveries with an id below this one.
+    case deliveriesBefore(Int64)
+    /// Waiting deliveries after `(nextAttemptAt, id)`.
+    case retryAfter(Date, Int64)
+    /// Messages with a sequence below this one.
+    case messagesBefore(Int64)
+}
+
+/// What the background loader fetches: only what the current screen shows.
+public struct DataRequest: Sendable, Equatable {
+    public var view: ViewKind
+    /// The Deliveries page (view 2) or the expanded failure group's deliveries (view 3).
+    public var deliveries: DeliveryQuery?
+    public var retryQueue: RetryQueueQuery?
+    /// `(eventType, before, limit)` of the Events page.
+    public var messages: MessagesQuery?
+    public var failureGroups: Bool
+    public var endpoints: Bool
+    /// The delivery shown in the detail overlay.
+    public var detailId: Int64?
+    /// A redelivered delivery whose new attempt the dashboard is waiting for.
+    public var watchId: Int64?
+    /// Frozen: keep the list page as it is (the header still refreshes).
+    public var frozen: Bool
+
+    public init(
+        view: ViewKind, deliveries: DeliveryQuery? = nil, retryQueue: RetryQueueQuery? = nil,
+        messages: MessagesQuery? = nil, failureGroups: Bool = false, endpoints: Bool = false, detailId: Int64? = nil,
+        watchId: Int64? = nil, frozen: Bool = false
+    ) {
+        self.view = view
+        self.deliveries = deliveries
+        self.retryQueue = retryQueue
+        self.messages = messages
+        self.failureGroups = failureGroups
+        self.endpoints = endpoints
+        self.detailId = detailId
+        self.watchId = watchId
+        self.frozen = frozen
+    }
+}
+
+/// One page of the Events view.
+public struct MessagesQuery: Sendable, Equatable {
+    public var eventType: String?
+    public var before: Int64?
+    public var limit: Int
+
+    public init(eventType: String? = nil, before: Int64? = nil, limit: Int = 100) {
+        self.eventType = eventType
+        self.before = before
+        self.limit = limit
+    }
+}
+
+/// An immutable result of one load, handed from the loader to the UI loop.
+public struct DataSnapshot: Sendable {
+    public var request: DataRequest
+    public var changeCounter: Int64
+    public var overview: Overview?
+    public var endpoints: [EndpointSummary]?
+    public var deliveries: [Delivery]?
+    public var retryQueue: [Delivery]?
+    public var failureGroups: [FailureGroup]?
+    public var messages: [MessageSummary]?
+    public var detail: DeliveryDetail?
+    public var watched: DeliveryDetail?
+    /// The first error a query threw, as a line for the footer.
+    public var error: String?
+    /// Wall time the queries took, in milliseconds.
+    public var queryMilliseconds: Double
+
+    public init(request: DataRequest, changeCounter: Int64 = 0, queryMilliseconds: Double = 0) {
+        self.request = request
+        self.changeCounter = changeCounter
+        self.queryMilliseconds = queryMilliseconds
+    }
+
+    /// Runs every query `request` asks for against `log` (synchronously, on the caller's thread).
+    public static func load(
+        _ request: DataRequest, from log: any DeliveryLogReader, now: Date, previous: DataSnapshot? = nil
+    ) -> DataSnapshot {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var snapshot = DataSnapshot(request: request)
+        func attempt<T>(_ body: () throws -> T) -> T? {
+            do { return try body() } catch {
+                if snapshot.error == nil { snapshot.error = "query failed: \(error)" }
+                return nil
+            }
+        }
+        snapshot.changeCounter = attempt { try log.changeCounter() } ?? 0
+        snapshot.overview = attempt { try log.overview(now: now) }
+        if request.endpoints { snapshot.endpoints = attempt { try log.endpointSummaries(now: now) } }
+        if request.frozen, let previous, previous.request.deliveries == request.deliveries {
+            snapshot.deliveries = previous.deliveries
+        } else if let query = request.deliveries {
+            snapshot.deliveries = attempt { try log.deliveries(query) }
+        }
+        if let query = request.retryQueue { snapshot.retryQueue = attempt { try log.retryQueue(query) } }
+        if request.failureGroups { snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) } }
+        if let query = request.messages {
+            snapshot.messages = attempt {
+                try log.messages(eventType: query.eventType, before: query.before, limit: query.limit)
+            }
+        }
+        if let id = request.detailId { snapshot.detail = attempt { try log.deliveryDetail(id: id) } ?? nil }
+        if let id = request.watchId { snapshot.watched = attempt { try log.deliveryDetail(id: id) } ?? nil }
+        snapshot.queryMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
+        return snapshot
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import DeliveryCore
+
+/// A parsed `/` filter: tokens that map to query fields, plus free text matched client-side.
+///
+/// `status:dead` (comma-separated for several), `type:invoice.*`, `ep:ep_123`, `msg:msg_abc`; anything else is text.
+public struct FilterQuery: Sendable, Equatable {
+    public var statuses: [DeliveryStatus] = []
+    public var eventType: String?
+    public var endpointId: String?
+    public var messageId: String?
+    /// Free text, lowercased; rows whose visible text contains it are kept.
+    public var text: String = ""
+    /// Tokens that looked like `key:value` but were not understood (reported to the operator).
+    public var unknown: [String] = []
+
+    public init(
+        statuses: [DeliveryStatus] = [], eventType: String? = nil, endpointId: String? = nil, messageId: String? = nil,
+        text: String = ""
+    ) {
+        self.statuses = statuses
+        self.eventType = eventType
+        self.endpointId = endpointId
+        self.messageId = messageId
+        self.text = text
+    }
+
+    public var isEmpty: Bool {
+        statuses.isEmpty && eventType == nil && endpointId == nil && messageId == nil && text.isEmpty
+    }
+
+    /// Parses what the operator typed after `/`.
+    public static func parse(_ input: String) -> FilterQuery {
+        var query = FilterQuery()
+        var words: [String] = []
+        for token in input.split(separator: " ", omittingEmptySubsequences: true) {
+            let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[1].isEmpty else {
+                words.append(String(token))
+                continue
+            }
+            let value = String(parts[1])
+            switch parts[0].lowercased() {
+            case "status", "s":
+                let statuses = value.split(separator: ",").compactMap { DeliveryStatus(rawValue: $0.lowercased()) }
+                if statuses.isEmpty { query.unknown.append(String(token)) } else { query.statuses += statuses }
+            case "type", "t", "event": query.eventType = value
+            case "ep", "endpoint": query.endpointId = value
+            case "msg", "message": query.messageId = value
+            default: words.append(String(token))
+            }
+        }
+        query.text = words.joined(separator: " ").lowercased()
+        return query
+    }
+
+    /// The filter as typed back (for the header and for editing it again).
+    public var description: String {
+        var parts: [String] = []
+        if !statuses.isEmpty { parts.append("status:" + statuses.map(\.rawValue).joined(separator: ",")) }
+        if let eventType { parts.append("type:" + eventType) }
+        if let endpointId { parts.append("ep:" + endpointId) }
+        if let messageId { parts.append("msg:" + messageId) }
+        if !text.isEmpty { parts.append(text) }
+        return parts.joined(separator: " ")
+    }
+
+    /// The event type to send to the store: exact names only (wildcards are matched client-side).
+    var exactEventType: String? {
+        guard let eventType, !eventType.contains("*") else { return nil }
+        return eventType
+    }
+
+    /// Whether an event type passes the `type:` token (wildcards included).
+    func matches(eventType candidate: String) -> Bool {
+        guard let eventType else { return true }
+        return EventTypeFilter.matches(patterns: [eventType], eventType: candidate)
+    }
+
+    /// Whether a row's text passes the free-text part.
+    func matches(text candidate: String) -> Bool {
+        text.isEmpty || candidate.lowercased().contains(text)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// A key press or mouse event, decoded from the terminal.
+public enum Key: Sendable, Equatable, Hashable {
+    case char(Character)
+    case ctrl(Character)
+    case up, down, left, right, pageUp, pageDown, home, end
+    case enter, escape, tab, backTab, backspace, delete
+    case resize
+    case mouseClick(x: Int, y: Int)
+    case wheelUp, wheelDown
+    /// A function key or sequence the dashboard does not use.
+    case unknown(Int)
+}
+
+/// Everything that can change the state: keys, loaded data, operation results, time, terminal size.
+public enum Action: Sendable {
+    case key(Key)
+    case command(Command)
+    case dataLoaded(DataSnapshot)
+    case operationFinished(Operation, Result<OperationOutcome, OperationError>)
+    case recoverableCounted(endpointId: String, since: Date, Result<Int, OperationError>)
+    case clock(Date)
+    case resize(width: Int, height: Int)
+}
+
+/// An error from an operation, as the line the footer shows.
+public struct OperationError: Error, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// What a key means in the list views (the key bindings map keys to these).
+public enum Command: Sendable, Equatable {
+    case switchView(ViewKind)
+    case nextView, previousView
+    case moveUp, moveDown, pageUp, pageDown, top, bottom
+    case open, back, expand, collapse
+    case toggleFreeze
+    case filter, cycleSort, help, quit, redraw
+    case pause, disable, redeliver, recover, cancelRetry
+    case previousAttempt, nextAttempt
+}

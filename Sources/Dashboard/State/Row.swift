@@ -1,0 +1,120 @@
+import Foundation
+import DeliveryCore
+
+/// One selectable line of a list view.
+public enum Row: Sendable, Equatable {
+    case endpoint(EndpointSummary)
+    case delivery(Delivery)
+    case group(FailureGroup, expanded: Bool)
+    case groupDelivery(FailureGroup, Delivery)
+    case message(MessageSummary)
+
+    /// Stable identity for keeping the selection on the same row.
+    public var key: String {
+        switch self {
+        case .endpoint(let s): "ep:" + s.endpoint.id
+        case .delivery(let d): "d:\(d.id)"
+        case .group(let g, _): "g:" + DashboardState.groupKey(g)
+        case .groupDelivery(let g, let d): "g:" + DashboardState.groupKey(g) + ":\(d.id)"
+        case .message(let m): "m:" + m.message.id
+        }
+    }
+
+    /// The delivery this row is about, if any.
+    public var delivery: Delivery? {
+        switch self {
+        case .delivery(let d), .groupDelivery(_, let d): d
+        default: nil
+        }
+    }
+
+    /// The endpoint this row is about, if any.
+    public var endpointId: String? {
+        switch self {
+        case .endpoint(let s): s.endpoint.id
+        case .delivery(let d), .groupDelivery(_, let d): d.endpointId
+        case .group(let g, _): g.endpointId
+        case .message: nil
+        }
+    }
+}
+
+extension DashboardState {
+    /// The rows of the current view after client-side filtering and sorting: what is drawn and what moves select.
+    public var rows: [Row] { rows(for: view) }
+
+    public func rows(for view: ViewKind) -> [Row] {
+        let filter = filters[view] ?? FilterQuery()
+        switch view {
+        case .endpoints:
+            let kept = endpoints.filter { summary in
+                let e = summary.endpoint
+                return (filter.endpointId.map { e.id == $0 } ?? true)
+                    && filter.matches(text: [e.id, e.url, e.description, e.status.rawValue].joined(separator: " "))
+            }
+            return sortEndpoints(kept).map(Row.endpoint)
+        case .deliveries:
+            return filterDeliveries(deliveries, filter).map(Row.delivery)
+        case .retryQueue:
+            return filterDeliveries(retryQueue, filter).map(Row.delivery)
+        case .failures:
+            let groups = failureGroups.filter { g in
+                (filter.endpointId.map { g.endpointId == $0 } ?? true)
+                    && filter.matches(text: [g.endpointId, g.endpointURL, g.label, g.lastError ?? ""].joined(separator: " "))
+            }
+            var rows: [Row] = []
+            for group in sortGroups(groups) {
+                let expanded = expandedGroup == Self.groupKey(group)
+                rows.append(.group(group, expanded: expanded))
+                guard expanded else { continue }
+                let samples = Set(group.sampleDeliveryIds)
+                for delivery in deliveries where samples.contains(delivery.id) {
+                    rows.append(.groupDelivery(group, delivery))
+                }
+            }
+            return rows
+        case .events:
+            return messages.filter { m in
+                filter.matches(eventType: m.message.eventType) && (filter.messageId.map { m.message.id == $0 } ?? true)
+                    && filter.matches(text: m.message.id + " " + m.message.eventType)
+            }.map(Row.message)
+        }
+    }
+
+    private func filterDeliveries(_ deliveries: [Delivery], _ filter: FilterQuery) -> [Delivery] {
+        if filter.isEmpty { return deliveries }
+        return deliveries.filter { d in
+            (filter.statuses.isEmpty || filter.statuses.contains(d.status))
+                && (filter.endpointId.map { d.endpointId == $0 } ?? true)
+                && (filter.messageId.map { d.messageId == $0 } ?? true)
+                && filter.matches(eventType: d.eventType)
+                && filter.matches(
+                    text: ["\(d.id)", d.messageId, d.endpointId, d.eventType, d.status.rawValue, d.lastError ?? ""]
+                        .joined(separator: " ")
+                )
+        }
+    }
+
+    private func sortEndpoints(_ list: [EndpointSummary]) -> [EndpointSummary] {
+        switch sort {
+        case .queue:
+            return list.sorted { ($0.counts.queued, $1.endpoint.id) > ($1.counts.queued, $0.endpoint.id) }
+        case .failureRate:
+            func rate(_ s: EndpointSummary) -> Double { 1 - (s.recent.successRate ?? 1) }
+            return list.sorted { (rate($0), $1.endpoint.id) > (rate($1), $0.endpoint.id) }
+        case .latency:
+            func p95(_ s: EndpointSummary) -> Double { s.recent.p95Milliseconds ?? -1 }
+            return list.sorted { (p95($0), $1.endpoint.id) > (p95($1), $0.endpoint.id) }
+        default:
+            return list.sorted { $0.endpoint.id < $1.endpoint.id }
+        }
+    }
+
+    private func sortGroups(_ list: [FailureGroup]) -> [FailureGroup] {
+        switch sort {
+        case .recent: return list.sorted { ($0.lastAt, $1.endpointId) > ($1.lastAt, $0.endpointId) }
+        case .name: return list.sorted { ($0.endpointId, $0.label) < ($1.endpointId, $1.label) }
+        default: return list  // the store returns the largest first
+        }
+    }
+}

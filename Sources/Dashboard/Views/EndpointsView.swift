@@ -1,0 +1,95 @@
+import Foundation
+import DeliveryCore
+
+/// View 1: one row per endpoint with its health.
+enum EndpointsView {
+    static let columns = [
+        Column(title: "STATUS", width: 10, priority: 10),
+        Column(title: "ENDPOINT", width: 14, flex: 1, priority: 10),
+        Column(title: "URL", width: 18, flex: 2, priority: 3),
+        Column(title: "OK 5m", width: 6, priority: 9, alignRight: true),
+        Column(title: "INFL", width: 4, priority: 6, alignRight: true),
+        Column(title: "QUEUE", width: 6, priority: 9, alignRight: true),
+        Column(title: "DEAD", width: 5, priority: 8, alignRight: true),
+        Column(title: "P50", width: 6, priority: 4, alignRight: true),
+        Column(title: "P95", width: 6, priority: 7, alignRight: true),
+        Column(title: "LAST ERROR", width: 14, flex: 3, priority: 5),
+    ]
+
+    static func cells(_ s: EndpointSummary, glyphs: Glyphs) -> [TableCell] {
+        let e = s.endpoint
+        let status: TableCell =
+            switch e.status {
+            case .active: TableCell(glyphs.bullet + " active", Style(.ok))
+            case .paused: TableCell(glyphs.hollowBullet + " paused", Style(.warning, bold: true))
+            case .disabled: TableCell(glyphs.cross + " disabled", Style(.error, bold: true))
+            }
+        let rate = s.recent.successRate
+        let rateRole: Role = rate.map { $0 >= 0.99 ? .ok : ($0 >= 0.9 ? .warning : .error) } ?? .dim
+        var lastError = s.lastError.map(Sanitizer.line) ?? ""
+        if e.status == .disabled, let reason = e.disabledReason { lastError = "disabled: " + Sanitizer.line(reason) }
+        let name = e.description.isEmpty ? e.id : "\(e.id) \(Sanitizer.line(e.description))"
+        return [
+            status,
+            TableCell(name, Style(.normal, bold: true)),
+            TableCell(Sanitizer.line(e.url), Style(.dim)),
+            TableCell(Formatting.percent(rate), Style(rateRole)),
+            TableCell(s.counts.inflight == 0 ? "-" : "\(s.counts.inflight)"),
+            TableCell(Formatting.count(s.counts.queued), Style(s.counts.queued > 0 ? .warning : .dim)),
+            TableCell(Formatting.count(s.counts.dead), Style(s.counts.dead > 0 ? .error : .dim)),
+            TableCell(Formatting.latency(s.recent.p50Milliseconds)),
+            TableCell(Formatting.latency(s.recent.p95Milliseconds)),
+            TableCell(lastError, Style(.error)),
+        ]
+    }
+}
+
+/// View 2 (and the rows under an expanded failure group): one row per delivery, newest first.
+enum DeliveriesView {
+    static let columns = [
+        Column(title: "TIME", width: 8, priority: 8),
+        Column(title: "STATUS", width: 11, priority: 10),
+        Column(title: "EVENT", width: 14, flex: 2, priority: 9),
+        Column(title: "ENDPOINT", width: 12, flex: 1, priority: 7),
+        Column(title: "ATT", width: 3, priority: 5, alignRight: true),
+        Column(title: "RESULT", width: 15, flex: 1, priority: 9),
+        Column(title: "LAT", width: 6, priority: 6, alignRight: true),
+        Column(title: "ID", width: 7, priority: 4, alignRight: true),
+    ]
+
+    static func cells(_ d: Delivery, state: DashboardState) -> [TableCell] {
+        [
+            TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone), Style(.dim)),
+            status(d.status, glyphs: state.glyphs),
+            TableCell(Sanitizer.line(d.eventType)),
+            TableCell(Sanitizer.line(d.endpointId)),
+            TableCell("\(d.attemptCount)"),
+            result(d),
+            TableCell(Formatting.latency(d.lastLatencyMilliseconds.map(Double.init)), Style(.dim)),
+            TableCell("\(d.id)", Style(.dim)),
+        ]
+    }
+
+    static func status(_ status: DeliveryStatus, glyphs: Glyphs) -> TableCell {
+        switch status {
+        case .pending: TableCell(glyphs.hollowBullet + " pending", Style(.dim))
+        case .inflight: TableCell(glyphs.arrowRight + " inflight", Style(.accent))
+        case .delivered: TableCell(glyphs.check + " delivered", Style(.ok))
+        case .retrying: TableCell(glyphs.retry + " retrying", Style(.warning))
+        case .dead: TableCell(glyphs.cross + " dead", Style(.error, bold: true))
+        case .cancelled: TableCell("- cancelled", Style(.dim))
+        }
+    }
+
+    /// `200`, `503 Service…`, `connect_refused`: the status code or the error class.
+    static func result(_ d: Delivery) -> TableCell {
+        if let code = d.lastStatusCode {
+            let ok = (200..<300).contains(code)
+            let detail = ok ? "" : (d.lastError.map { " " + Sanitizer.line($0) } ?? "")
+            return TableCell("\(code)\(detail)", Style(ok ? .ok : .error))
+        }
+        if let errorClass = d.lastErrorClass { return TableCell(errorClass.rawValue, Style(.error)) }
+        if let error = d.lastError { return TableCell(Sanitizer.line(error), Style(.error)) }
+        return TableCell("-", Style(.dim))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import DeliveryCore
+
+/// View 3: failing deliveries grouped by endpoint and error class; Enter or → lists a group's deliveries.
+enum FailuresView {
+    static let columns = [
+        Column(title: "ENDPOINT", width: 14, flex: 1, priority: 10),
+        Column(title: "FAILURE", width: 22, priority: 10),
+        Column(title: "DEAD", width: 5, priority: 7, alignRight: true),
+        Column(title: "RETRY", width: 5, priority: 7, alignRight: true),
+        Column(title: "LAST", width: 8, priority: 6),
+        Column(title: "SAMPLE ERROR", width: 16, flex: 3, priority: 5),
+    ]
+
+    static func cells(_ g: FailureGroup, expanded: Bool, state: DashboardState) -> [TableCell] {
+        let glyphs = state.glyphs
+        let marker = expanded ? glyphs.expanded : glyphs.collapsed
+        return [
+            TableCell("\(marker) \(Sanitizer.line(g.endpointId))", Style(.normal, bold: true)),
+            TableCell("\(g.label) \(glyphs.times)\(g.count)", Style(.error, bold: true)),
+            TableCell("\(g.dead)", Style(g.dead > 0 ? .error : .dim)),
+            TableCell("\(g.retrying)", Style(g.retrying > 0 ? .warning : .dim)),
+            TableCell(Formatting.clock(g.lastAt, timeZone: state.options.timeZone), Style(.dim)),
+            TableCell(g.lastError.map(Sanitizer.line) ?? "", Style(.dim)),
+        ]
+    }
+
+    /// A delivery under its expanded group, drawn across the row.
+    static func child(_ d: Delivery, state: DashboardState) -> [TableCell] {
+        [
+            TableCell("    #\(d.id) ", Style(.dim)),
+            TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone) + " ", Style(.dim)),
+            DeliveriesView.status(d.status, glyphs: state.glyphs),
+            TableCell("  " + Sanitizer.line(d.eventType)),
+            TableCell("  att \(d.attemptCount)/\(state.options.maxAttempts)  ", Style(.dim)),
+            DeliveriesView.result(d),
+        ]
+    }
+}
+
+/// View 4: waiting deliveries, soonest first, with a live countdown.
+enum RetryQueueView {
+    static let columns = [
+        Column(title: "DUE", width: 10, priority: 10),
+        Column(title: "AT", width: 8, priority: 5),
+        Column(title: "ENDPOINT", width: 12, flex: 1, priority: 9),
+        Column(title: "EVENT", width: 14, flex: 2, priority: 8),
+        Column(title: "ATTEMPT", width: 7, priority: 9),
+        Column(title: "LAST RESULT", width: 15, flex: 1, priority: 7),
+        Column(title: "ID", width: 7, priority: 4, alignRight: true),
+    ]
+
+    static func cells(_ d: Delivery, state: DashboardState) -> [TableCell] {
+        let due: TableCell
+        if let next = d.nextAttemptAt {
+            let seconds = next.timeIntervalSince(state.now)
+            due =
+                seconds > 0
+                ? TableCell("in " + Formatting.duration(seconds), Style(.normal, bold: true))
+                : TableCell("due " + Formatting.duration(-seconds), Style(.warning, bold: true))
+        } else {
+            due = TableCell("-", Style(.dim))
+        }
+        let paused = state.endpointStatus(d.endpointId).map { $0 != .active } ?? false
+        return [
+            paused ? TableCell("held", Style(.warning)) : due,
+            TableCell(d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
+            TableCell(Sanitizer.line(d.endpointId)),
+            TableCell(Sanitizer.line(d.eventType)),
+            TableCell("\(d.attemptCount + 1)/\(state.options.maxAttempts)"),
+            d.attemptCount == 0 ? TableCell("first try", Style(.dim)) : DeliveriesView.result(d),
+            TableCell("\(d.id)", Style(.dim)),
+        ]
+    }
+}
+
+/// View 5: published messages with how their fan-out is going.
+enum EventsView {
+    static let columns = [
+        Column(title: "TIME", width: 8, priority: 8),
+        Column(title: "MESSAGE", width: 16, flex: 1, priority: 9),
+        Column(title: "EVENT", width: 16, flex: 2, priority: 10),
+        Column(title: "FAN-OUT", width: 7, priority: 10, alignRight: true),
+        Column(title: "OK", width: 5, priority: 9, alignRight: true),
+        Column(title: "FAILING", width: 7, priority: 9, alignRight: true),
+        Column(title: "DEAD", width: 5, priority: 9, alignRight: true),
+    ]
+
+    static func cells(_ m: MessageSummary, state: DashboardState) -> [TableCell] {
+        [
+            TableCell(Formatting.clock(m.message.createdAt, timeZone: state.options.timeZone), Style(.dim)),
+            TableCell(Sanitizer.line(m.message.id)),
+            TableCell(Sanitizer.line(m.message.eventType), Style(.normal, bold: true)),
+            TableCell("\(state.glyphs.arrowRight) \(m.deliveryCount)"),
+            TableCell("\(m.delivered)", Style(m.delivered == m.deliveryCount ? .ok : .normal)),
+            TableCell("\(m.failing)", Style(m.failing > 0 ? .warning : .dim)),
+            TableCell("\(m.dead)", Style(m.dead > 0 ? .error : .dim)),
+        ]
+    }
+}

@@ -1,0 +1,149 @@
+import DeliveryCore
+import Foundation
+
+/// The first three lines: database and dispatcher, the numbers that matter, and the view tabs.
+enum HeaderView {
+    struct Segment {
+        var parts: [TableCell]
+        var priority: Int
+        var width: Int { parts.reduce(0) { $0 + DisplayWidth.of($1.text) } }
+    }
+
+    static func draw(_ state: DashboardState, into grid: inout CellGrid) {
+        grid.fill(x: 0, y: 0, width: grid.width, height: 2, style: Style(.header))
+        drawStatusLine(state, into: &grid)
+        drawNumbersLine(state, into: &grid)
+        drawTabs(state, into: &grid)
+    }
+
+    private static func drawStatusLine(_ state: DashboardState, into grid: inout CellGrid) {
+        var segments: [Segment] = [
+            Segment(parts: [TableCell("hooktop", Style(.title, bold: true))], priority: 9),
+            Segment(parts: [TableCell(Sanitizer.line(state.options.databaseName), Style(.header, bold: true))], priority: 8),
+            Segment(
+                parts: [TableCell(state.options.readOnly ? " RO " : " RW ", Style(state.options.readOnly ? .badgeAlert : .badge))],
+                priority: 10
+            ),
+        ]
+        segments.append(dispatcherSegment(state))
+        let clock = Formatting.clock(state.now, timeZone: state.options.timeZone)
+        drawSegments(segments, y: 0, reserve: clock.count + 1, into: &grid)
+        if grid.width >= 60 { grid.put(clock, x: grid.width - clock.count - 1, y: 0, style: Style(.header)) }
+    }
+
+    private static func dispatcherSegment(_ state: DashboardState) -> Segment {
+        let g = state.glyphs
+        guard let overview = state.overview else {
+            return Segment(parts: [TableCell("loading…", Style(.dim))], priority: 7)
+        }
+        if let worker = overview.liveWorker(now: state.now) {
+            let host = Sanitizer.line(worker.host)
+            return Segment(
+                parts: [
+                    TableCell("dispatcher ", Style(.header)), TableCell(g.bullet + " alive", Style(.ok, bold: true)),
+                    TableCell(" pid \(worker.pid)@\(host) · \(worker.inFlight) in flight", Style(.header)),
+                ], priority: 7)
+        }
+        if let newest = overview.workers.max(by: { $0.heartbeatAt < $1.heartbeatAt }) {
+            let age = Formatting.duration(state.now.timeIntervalSince(newest.heartbeatAt))
+            return Segment(
+                parts: [
+                    TableCell("dispatcher ", Style(.header)),
+                    TableCell("\(g.cross) STALE \(age) ago", Style(.badgeAlert, bold: true)),
+                    TableCell(" pid \(newest.pid)@\(Sanitizer.line(newest.host))", Style(.header)),
+                ], priority: 7)
+        }
+        return Segment(
+            parts: [
+                TableCell("dispatcher ", Style(.header)), TableCell("\(g.cross) NONE", Style(.badgeAlert, bold: true)),
+                TableCell(" (nothing is delivering)", Style(.header)),
+            ], priority: 7)
+    }
+
+    private static func drawNumbersLine(_ state: DashboardState, into grid: inout CellGrid) {
+        guard let o = state.overview else { return }
+        let label = Style(.header)
+        func value(_ text: String, _ role: Role = .header) -> TableCell { TableCell(text, Style(role, bold: true)) }
+        let rate = o.recent.successRate
+        let rateRole: Role = rate.map { $0 >= 0.99 ? .ok : ($0 >= 0.9 ? .warning : .error) } ?? .header
+        let segments = [
+            Segment(parts: [value(Formatting.rate(o.deliveriesPerSecond))], priority: 9),
+            Segment(parts: [TableCell("ok ", label), value(Formatting.percent(rate), rateRole)], priority: 9),
+            Segment(parts: [TableCell("queue ", label), value(Formatting.count(o.totals.queued))], priority: 8),
+            Segment(
+                parts: [TableCell("dead ", label), value(Formatting.count(o.totals.dead), o.totals.dead > 0 ? .error : .header)],
+                priority: 8),
+            Segment(
+                parts: [
+                    TableCell("paused ", label),
+                    value("\(o.pausedEndpoints)", o.pausedEndpoints > 0 ? .warning : .header),
+                ] + (o.disabledEndpoints > 0
+                    ? [TableCell(" disabled ", label), value("\(o.disabledEndpoints)", .error)] : []),
+                priority: 6),
+            Segment(
+                parts: [
+                    TableCell("p50 ", label), value(Formatting.latency(o.recent.p50Milliseconds)),
+                    TableCell(" p95 ", label), value(Formatting.latency(o.recent.p95Milliseconds)),
+                ], priority: 5),
+        ]
+        let end = drawSegments(segments, y: 1, reserve: 0, into: &grid)
+        let room = grid.width - end - 3
+        if room >= 8 {
+            let spark = sparkline(o.throughput, width: min(30, room), glyphs: state.glyphs)
+            grid.put(spark, x: grid.width - DisplayWidth.of(spark) - 1, y: 1, style: Style(.accent))
+        }
+    }
+
+    /// Draws segments separated by two spaces, dropping the least important ones that do not fit.
+    @discardableResult
+    private static func drawSegments(_ segments: [Segment], y: Int, reserve: Int, into grid: inout CellGrid) -> Int {
+        var kept = segments
+        func total(_ list: [Segment]) -> Int { list.reduce(1) { $0 + $1.width + 2 } }
+        while total(kept) + reserve > grid.width, let drop = kept.indices.min(by: { kept[$0].priority < kept[$1].priority }),
+            kept.count > 1
+        {
+            kept.remove(at: drop)
+        }
+        var x = 1
+        for segment in kept {
+            for part in segment.parts { x = grid.put(part.text, x: x, y: y, style: part.style, maxWidth: grid.width - x) }
+            x += 2
+        }
+        return x
+    }
+
+    /// The last `width` values of `values` as bars, scaled to the largest.
+    static func sparkline(_ values: [Int], width: Int, glyphs: Glyphs) -> String {
+        let shown = values.suffix(width)
+        let peak = max(1, shown.max() ?? 1)
+        return shown.map { v in
+            if v <= 0 { return glyphs.sparks[0] }
+            let level = Int((Double(v) / Double(peak) * Double(glyphs.sparks.count - 1)).rounded(.up))
+            return glyphs.sparks[min(glyphs.sparks.count - 1, max(0, level))]
+        }.joined()
+    }
+
+    private static func drawTabs(_ state: DashboardState, into grid: inout CellGrid) {
+        let y = 2
+        let full = ViewKind.allCases.reduce(0) { $0 + $1.title.count + 5 }
+        var x = 0
+        for kind in ViewKind.allCases {
+            let active = kind == state.view && state.detail == nil
+            let label = (full <= grid.width - 20 || kind == state.view) ? " \(kind.rawValue) \(kind.title) " : " \(kind.rawValue) "
+            x = grid.put(label, x: x, y: y, style: Style(active ? .tabActive : .tabInactive, bold: active))
+            x += 1
+        }
+        var badges: [TableCell] = []
+        if state.frozen { badges.append(TableCell(" FROZEN ", Style(.badgeAlert, bold: true))) }
+        if let sort = state.sort { badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim))) }
+        let filter = state.filter
+        if !filter.isEmpty { badges.append(TableCell("/ " + Sanitizer.line(filter.description), Style(.accent, bold: true))) }
+        var right = grid.width
+        for badge in badges.reversed() {
+            let w = DisplayWidth.of(badge.text)
+            guard right - w - 1 > x else { break }
+            right -= w + 1
+            grid.put(badge.text, x: right, y: y, style: badge.style)
+        }
+    }
+}
