@@ -1,1 +1,228 @@
 import DeliveryCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+
+/// The HTTP API of `hooktop serve`.
+public struct HookServer: Sendable {
+    /// How the API behaves.
+    public struct Configuration: Sendable {
+        /// Largest accepted request body in bytes (default 256 KiB).
+        public var maxBodyBytes = PublishLimits.defaultMaxPayloadBytes
+        /// Whether endpoints may point at loopback and private addresses (default `false`).
+        public var allowPrivateDestinations = false
+
+        public init() {}
+    }
+
+    public let store: Store
+    public let operations: Operations
+    public let token: String
+    public let configuration: Configuration
+    /// Called after each publish, to wake the dispatcher.
+    public let onPublish: @Sendable () -> Void
+    let metrics: APIMetrics
+
+    public init(
+        store: Store, operations: Operations, token: String, configuration: Configuration = Configuration(),
+        onPublish: @escaping @Sendable () -> Void = {}
+    ) {
+        self.store = store
+        self.operations = operations
+        self.token = token
+        self.configuration = configuration
+        self.onPublish = onPublish
+        self.metrics = APIMetrics()
+    }
+
+    /// The router with every route and middleware.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(BearerAuthMiddleware(token: token))
+        router.get("/healthz") { _, _ in try self.health() }
+        router.get("/metrics") { _, _ in try self.metricsText() }
+        let v1 = router.group("v1")
+        v1.post("events") { request, _ in try await self.publish(request) }
+        v1.get("endpoints") { _, _ in try self.listEndpoints() }
+        v1.post("endpoints") { request, _ in try await self.createEndpoint(request) }
+        v1.get("endpoints/:id") { _, context in try self.getEndpoint(context.parameters.require("id")) }
+        v1.patch("endpoints/:id") { request, context in
+            try await self.updateEndpoint(context.parameters.require("id"), request)
+        }
+        v1.put("endpoints/:id") { request, context in
+            try await self.updateEndpoint(context.parameters.require("id"), request)
+        }
+        v1.delete("endpoints/:id") { _, context in try self.deleteEndpoint(context.parameters.require("id")) }
+        v1.post("endpoints/:id/:action") { request, context in
+            try await self.endpointAction(
+                context.parameters.require("id"), context.parameters.require("action"), request)
+        }
+        v1.get("deliveries") { request, _ in try self.listDeliveries(request) }
+        v1.get("deliveries/:id") { _, context in try self.getDelivery(context.parameters.require("id")) }
+        v1.post("deliveries/:id/redeliver") { _, context in try await self.redeliver(context.parameters.require("id")) }
+        v1.post("deliveries/:id/cancel") { _, context in try await self.cancel(context.parameters.require("id")) }
+        return router
+    }
+
+    private var actor: Actor { Actor.current(via: "api") }
+
+    func health() throws -> Response {
+        let now = Date()
+        let live = try store.workers().first { $0.isAlive(now: now) }
+        return jsonResponse([
+            "status": "ok", "dispatcher": live == nil ? "none" : "alive",
+            "worker": live.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
+        ])
+    }
+
+    func publish(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: configuration.maxBodyBytes)
+        guard let type = try body.string("type", required: true) else { throw APIError.invalid("type is required") }
+        guard let payload = try body.objectText("payload") else {
+            throw APIError.invalid("payload is required and must be a JSON object")
+        }
+        let key = try body.string("idempotency_key")
+        let result = try store.publish(eventType: type, payload: payload, idempotencyKey: key)
+        metrics.published.increment()
+        if !result.duplicate { onPublish() }
+        var object = JSONRepresentation.message(result.message)
+        object["deliveries"] = result.deliveryCount
+        object["duplicate"] = result.duplicate
+        return jsonResponse(object, status: result.duplicate ? .ok : .accepted)
+    }
+
+    func listEndpoints() throws -> Response {
+        jsonResponse(["data": try store.endpoints().map { JSONRepresentation.endpoint($0, includeSecret: false) }])
+    }
+
+    func getEndpoint(_ id: String) throws -> Response {
+        jsonResponse(JSONRepresentation.endpoint(try store.requireEndpoint(id: id), includeSecret: true))
+    }
+
+    func createEndpoint(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: 64 * 1024)
+        guard let url = try body.string("url", required: true) else { throw APIError.invalid("url is required") }
+        let changes = EndpointChanges(
+            description: try body.string("description"), eventTypes: try body.strings("event_types"),
+            maxInFlight: try body.int("max_in_flight"), timeoutMilliseconds: try body.int("timeout_ms"))
+        try changes.validate()
+        try DestinationPolicy(allowPrivate: configuration.allowPrivateDestinations).check(url: url)
+        let endpoint = try store.addEndpoint(
+            url: url, changes: changes, secret: try body.string("secret"),
+            allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
+        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true), status: .created)
+    }
+
+    func updateEndpoint(_ id: String, _ request: Request) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: 64 * 1024)
+        let changes = EndpointChanges(
+            url: try body.string("url"), description: try body.string("description"),
+            eventTypes: try body.strings("event_types"), maxInFlight: try body.int("max_in_flight"),
+            timeoutMilliseconds: try body.int("timeout_ms"))
+        try changes.validate()
+        if let url = changes.url {
+            try DestinationPolicy(allowPrivate: configuration.allowPrivateDestinations).check(url: url)
+        }
+        let endpoint = try store.updateEndpoint(id: id, changes: changes, by: actor)
+        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
+    }
+
+    func deleteEndpoint(_ id: String) throws -> Response {
+        try store.removeEndpoint(id: id, by: actor)
+        return Response(status: .noContent)
+    }
+
+    func endpointAction(_ id: String, _ action: String, _ request: Request) async throws -> Response {
+        switch action {
+        case "pause": try await operations.pause(endpointId: id, by: actor)
+        case "resume": try await operations.resume(endpointId: id, by: actor)
+        case "disable":
+            let body = try await JSONBody.read(request, limit: 16 * 1024)
+            try await operations.disable(endpointId: id, reason: try body.string("reason") ?? "", by: actor)
+        case "enable": try await operations.enable(endpointId: id, by: actor)
+        case "rotate-secret":
+            let endpoint = try operations.rotateSecret(endpointId: id, by: actor)
+            return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
+        case "recover":
+            let body = try await JSONBody.read(request, limit: 16 * 1024)
+            guard let sinceText = try body.string("since", required: true) else { throw APIError.invalid("since is required") }
+            let since = try SinceText.parse(sinceText)
+            let count = try await operations.recover(endpointId: id, since: since, by: actor)
+            return jsonResponse(["endpoint_id": id, "queued": count, "since": JSONRepresentation.date(since)])
+        default:
+            throw APIError.notFound("no endpoint action '\(action)' (pause, resume, disable, enable, recover, rotate-secret)")
+        }
+        return jsonResponse(JSONRepresentation.endpoint(try store.requireEndpoint(id: id), includeSecret: false))
+    }
+
+    func listDeliveries(_ request: Request) throws -> Response {
+        let parameters = request.uri.queryParameters
+        var query = DeliveryQuery(limit: 100)
+        if let status = parameters["status"].map(String.init), !status.isEmpty {
+            query.statuses = try status.split(separator: ",").map {
+                guard let value = DeliveryStatus(rawValue: String($0)) else {
+                    throw APIError.invalid("status must be one of \(DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return value
+            }
+        }
+        if let endpoint = parameters["endpoint"].map(String.init), !endpoint.isEmpty { query.endpointId = endpoint }
+        if let type = parameters["event_type"].map(String.init), !type.isEmpty { query.eventType = type }
+        if let cursor = parameters["cursor"].map(String.init), !cursor.isEmpty {
+            guard let id = Identifier.parseDeliveryID(cursor) else { throw APIError.invalid("cursor is not a delivery id") }
+            query.before = id
+        }
+        if let limit = parameters["limit"].map(String.init) {
+            guard let value = Int(limit), (1...1000).contains(value) else {
+                throw APIError.invalid("limit must be an integer from 1 to 1000")
+            }
+            query.limit = value
+        }
+        let page = try store.deliveries(query)
+        let next: Any = page.count == query.limit ? Identifier.formatDeliveryID(page.last!.id) : NSNull()
+        return jsonResponse(["data": page.map(JSONRepresentation.delivery), "next_cursor": next])
+    }
+
+    private func deliveryID(_ text: String) throws -> Int64 {
+        guard let id = Identifier.parseDeliveryID(text) else { throw APIError.notFound("delivery \(text) not found") }
+        return id
+    }
+
+    func getDelivery(_ text: String) throws -> Response {
+        guard let detail = try store.deliveryDetail(id: try deliveryID(text)) else {
+            throw APIError.notFound("delivery \(text) not found")
+        }
+        var object = JSONRepresentation.delivery(detail.delivery)
+        object["attempt_log"] = detail.attempts.map(JSONRepresentation.attempt)
+        return jsonResponse(object)
+    }
+
+    func redeliver(_ text: String) async throws -> Response {
+        let id = try deliveryID(text)
+        switch try await operations.redeliver(deliveryId: id, by: actor) {
+        case .queued:
+            return jsonResponse(["id": Identifier.formatDeliveryID(id), "result": "queued"], status: .accepted)
+        case .performed(let attempt):
+            return jsonResponse(["id": Identifier.formatDeliveryID(id), "result": "performed", "attempt": JSONRepresentation.attempt(attempt)])
+        }
+    }
+
+    func cancel(_ text: String) async throws -> Response {
+        let id = try deliveryID(text)
+        try await operations.cancel(deliveryId: id, by: actor)
+        return jsonResponse(["id": Identifier.formatDeliveryID(id), "status": "cancelled"])
+    }
+
+    func metricsText() throws -> Response {
+        let now = Date()
+        let overview = try store.overview(now: now)
+        let text = metrics.render(overview: overview, summaries: try store.endpointSummaries(now: now))
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -112,6 +112,36 @@ enum Schema {
             UPDATE delivery_counts SET n = n - 1 WHERE endpoint_id = OLD.endpoint_id AND status = OLD.status;
         END;
 
+        -- Failing deliveries per endpoint, error class and status code, kept by triggers for the Failures view.
+        CREATE TABLE failure_groups (
+            endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+            error_class TEXT NOT NULL,
+            status_code INTEGER NOT NULL,
+            dead INTEGER NOT NULL DEFAULT 0,
+            retrying INTEGER NOT NULL DEFAULT 0,
+            last_at INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            PRIMARY KEY (endpoint_id, error_class, status_code)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER deliveries_failures_update
+        AFTER UPDATE OF status, last_error_class, last_status_code ON deliveries BEGIN
+            UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
+            WHERE OLD.status IN ('dead', 'retrying') AND endpoint_id = OLD.endpoint_id
+                AND error_class = coalesce(OLD.last_error_class, '') AND status_code = coalesce(OLD.last_status_code, 0);
+            INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
+            SELECT NEW.endpoint_id, coalesce(NEW.last_error_class, ''), coalesce(NEW.last_status_code, 0),
+                NEW.status = 'dead', NEW.status = 'retrying', NEW.updated_at, NEW.last_error
+            WHERE NEW.status IN ('dead', 'retrying')
+            ON CONFLICT (endpoint_id, error_class, status_code) DO UPDATE SET dead = dead + excluded.dead,
+                retrying = retrying + excluded.retrying, last_at = max(last_at, excluded.last_at),
+                last_error = excluded.last_error;
+        END;
+        CREATE TRIGGER deliveries_failures_delete AFTER DELETE ON deliveries WHEN OLD.status IN ('dead', 'retrying') BEGIN
+            UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
+            WHERE endpoint_id = OLD.endpoint_id AND error_class = coalesce(OLD.last_error_class, '')
+                AND status_code = coalesce(OLD.last_status_code, 0);
+        END;
+
         -- Attempts per endpoint per minute, with a latency histogram (bucket bounds in StatsBuckets).
         CREATE TABLE stats_minute (
             endpoint_id TEXT NOT NULL,

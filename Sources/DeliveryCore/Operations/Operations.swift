@@ -1,0 +1,217 @@
+import Foundation
+
+/// The operator actions over a store, each audited. The CLI, the HTTP API and the dashboard all use this type.
+///
+/// A redelivery asked for while no dispatcher is alive is performed by this process through `sender`,
+/// with the same claim and recording the dispatcher uses.
+public struct Operations: DeliveryOperations {
+    public let store: Store
+    /// Sends redeliveries when no dispatcher is alive; `nil` only queues them.
+    public let sender: WebhookSender?
+    /// Retry schedule applied when a redelivery of a waiting delivery fails here.
+    public let retryPolicy: RetryPolicy
+    /// Wakes a dispatcher running in this process.
+    public let wake: @Sendable () -> Void
+    /// The clock.
+    public let now: @Sendable () -> Date
+
+    public init(
+        store: Store, sender: WebhookSender? = nil, retryPolicy: RetryPolicy = .standard,
+        wake: @escaping @Sendable () -> Void = {}, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.store = store
+        self.sender = sender
+        self.retryPolicy = retryPolicy
+        self.wake = wake
+        self.now = now
+    }
+
+    public func pause(endpointId: String, by actor: Actor) async throws {
+        try requireStatus(endpointId, not: .disabled, "enable it before pausing")
+        try store.setEndpointStatus(id: endpointId, .paused, reason: nil, action: "endpoint.pause", now: now(), by: actor)
+    }
+
+    public func resume(endpointId: String, by actor: Actor) async throws {
+        try requireStatus(endpointId, not: .disabled, "use enable for a disabled endpoint")
+        try store.setEndpointStatus(id: endpointId, .active, reason: nil, action: "endpoint.resume", now: now(), by: actor)
+        wake()
+    }
+
+    public func disable(endpointId: String, reason: String, by actor: Actor) async throws {
+        try store.setEndpointStatus(
+            id: endpointId, .disabled, reason: reason.isEmpty ? "disabled by \(actor.user)" : reason,
+            action: "endpoint.disable", now: now(), by: actor)
+    }
+
+    public func enable(endpointId: String, by actor: Actor) async throws {
+        try store.setEndpointStatus(id: endpointId, .active, reason: nil, action: "endpoint.enable", now: now(), by: actor)
+        wake()
+    }
+
+    private func requireStatus(_ endpointId: String, not status: EndpointStatus, _ advice: String) throws {
+        let endpoint = try store.requireEndpoint(id: endpointId)
+        if endpoint.status == status {
+            throw HooktopError(.conflict, "endpoint \(endpointId) is \(status.rawValue): \(advice)")
+        }
+    }
+
+    public func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome {
+        let at = now()
+        try store.queueRedelivery(deliveryId: deliveryId, now: at, by: actor)
+        let alive = try store.workers().contains { $0.isAlive(now: at) }
+        if alive || sender == nil {
+            wake()
+            return .queued(deliveryId: deliveryId)
+        }
+        return try await performLocally(deliveryId: deliveryId)
+    }
+
+    /// Sends a queued redelivery from this process and records it.
+    private func performLocally(deliveryId: Int64) async throws -> RedeliveryOutcome {
+        guard let sender else { return .queued(deliveryId: deliveryId) }
+        let owner = "op:\(getpid()):\(Identifier.make("r", length: 8))"
+        let at = now()
+        guard let job = try store.claimOne(deliveryId: deliveryId, owner: owner, now: at, leaseUntil: at.addingTimeInterval(300))
+        else {
+            // A dispatcher that just started took it.
+            return .queued(deliveryId: deliveryId)
+        }
+        let outcome = await sender.send(job, now: now)
+        var random = SystemRandomNumberGenerator()
+        try store.record(
+            [outcome], owner: owner, policy: retryPolicy, autoDisableAfter: .infinity, now: now(), random: &random)
+        guard let attempt = try store.attempts(deliveryId: deliveryId).last else {
+            return .queued(deliveryId: deliveryId)
+        }
+        return .performed(attempt)
+    }
+
+    public func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int {
+        let count = try store.queueRecovery(endpointId: endpointId, since: since, now: now(), by: actor)
+        wake()
+        return count
+    }
+
+    public func cancel(deliveryId: Int64, by actor: Actor) async throws {
+        try store.cancelDelivery(deliveryId: deliveryId, now: now(), by: actor)
+    }
+
+    /// Replaces an endpoint's secret, keeping the old one signing for 24 hours.
+    public func rotateSecret(endpointId: String, by actor: Actor) throws -> Endpoint {
+        try store.rotateSecret(endpointId: endpointId, now: now(), by: actor)
+    }
+}
+
+extension Store {
+    /// Queues a delivery for a manual attempt now.
+    /// - Throws: `notFound`, or `conflict` when it is in flight or its endpoint is paused or disabled.
+    func queueRedelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
+        try write { db in
+            guard
+                let (status, endpointStatus) = try db.queryOne(
+                    """
+                    SELECT d.status, e.status FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = ?
+                    """, [.int(deliveryId)], { ($0.text(0), $0.text(1)) })
+            else { throw HooktopError.notFound("delivery", Identifier.formatDeliveryID(deliveryId)) }
+            guard status != DeliveryStatus.inflight.rawValue else {
+                throw HooktopError(.conflict, "delivery \(Identifier.formatDeliveryID(deliveryId)) is in flight")
+            }
+            guard endpointStatus == EndpointStatus.active.rawValue else {
+                throw HooktopError(
+                    .conflict,
+                    "its endpoint is \(endpointStatus): \(endpointStatus == "paused" ? "resume" : "enable") it first")
+            }
+            let waiting = status == DeliveryStatus.pending.rawValue || status == DeliveryStatus.retrying.rawValue
+            try db.run(
+                """
+                UPDATE deliveries SET status = CASE WHEN ?2 THEN status ELSE 'pending' END, manual = ?3,
+                    next_attempt_at = ?1, updated_at = ?1
+                WHERE id = ?4
+                """,
+                [.from(now), .int(waiting ? 1 : 0),
+                 .from((waiting ? ManualMode.fromWaiting : ManualMode.fromFinished).rawValue), .int(deliveryId)])
+            try Self.audit(db, "delivery.redeliver", "delivery", Identifier.formatDeliveryID(deliveryId), status, actor, now)
+        }
+    }
+
+    /// Queues every dead delivery of the endpoint created since `since`, and creates deliveries for the messages
+    /// it never received (while disabled). Returns how many were queued.
+    func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Actor) throws -> Int {
+        try write { db in
+            guard
+                let endpoint = try db.queryOne(
+                    "SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(endpointId)], Self.endpoint)
+            else { throw HooktopError.notFound("endpoint", endpointId) }
+            guard endpoint.status == .active else {
+                throw HooktopError(
+                    .conflict,
+                    "endpoint \(endpointId) is \(endpoint.status.rawValue): \(endpoint.status == .paused ? "resume" : "enable") it first")
+            }
+            let dead = try Self.deadSince(db, endpointId: endpointId, since: since, count: false)
+            for id in dead {
+                try db.run(
+                    """
+                    UPDATE deliveries SET status = 'pending', manual = ?, next_attempt_at = ?, updated_at = ?
+                    WHERE id = ? AND status = 'dead'
+                    """, [.from(ManualMode.fromFinished.rawValue), .from(now), .from(now), .int(id)])
+            }
+            let missed = try Self.missedMessages(db, endpoint: endpoint, since: since)
+            for sequence in missed {
+                try db.run(
+                    """
+                    INSERT INTO deliveries (message_seq, endpoint_id, event_type, status, next_attempt_at, created_at,
+                        updated_at)
+                    SELECT seq, ?, event_type, 'pending', ?, ?, ? FROM messages WHERE seq = ?
+                    """, [.text(endpointId), .from(now), .from(now), .from(now), .int(sequence)])
+            }
+            let total = dead.count + missed.count
+            try Self.audit(
+                db, "endpoint.recover", "endpoint", endpointId,
+                "since \(ISO8601DateFormatter().string(from: since)): \(dead.count) dead, \(missed.count) missed", actor, now)
+            return total
+        }
+    }
+
+    /// Cancels a waiting delivery.
+    func cancelDelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
+        try write { db in
+            let changed = try db.run(
+                """
+                UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, manual = 0, updated_at = ?
+                WHERE id = ? AND status IN ('pending', 'retrying')
+                """, [.from(now), .int(deliveryId)])
+            if changed == 0 {
+                guard let status = try db.queryOne("SELECT status FROM deliveries WHERE id = ?", [.int(deliveryId)], { $0.text(0) })
+                else { throw HooktopError.notFound("delivery", Identifier.formatDeliveryID(deliveryId)) }
+                throw HooktopError(
+                    .conflict, "delivery \(Identifier.formatDeliveryID(deliveryId)) is \(status): only a pending or retrying delivery can be cancelled")
+            }
+            try Self.audit(db, "delivery.cancel", "delivery", Identifier.formatDeliveryID(deliveryId), "", actor, now)
+        }
+    }
+
+    /// Deletes messages older than `before` whose every delivery was delivered, with their deliveries and attempts.
+    /// Messages with any failing, dead, waiting or cancelled delivery are kept. Works in batches.
+    /// - Returns: how many messages were removed.
+    public func prune(before: Date, now: Date = Date(), by actor: Actor) throws -> Int {
+        var total = 0
+        while true {
+            let removed = try write { db in
+                try db.run(
+                    """
+                    DELETE FROM messages WHERE seq IN (
+                        SELECT m.seq FROM messages m WHERE m.created_at < ? AND NOT EXISTS (
+                            SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status <> 'delivered')
+                        LIMIT 2000)
+                    """, [.from(before)])
+            }
+            total += removed
+            if removed < 2000 { break }
+        }
+        try write { db in
+            try db.run("DELETE FROM stats_minute WHERE minute < ?", [.int(before.milliseconds / 60_000)])
+            try Self.audit(db, "log.prune", "log", "messages", "before \(ISO8601DateFormatter().string(from: before)): \(total) removed", actor, now)
+        }
+        return total
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+
+/// The read side of the log: every query bounded by a limit and served by an index.
+extension Store: DeliveryLogReader {
+    static let deliveryColumns = """
+        d.id, m.id, d.endpoint_id, d.event_type, d.status, d.attempt_count, d.next_attempt_at, d.last_status_code,
+        d.last_error, d.last_error_class, d.last_latency_ms, d.created_at, d.updated_at
+        """
+
+    static func delivery(_ row: Row) -> Delivery {
+        Delivery(
+            id: row.int64(0), messageId: row.text(1), endpointId: row.text(2), eventType: row.text(3),
+            status: DeliveryStatus(rawValue: row.text(4)) ?? .dead, attemptCount: row.int(5),
+            nextAttemptAt: row.optionalDate(6), lastStatusCode: row.optionalInt(7), lastError: row.optionalText(8),
+            lastErrorClass: row.optionalText(9).flatMap(ErrorClass.init(rawValue:)),
+            lastLatencyMilliseconds: row.optionalInt(10), createdAt: row.date(11), updatedAt: row.date(12))
+    }
+
+    public func deliveries(_ query: DeliveryQuery) throws -> [Delivery] {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        if !query.statuses.isEmpty {
+            conditions.append("d.status IN (\(query.statuses.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += query.statuses.map { .text($0.rawValue) }
+        }
+        if let endpointId = query.endpointId {
+            conditions.append("d.endpoint_id = ?")
+            arguments.append(.text(endpointId))
+        }
+        if let eventType = query.eventType {
+            if eventType.hasSuffix(".*") {
+                let prefix = String(eventType.dropLast(1))
+                conditions.append("d.event_type >= ? AND d.event_type < ?")
+                arguments += [.text(prefix), .text(prefix + "\u{10FFFF}")]
+            } else {
+                conditions.append("d.event_type = ?")
+                arguments.append(.text(eventType))
+            }
+        }
+        if let messageId = query.messageId {
+            conditions.append("d.message_seq = (SELECT seq FROM messages WHERE id = ?)")
+            arguments.append(.text(messageId))
+        }
+        if let before = query.before {
+            conditions.append("d.id < ?")
+            arguments.append(.int(before))
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments.append(.from(max(1, min(query.limit, 10_000))))
+        return try read { db in
+            try db.query(
+                """
+                SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+                \(filter) ORDER BY d.id DESC LIMIT ?
+                """, arguments, Self.delivery)
+        }
+    }
+
+    public func delivery(id: Int64) throws -> Delivery? {
+        try read { db in
+            try db.queryOne(
+                """
+                SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+                WHERE d.id = ?
+                """, [.int(id)], Self.delivery)
+        }
+    }
+
+    public func retryQueue(_ query: RetryQueueQuery) throws -> [Delivery] {
+        var conditions = ["d.status IN ('pending', 'retrying')"]
+        var arguments: [SQLValue] = []
+        if let endpointId = query.endpointId {
+            conditions.append("d.endpoint_id = ?")
+            arguments.append(.text(endpointId))
+        }
+        if let (at, id) = query.after {
+            conditions.append("(d.next_attempt_at, d.id) > (?, ?)")
+            arguments += [.from(at), .int(id)]
+        }
+        arguments.append(.from(max(1, min(query.limit, 10_000))))
+        return try read { db in
+            try db.query(
+                """
+                SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+                WHERE \(conditions.joined(separator: " AND ")) ORDER BY d.next_attempt_at, d.id LIMIT ?
+                """, arguments, Self.delivery)
+        }
+    }
+
+    public func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup] {
+        try read { db in
+            let groups = try db.query(
+                """
+                SELECT f.endpoint_id, e.url, f.error_class, f.status_code, f.dead, f.retrying, f.last_at, f.last_error
+                FROM failure_groups f JOIN endpoints e ON e.id = f.endpoint_id
+                WHERE (f.dead > 0 OR f.retrying > 0) AND (?1 IS NULL OR f.endpoint_id = ?1)
+                ORDER BY f.dead + f.retrying DESC, f.last_at DESC LIMIT ?2
+                """, [.from(endpointId), .from(max(1, min(limit, 1000)))]
+            ) { row in
+                FailureGroup(
+                    endpointId: row.text(0), endpointURL: row.text(1),
+                    errorClass: ErrorClass(rawValue: row.text(2)), statusCode: row.int(3) == 0 ? nil : row.int(3),
+                    count: row.int(4) + row.int(5), dead: row.int(4), retrying: row.int(5), lastAt: row.date(6),
+                    lastError: row.optionalText(7), sampleDeliveryIds: [])
+            }
+            return try groups.map { group in
+                var group = group
+                group.sampleDeliveryIds = try db.query(
+                    """
+                    SELECT id FROM deliveries
+                    WHERE endpoint_id = ? AND last_error_class IS ? AND last_status_code IS ?
+                        AND status IN ('dead', 'retrying')
+                    ORDER BY id DESC LIMIT 20
+                    """, [.text(group.endpointId), .from(group.errorClass?.rawValue), .from(group.statusCode)]
+                ) { $0.int64(0) }
+                return group
+            }
+        }
+    }
+
+    public func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary] {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        if let eventType {
+            conditions.append("event_type = ?")
+            arguments.append(.text(eventType))
+        }
+        if let before {
+            conditions.append("seq < ?")
+            arguments.append(.int(before))
+        }
+        arguments.append(.from(max(1, min(limit, 1000))))
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try read { db in
+            let rows = try db.query(
+                "SELECT seq, \(Self.messageColumns) FROM messages \(filter) ORDER BY seq DESC LIMIT ?", arguments
+            ) { row in (row.int64(0), Self.message(row, offset: 1)) }
+            return try rows.map { sequence, message in
+                var counts = StatusCounts()
+                for (status, count) in try db.query(
+                    "SELECT status, count(*) FROM deliveries WHERE message_seq = ? GROUP BY status", [.int(sequence)],
+                    { ($0.text(0), $0.int(1)) })
+                {
+                    if let status = DeliveryStatus(rawValue: status) { counts[status] = count }
+                }
+                return MessageSummary(
+                    message: message, sequence: sequence,
+                    deliveryCount: DeliveryStatus.allCases.reduce(0) { $0 + counts[$1] }, delivered: counts.delivered,
+                    failing: counts.retrying, dead: counts.dead)
+            }
+        }
+    }
+
+    public func deliveryDetail(id: Int64) throws -> DeliveryDetail? {
+        guard let delivery = try delivery(id: id) else { return nil }
+        return try read { db in
+            guard
+                let message = try db.queryOne(
+                    "SELECT \(Self.messageColumns) FROM messages WHERE id = ?", [.text(delivery.messageId)],
+                    { Self.message($0) }),
+                let endpoint = try db.queryOne(
+                    "SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(delivery.endpointId)],
+                    Self.endpoint)
+            else { return nil }
+            let attempts = try db.query(
+                "SELECT \(Self.attemptColumns) FROM attempts WHERE delivery_id = ? ORDER BY number, id", [.int(id)],
+                Self.attempt)
+            return DeliveryDetail(
+                delivery: delivery, message: message, endpoint: endpoint, attempts: attempts,
+                maxAttempts: RetryPolicy.standard.maxAttempts)
+        }
+    }
+
+    static let attemptColumns = """
+        id, delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
+        response_headers, response_body, error_class, error_message
+        """
+
+    static func attempt(_ row: Row) -> Attempt {
+        Attempt(
+            id: row.int64(0), deliveryId: row.int64(1), number: row.int(2),
+            trigger: AttemptTrigger(rawValue: row.text(3)) ?? .scheduled, startedAt: row.date(4),
+            durationMilliseconds: row.int(5), requestHeaders: HeaderCoding.decode(row.text(6)),
+            responseStatus: row.optionalInt(7), responseHeaders: HeaderCoding.decode(row.optionalText(8)),
+            responseBodyExcerpt: row.optionalText(9), errorClass: row.optionalText(10).flatMap(ErrorClass.init),
+            errorMessage: row.optionalText(11))
+    }
+
+    /// A delivery's attempts, oldest first.
+    public func attempts(deliveryId: Int64) throws -> [Attempt] {
+        try read { db in
+            try db.query(
+                "SELECT \(Self.attemptColumns) FROM attempts WHERE delivery_id = ? ORDER BY number, id",
+                [.int(deliveryId)], Self.attempt)
+        }
+    }
+
+    /// Deliveries per status for every endpoint, from the counters the triggers keep.
+    func statusCounts(_ db: Connection) throws -> [String: StatusCounts] {
+        var result: [String: StatusCounts] = [:]
+        for (endpointId, status, count) in try db.query(
+            "SELECT endpoint_id, status, n FROM delivery_counts", [], { ($0.text(0), $0.text(1), $0.int(2)) })
+        {
+            if let status = DeliveryStatus(rawValue: status) { result[endpointId, default: StatusCounts()][status] = count }
+        }
+        return result
+    }
+
+    /// Per-endpoint attempt stats since `since`, from the per-minute buckets.
+    func windowStats(_ db: Connection, since: Date) throws -> [String: WindowStats] {
+        let buckets = (0..<LatencyBuckets.count).map { "sum(h\($0))" }.joined(separator: ", ")
+        var result: [String: WindowStats] = [:]
+        try db.query(
+            """
+            SELECT endpoint_id, sum(attempts), sum(successes), sum(failures), \(buckets)
+            FROM stats_minute WHERE minute >= ? GROUP BY endpoint_id
+            """, [.int(since.milliseconds / 60_000)]
+        ) { row in
+            let histogram = (0..<LatencyBuckets.count).map { row.int(Int32(4 + $0)) }
+            result[row.text(0)] = Self.stats(attempts: row.int(1), successes: row.int(2), failures: row.int(3), histogram)
+        }
+        .forEach { _ in }
+        return result
+    }
+
+    static func stats(attempts: Int, successes: Int, failures: Int, _ histogram: [Int]) -> WindowStats {
+        var stats = WindowStats()
+        stats.attempts = attempts
+        stats.successes = successes
+        stats.failures = failures
+        stats.p50Milliseconds = LatencyBuckets.quantile(0.5, histogram: histogram)
+        stats.p95Milliseconds = LatencyBuckets.quantile(0.95, histogram: histogram)
+        stats.p99Milliseconds = LatencyBuckets.quantile(0.99, histogram: histogram)
+        return stats
+    }
+
+    public func endpointSummaries(now: Date) throws -> [EndpointSummary] {
+        try read { db in
+            let counts = try statusCounts(db)
+            let recent = try windowStats(db, since: now.addingTimeInterval(-300))
+            return try db.query(
+                "SELECT \(Self.endpointColumns), last_error, last_attempt_at FROM endpoints ORDER BY created_at, id", []
+            ) { row in
+                let endpoint = Self.endpoint(row)
+                return EndpointSummary(
+                    endpoint: endpoint, counts: counts[endpoint.id] ?? StatusCounts(),
+                    recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(14),
+                    lastAttemptAt: row.optionalDate(15))
+            }
+        }
+    }
+
+    public func overview(now: Date) throws -> Overview {
+        let workers = try workers()
+        return try read { db in
+            var totals = StatusCounts()
+            for counts in try statusCounts(db).values {
+                for status in DeliveryStatus.allCases { totals[status] += counts[status] }
+            }
+            let nowMinute = now.milliseconds / 60_000
+            let buckets = (0..<LatencyBuckets.count).map { "sum(h\($0))" }.joined(separator: ", ")
+            let recent = try db.queryOne(
+                "SELECT sum(attempts), sum(successes), sum(failures), \(buckets) FROM stats_minute WHERE minute >= ?",
+                [.int(nowMinute - 4)]
+            ) { row in
+                Self.stats(
+                    attempts: row.int(0), successes: row.int(1), failures: row.int(2),
+                    (0..<LatencyBuckets.count).map { row.int(Int32(3 + $0)) })
+            } ?? WindowStats()
+            var throughput = [Int](repeating: 0, count: 30)
+            var lastMinuteSuccesses = 0
+            for (minute, attempts, successes) in try db.query(
+                "SELECT minute, sum(attempts), sum(successes) FROM stats_minute WHERE minute > ? GROUP BY minute",
+                [.int(nowMinute - 30)], { ($0.int64(0), $0.int(1), $0.int(2)) })
+            {
+                let index = Int(minute - (nowMinute - 29))
+                if (0..<30).contains(index) { throughput[index] = attempts }
+                if minute >= nowMinute - 1 { lastMinuteSuccesses += successes }
+            }
+            // The previous full minute plus the seconds elapsed of this one.
+            let elapsed = 60 + Double(now.milliseconds % 60_000) / 1000
+            let statuses = try db.query("SELECT status, count(*) FROM endpoints GROUP BY status", []) {
+                ($0.text(0), $0.int(1))
+            }
+            let byStatus = Dictionary(uniqueKeysWithValues: statuses)
+            return Overview(
+                workers: workers, deliveriesPerSecond: Double(lastMinuteSuccesses) / elapsed, recent: recent,
+                totals: totals, endpointCount: byStatus.values.reduce(0, +),
+                pausedEndpoints: byStatus["paused"] ?? 0, disabledEndpoints: byStatus["disabled"] ?? 0,
+                throughput: throughput)
+        }
+    }
+
+    public func recoverableCount(endpointId: String, since: Date) throws -> Int {
+        try read { db in
+            guard let endpoint = try db.queryOne(
+                "SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(endpointId)], Self.endpoint)
+            else { throw HooktopError.notFound("endpoint", endpointId) }
+            return try Int(Self.deadSince(db, endpointId: endpointId, since: since, count: true).first ?? 0)
+                + Self.missedMessages(db, endpoint: endpoint, since: since).count
+        }
+    }
+
+    /// Dead deliveries of an endpoint created since `since` (their ids, or with `count` their number).
+    static func deadSince(_ db: Connection, endpointId: String, since: Date, count: Bool) throws -> [Int64] {
+        try db.query(
+            """
+            SELECT \(count ? "count(*)" : "id") FROM deliveries
+            WHERE endpoint_id = ? AND status IN ('dead', 'retrying') AND status = 'dead' AND created_at >= ?
+            """, [.text(endpointId), .from(since)], { $0.int64(0) })
+    }
+
+    /// Messages since `since` (and since the endpoint existed) that the endpoint accepts but never got.
+    static func missedMessages(_ db: Connection, endpoint: Endpoint, since: Date) throws -> [Int64] {
+        try db.query(
+            """
+            SELECT m.seq, m.event_type FROM messages m
+            WHERE m.created_at >= ? AND NOT EXISTS (
+                SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.endpoint_id = ?)
+            """, [.from(max(since, endpoint.createdAt)), .text(endpoint.id)]
+        ) { ($0.int64(0), $0.text(1)) }
+        .filter { endpoint.accepts(eventType: $0.1) }
+        .map(\.0)
+    }
+}

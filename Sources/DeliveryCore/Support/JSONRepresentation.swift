@@ -1,0 +1,97 @@
+import Foundation
+
+/// The JSON objects the CLI (`--json`) and the HTTP API print: one shape for both.
+public enum JSONRepresentation {
+    static let iso = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    public static func date(_ date: Date?) -> Any { date.map { iso.format($0) } ?? NSNull() }
+
+    static func value(_ value: (some Any)?) -> Any { value.map { $0 as Any } ?? NSNull() }
+
+    public static func endpoint(_ endpoint: Endpoint, includeSecret: Bool) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": endpoint.id, "url": endpoint.url, "description": endpoint.description,
+            "status": endpoint.status.rawValue, "disabled_reason": value(endpoint.disabledReason),
+            "event_types": endpoint.eventTypes, "max_in_flight": endpoint.maxInFlight,
+            "timeout_ms": endpoint.timeoutMilliseconds, "allow_private_destination": endpoint.allowPrivateDestination,
+            "created_at": date(endpoint.createdAt), "updated_at": date(endpoint.updatedAt),
+        ]
+        if includeSecret {
+            object["secret"] = endpoint.secret
+            object["previous_secret_expires_at"] = date(endpoint.previousSecretExpiresAt)
+        }
+        return object
+    }
+
+    public static func delivery(_ delivery: Delivery) -> [String: Any] {
+        [
+            "id": Identifier.formatDeliveryID(delivery.id), "message_id": delivery.messageId,
+            "endpoint_id": delivery.endpointId, "event_type": delivery.eventType, "status": delivery.status.rawValue,
+            "attempts": delivery.attemptCount, "next_attempt_at": date(delivery.nextAttemptAt),
+            "last_status_code": value(delivery.lastStatusCode), "last_error": value(delivery.lastError),
+            "last_error_class": value(delivery.lastErrorClass?.rawValue),
+            "last_latency_ms": value(delivery.lastLatencyMilliseconds), "created_at": date(delivery.createdAt),
+            "updated_at": date(delivery.updatedAt),
+        ]
+    }
+
+    public static func attempt(_ attempt: Attempt) -> [String: Any] {
+        [
+            "number": attempt.number, "trigger": attempt.trigger.rawValue, "started_at": date(attempt.startedAt),
+            "duration_ms": attempt.durationMilliseconds, "response_status": value(attempt.responseStatus),
+            "error_class": value(attempt.errorClass?.rawValue), "error_message": value(attempt.errorMessage),
+            "request_headers": attempt.requestHeaders.map { [$0.name, $0.value] },
+            "response_headers": attempt.responseHeaders.map { [$0.name, $0.value] },
+            "response_body_excerpt": value(attempt.responseBodyExcerpt),
+        ]
+    }
+
+    public static func message(_ message: Message) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": message.id, "type": message.eventType, "idempotency_key": value(message.idempotencyKey),
+            "created_at": date(message.createdAt),
+        ]
+        if let data = message.payload.data(using: .utf8), let payload = try? JSONSerialization.jsonObject(with: data) {
+            object["payload"] = payload
+        }
+        return object
+    }
+
+    public static func stats(_ stats: WindowStats) -> [String: Any] {
+        [
+            "attempts": stats.attempts, "successes": stats.successes, "failures": stats.failures,
+            "success_rate": value(stats.successRate), "p50_ms": value(stats.p50Milliseconds),
+            "p95_ms": value(stats.p95Milliseconds), "p99_ms": value(stats.p99Milliseconds),
+        ]
+    }
+
+    public static func counts(_ counts: StatusCounts) -> [String: Any] {
+        Dictionary(uniqueKeysWithValues: DeliveryStatus.allCases.map { ($0.rawValue, counts[$0]) })
+    }
+
+    /// Serialises `object` (sorted keys; pretty when asked).
+    public static func encode(_ object: Any, pretty: Bool = false) -> String {
+        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        if pretty { options.insert(.prettyPrinted) }
+        guard JSONSerialization.isValidJSONObject(object),
+            let data = try? JSONSerialization.data(withJSONObject: object, options: options)
+        else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Times an operator types: a duration back from now (`2h`, `30m`, `7d`) or an ISO 8601 date.
+public enum SinceText {
+    /// - Throws: `HooktopError.invalidInput` naming the accepted forms.
+    public static func parse(_ text: String, now: Date = Date()) throws -> Date {
+        if let seconds = DurationText.seconds(text) { return now.addingTimeInterval(-seconds) }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
+        ] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date }
+        }
+        throw HooktopError.invalid("bad time '\(text)': use a duration back from now (30m, 2h, 7d) or ISO 8601 (2026-11-30T12:00:00Z)")
+    }
+}

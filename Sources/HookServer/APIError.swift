@@ -1,0 +1,86 @@
+import DeliveryCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An API error rendered as `{"error": {"code": ..., "message": ...}}` with its HTTP status.
+struct APIError: Error, HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = JSONRepresentation.encode(["error": ["code": code, "message": message]])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+    }
+
+    static func badJSON(_ message: String) -> APIError { APIError(.badRequest, "bad_json", message) }
+    static func invalid(_ message: String) -> APIError { APIError(.unprocessableContent, "invalid_field", message) }
+    static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
+
+    /// Maps core errors to HTTP statuses.
+    static func from(_ error: any Error) -> any Error {
+        if error is APIError { return error }
+        if let error = error as? HTTPError {
+            if error.status == .contentTooLarge {
+                return APIError(.contentTooLarge, "payload_too_large", "request body is over the size limit")
+            }
+            return APIError(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        }
+        guard let error = error as? HooktopError else {
+            return APIError(.internalServerError, "internal", "internal error")
+        }
+        switch error.code {
+        case .notFound: return APIError(.notFound, "not_found", error.message)
+        case .invalidInput: return APIError(.unprocessableContent, "invalid_field", error.message)
+        case .destinationRefused: return APIError(.unprocessableContent, "destination_refused", error.message)
+        case .conflict: return APIError(.conflict, "conflict", error.message)
+        case .readOnly: return APIError(.serviceUnavailable, "read_only", error.message)
+        default: return APIError(.internalServerError, "database", error.message)
+        }
+    }
+}
+
+/// Turns every error thrown by a route into the JSON error shape.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch {
+            throw APIError.from(error)
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` on every `/v1` route.
+struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard request.uri.path.hasPrefix("/v1") else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
+        else { throw APIError(.unauthorized, "unauthorized", "missing or wrong bearer token") }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import DeliveryCore
+import Foundation
+
+@main
+struct Hooktop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hooktop",
+        abstract: "Send webhooks, and watch and steer the sending from a terminal.",
+        version: HooktopVersion.current,
+        subcommands: [
+            DashboardCommand.self, Serve.self, Demo.self, EndpointCommand.self, Publish.self, Deliveries.self,
+            Redeliver.self, Cancel.self, Stats.self, Prune.self, Receive.self, Seed.self, Bench.self,
+            BenchDashboard.self,
+        ],
+        defaultSubcommand: DashboardCommand.self
+    )
+}
+
+/// The database option every command shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: "The database file (default: $HOOKTOP_DB, else ./hooktop.db).")
+    var db: String?
+
+    var path: String {
+        if let db, !db.isEmpty { return db }
+        if let env = ProcessInfo.processInfo.environment["HOOKTOP_DB"], !env.isEmpty { return env }
+        return "hooktop.db"
+    }
+
+    /// Opens the database; commands that only read pass `create: false`.
+    func open(readOnly: Bool = false, create: Bool = false) throws -> Store {
+        try Store(path: path, readOnly: readOnly, create: create)
+    }
+}
+
+/// Prints a one-line error and exits non-zero for the errors a user can cause.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as HooktopError {
+        fail(error.message)
+    } catch let error as SQLiteError {
+        fail(error.description)
+    }
+}
+
+/// Writes `hooktop: message` to stderr and exits with status 1.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("hooktop: \(message)\n".utf8))
+    exit(code)
+}
+
+func printJSON(_ object: Any) {
+    print(JSONRepresentation.encode(object, pretty: true))
+}
+
+/// A delivery id from the command line (`dlv_42` or `42`).
+func parseDeliveryID(_ text: String) -> Int64 {
+    guard let id = Identifier.parseDeliveryID(text) else { fail("'\(text)' is not a delivery id (like dlv_42)") }
+    return id
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import DeliveryCore
+import Foundation
+
+struct EndpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "endpoint", abstract: "Manage endpoints.",
+        subcommands: [Add.self, List.self, Show.self, Pause.self, Resume.self, Disable.self, Enable.self, Remove.self,
+                      RotateSecret.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register an endpoint and print its id.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The http(s) URL that receives the webhooks.") var url: String
+        @Option(help: "A description shown in the dashboard.") var description: String?
+        @Option(help: "Event types to send, comma-separated; `user.*` wildcards (default: all).") var events: String?
+        @Option(help: "The signing secret, whsec_<base64> (default: a new random one).") var secret: String?
+        @Option(help: "Deliveries in flight at once to this endpoint.") var maxInFlight: Int?
+        @Option(help: "Timeout of one attempt, in milliseconds.") var timeoutMs: Int?
+        @Flag(help: "Allow loopback and private addresses for this endpoint.") var allowPrivateDestinations = false
+        @Flag(help: "Print the endpoint as JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let changes = EndpointChanges(
+                    description: description,
+                    eventTypes: events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+                    maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMs)
+                try changes.validate()
+                try DestinationPolicy(allowPrivate: allowPrivateDestinations).check(url: url)
+                let store = try database.open(create: true)
+                let endpoint = try store.addEndpoint(
+                    url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
+                    by: .current(via: "cli"))
+                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { print(endpoint.id) }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List endpoints.")
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let summaries = try database.open(readOnly: true).endpointSummaries(now: Date())
+                if json {
+                    printJSON(summaries.map { summary -> [String: Any] in
+                        var object = JSONRepresentation.endpoint(summary.endpoint, includeSecret: false)
+                        object["counts"] = JSONRepresentation.counts(summary.counts)
+                        return object
+                    })
+                    return
+                }
+                print(Table.render(
+                    header: ["ID", "STATUS", "QUEUE", "DEAD", "URL"],
+                    rows: summaries.map {
+                        [$0.endpoint.id, $0.endpoint.status.rawValue, "\($0.counts.queued)", "\($0.counts.dead)",
+                         $0.endpoint.url]
+                    }))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one endpoint, with its secret.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let store = try database.open(readOnly: true)
+                let endpoint = try store.requireEndpoint(id: id)
+                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)); return }
+                print("id:          \(endpoint.id)")
+                print("url:         \(endpoint.url)")
+                print("status:      \(endpoint.status.rawValue)\(endpoint.disabledReason.map { " (\($0))" } ?? "")")
+                print("description: \(endpoint.description)")
+                print("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
+                print("secret:      \(endpoint.secret)")
+                print("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
+            }
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hold an endpoint's deliveries.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        func run() async throws {
+            try await reportingErrors {
+                try await Operations(store: database.open()).pause(endpointId: id, by: .current(via: "cli"))
+                print("\(id) paused")
+            }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Release a paused endpoint's deliveries.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        func run() async throws {
+            try await reportingErrors {
+                try await Operations(store: database.open()).resume(endpointId: id, by: .current(via: "cli"))
+                print("\(id) resumed")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop sending to an endpoint.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        @Option(help: "Why (shown in the dashboard).") var reason = ""
+        func run() async throws {
+            try await reportingErrors {
+                try await Operations(store: database.open()).disable(endpointId: id, reason: reason, by: .current(via: "cli"))
+                print("\(id) disabled")
+            }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send to a disabled endpoint again.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        func run() async throws {
+            try await reportingErrors {
+                try await Operations(store: database.open()).enable(endpointId: id, by: .current(via: "cli"))
+                print("\(id) enabled")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete an endpoint with its deliveries.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        func run() async throws {
+            try await reportingErrors {
+                try database.open().removeEndpoint(id: id, by: .current(via: "cli"))
+                print("\(id) removed")
+            }
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the signing secret; the old one keeps signing for 24 hours.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument var id: String
+        func run() async throws {
+            try await reportingErrors {
+                let endpoint = try Operations(store: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
+                print(endpoint.secret)
+            }
+        }
+    }
+}
+
+/// Plain aligned columns for terminal output.
+enum Table {
+    static func render(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

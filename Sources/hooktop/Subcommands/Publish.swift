@@ -1,0 +1,143 @@
+import ArgumentParser
+import DeliveryCore
+import Foundation
+
+struct Publish: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Publish an event to every subscribed endpoint; prints the message id.")
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The event type, like invoice.paid.") var type: String
+    @Option(help: "The payload: a JSON object, or @FILE to read it from a file (default: {}).") var data: String?
+    @Option(help: "Publishing the same key again within 24 hours returns the first message.") var idempotencyKey: String?
+    @Flag(help: "Print the message as JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var payload = data ?? "{}"
+            if payload.hasPrefix("@") {
+                let path = String(payload.dropFirst())
+                guard let contents = FileManager.default.contents(atPath: path) else {
+                    throw HooktopError.invalid("cannot read payload file \(path)")
+                }
+                payload = String(decoding: contents, as: UTF8.self)
+            }
+            let result = try database.open(create: true).publish(
+                eventType: type, payload: payload, idempotencyKey: idempotencyKey)
+            if json {
+                var object = JSONRepresentation.message(result.message)
+                object["deliveries"] = result.deliveryCount
+                object["duplicate"] = result.duplicate
+                printJSON(object)
+            } else {
+                print(result.message.id)
+            }
+        }
+    }
+}
+
+struct Deliveries: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List deliveries, newest first.")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "pending, inflight, delivered, retrying, dead or cancelled.") var status: String?
+    @Option(help: "Only this endpoint's deliveries.") var endpoint: String?
+    @Option(help: "Only deliveries older than this delivery id (paging).") var before: String?
+    @Option(help: "How many (1-10000).") var limit = 50
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var query = DeliveryQuery(endpointId: endpoint, limit: limit)
+            guard (1...10_000).contains(limit) else { throw HooktopError.invalid("--limit must be from 1 to 10000") }
+            if let status {
+                guard let value = DeliveryStatus(rawValue: status) else {
+                    throw HooktopError.invalid(
+                        "unknown status '\(status)': use \(DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                query.statuses = [value]
+            }
+            if let before { query.before = parseDeliveryID(before) }
+            let page = try database.open(readOnly: true).deliveries(query)
+            if json { printJSON(page.map(JSONRepresentation.delivery)); return }
+            print(Table.render(
+                header: ["ID", "STATUS", "TYPE", "ENDPOINT", "ATTEMPTS", "LAST"],
+                rows: page.map {
+                    [Identifier.formatDeliveryID($0.id), $0.status.rawValue, $0.eventType, $0.endpointId,
+                     "\($0.attemptCount)", $0.lastError ?? ($0.lastStatusCode.map { "\($0)" } ?? "")]
+                }))
+        }
+    }
+}
+
+struct Redeliver: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a delivery again, or recover an endpoint's dead deliveries since a time.")
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The delivery id (dlv_42).") var deliveryID: String?
+    @Option(help: "Recover this endpoint: every dead delivery since --since, and what it missed while disabled.")
+    var endpoint: String?
+    @Option(help: "With --endpoint: a duration back from now (2h, 7d) or an ISO 8601 time.") var since: String?
+    @Flag(help: "Allow loopback and private addresses when this process sends the redelivery itself.")
+    var allowPrivateDestinations = false
+
+    func validate() throws {
+        if deliveryID == nil && endpoint == nil { throw ValidationError("give a delivery id, or --endpoint ID --since TIME") }
+        if deliveryID != nil && endpoint != nil { throw ValidationError("give a delivery id or --endpoint, not both") }
+        if endpoint != nil && since == nil { throw ValidationError("--endpoint needs --since (like 2h or 2026-11-30T12:00:00Z)") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try database.open()
+            if let endpoint, let since {
+                let count = try await Operations(store: store).recover(
+                    endpointId: endpoint, since: try SinceText.parse(since), by: .current(via: "cli"))
+                print("queued \(count) deliveries to \(endpoint)")
+                return
+            }
+            var configuration = WebhookSender.Configuration()
+            configuration.allowPrivateDestinations = allowPrivateDestinations
+            let sender = WebhookSender(configuration: configuration)
+            defer { Task { await sender.shutdown() } }
+            let id = parseDeliveryID(deliveryID ?? "")
+            let outcome = try await Operations(store: store, sender: sender).redeliver(deliveryId: id, by: .current(via: "cli"))
+            await sender.shutdown()
+            switch outcome {
+            case .queued: print("\(Identifier.formatDeliveryID(id)) queued for the running dispatcher")
+            case .performed(let attempt):
+                let result = attempt.responseStatus.map { "HTTP \($0)" } ?? (attempt.errorClass?.rawValue ?? "error")
+                print("\(Identifier.formatDeliveryID(id)) sent by this process (no dispatcher alive): \(result) in \(attempt.durationMilliseconds) ms")
+                if !attempt.succeeded { throw ExitCode(2) }
+            }
+        }
+    }
+}
+
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a pending or retrying delivery.")
+    @OptionGroup var database: DatabaseOptions
+    @Argument var deliveryID: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let id = parseDeliveryID(deliveryID)
+            try await Operations(store: database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
+            print("\(Identifier.formatDeliveryID(id)) cancelled")
+        }
+    }
+}
+
+struct Prune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete delivered messages older than a duration, with their attempts; failures are kept.")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Age, like 30d.") var olderThan = "30d"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let seconds = DurationText.seconds(olderThan), seconds >= 3600 else {
+                throw HooktopError.invalid("--older-than must be a duration of at least 1h, like 30d")
+            }
+            let removed = try database.open().prune(before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
+            print("removed \(removed) delivered messages older than \(olderThan)")
+        }
+    }
+}

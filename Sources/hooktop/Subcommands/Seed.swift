@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct Seed: AsyncParsableCommand {
+    func run() async throws { fail("not available yet") }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import DeliveryCore
+import Foundation
+import HookServer
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API and the dispatcher (SIGTERM or SIGINT stops them gracefully).")
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).") var listen = "127.0.0.1:8088"
+    @Option(help: "Delays between attempts, like 5s,5m,30m,2h,5h,10h,10h (the default).") var retrySchedule: String?
+    @Option(help: "Deliveries in flight at once.") var maxInFlight = 512
+    @Option(help: "Disable an endpoint after failing this long without a success.") var autoDisableAfter = "5d"
+    @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = PublishLimits.defaultMaxPayloadBytes
+    @Flag(help: "Allow endpoints on loopback and private addresses.") var allowPrivateDestinations = false
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func run() async throws {
+        try await reportingErrors {
+            let (host, port) = try parseListenAddress(listen)
+            guard let level = Logger.Level(rawValue: logLevel) else { throw HooktopError.invalid("unknown --log-level \(logLevel)") }
+            guard let autoDisable = DurationText.seconds(autoDisableAfter), autoDisable >= 60 else {
+                throw HooktopError.invalid("--auto-disable-after must be a duration of at least 1m, like 5d")
+            }
+            guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
+            guard (1024...(64 << 20)).contains(maxBodyBytes) else {
+                throw HooktopError.invalid("--max-body-bytes must be from 1024 to 67108864")
+            }
+            var logger = Logger(label: "hooktop")
+            logger.logLevel = level
+            let store = try database.open(create: true)
+            let token = try APIToken.loadOrCreate(beside: store.path)
+            var dispatcherConfiguration = Dispatcher.Configuration()
+            if let retrySchedule { dispatcherConfiguration.retryPolicy = try RetryPolicy.parse(retrySchedule) }
+            dispatcherConfiguration.maxInFlight = maxInFlight
+            dispatcherConfiguration.autoDisableAfter = autoDisable
+            let runtime = DeliveryRuntime(
+                store: store, allowPrivateDestinations: allowPrivateDestinations,
+                configuration: dispatcherConfiguration, logger: logger)
+            var serverConfiguration = HookServer.Configuration()
+            serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
+            serverConfiguration.maxBodyBytes = maxBodyBytes
+            let server = HookServer(
+                store: store, operations: runtime.operations, token: token.value, configuration: serverConfiguration,
+                onPublish: { runtime.dispatcher.wake() })
+            let path = store.path
+            let app = Application(
+                router: server.router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "hooktop"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? port
+                    print("hooktop serve: listening on http://\(host):\(port), database \(path)")
+                    if token.created { print("API token (shown once; stored in \(token.path)): \(token.value)") }
+                    fflush(nil)
+                },
+                logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: app), .init(service: runtime.dispatcher)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                await runtime.shutdown()
+                throw HooktopError(.invalidInput, "serve stopped: \(error)")
+            }
+            await runtime.shutdown()
+        }
+    }
+}
+
+/// `HOST:PORT` into its parts.
+func parseListenAddress(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+    else { throw HooktopError.invalid("--listen must be HOST:PORT, like 127.0.0.1:8088") }
+    let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    guard !host.isEmpty else { throw HooktopError.invalid("--listen must be HOST:PORT, like 127.0.0.1:8088") }
+    return (host, port)
+}
+
+/// The API bearer token, kept in `<database>.token` with mode 0600.
+struct APIToken {
+    var value: String
+    var path: String
+    var created: Bool
+
+    static func loadOrCreate(beside databasePath: String) throws -> APIToken {
+        let path = databasePath + ".token"
+        if let data = FileManager.default.contents(atPath: path) {
+            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard value.count >= 16 else { throw HooktopError.invalid("token file \(path) is empty or too short") }
+            return APIToken(value: value, path: path, created: false)
+        }
+        let value = Identifier.make("htk", length: 40)
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw HooktopError(.database, "cannot create token file \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array((value + "\n").utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else {
+            throw HooktopError(.database, "cannot write token file \(path)")
+        }
+        return APIToken(value: value, path: path, created: true)
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import DeliveryCore
+import Foundation
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Totals, per-endpoint success rate and latency (last 5 minutes), queue depth and dead count.")
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try database.open(readOnly: true)
+            let now = Date()
+            let overview = try store.overview(now: now)
+            let summaries = try store.endpointSummaries(now: now)
+            if json {
+                printJSON([
+                    "totals": JSONRepresentation.counts(overview.totals),
+                    "retry_queue_depth": overview.totals.queued, "dead": overview.totals.dead,
+                    "deliveries_per_second": overview.deliveriesPerSecond,
+                    "last_5m": JSONRepresentation.stats(overview.recent),
+                    "dispatcher_alive": overview.liveWorker(now: now) != nil,
+                    "endpoints": summaries.map { summary -> [String: Any] in
+                        [
+                            "id": summary.endpoint.id, "url": summary.endpoint.url,
+                            "status": summary.endpoint.status.rawValue,
+                            "counts": JSONRepresentation.counts(summary.counts),
+                            "last_5m": JSONRepresentation.stats(summary.recent),
+                        ]
+                    },
+                ])
+                return
+            }
+            let t = overview.totals
+            print("deliveries: \(t.delivered) delivered, \(t.queued) queued (\(t.retrying) retrying), \(t.inflight) in flight, \(t.dead) dead, \(t.cancelled) cancelled")
+            print("last 5 min: \(overview.recent.attempts) attempts, success \(percent(overview.recent.successRate)), p50 \(ms(overview.recent.p50Milliseconds)), p95 \(ms(overview.recent.p95Milliseconds))")
+            print("dispatcher: \(overview.liveWorker(now: now).map { "alive (pid \($0.pid) on \($0.host))" } ?? "none alive")")
+            print("")
+            print(Table.render(
+                header: ["ENDPOINT", "STATUS", "SUCCESS", "P50", "P95", "QUEUE", "DEAD", "URL"],
+                rows: summaries.map {
+                    [$0.endpoint.id, $0.endpoint.status.rawValue, percent($0.recent.successRate),
+                     ms($0.recent.p50Milliseconds), ms($0.recent.p95Milliseconds), "\($0.counts.queued)",
+                     "\($0.counts.dead)", $0.endpoint.url]
+                }))
+        }
+    }
+
+    private func percent(_ value: Double?) -> String { value.map { String(format: "%.1f%%", $0 * 100) } ?? "-" }
+    private func ms(_ value: Double?) -> String { value.map { String(format: "%.0fms", $0) } ?? "-" }
+}
