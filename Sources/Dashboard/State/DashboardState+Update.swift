@@ -85,6 +85,7 @@ extension DashboardState {
                 return []
             }
             sortIndex[view] = ((sortIndex[view] ?? 0) + 1) % sorts.count
+            syncSelection()
             say("sorted by \(sort?.rawValue ?? "")")
         case .help: modal = .help(scroll: 0)
         case .quit:
@@ -180,10 +181,10 @@ extension DashboardState {
         if backStack.count >= 2 {
             let restoreTarget = backStack.removeLast()
             let origin = backStack.removeLast()
-            filters[restoreTarget.view] = restoreTarget.filter
+            filters[restoreTarget.view] = restoreTarget.filter.isEmpty ? nil : restoreTarget.filter
             lists[restoreTarget.view] = restoreTarget.list
             switchView(to: origin.view)
-            filters[origin.view] = origin.filter
+            filters[origin.view] = origin.filter.isEmpty ? nil : origin.filter
             lists[origin.view] = origin.list
             return
         }

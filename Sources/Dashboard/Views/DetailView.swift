@@ -54,19 +54,25 @@ enum DetailView {
         }
         lines.append([])
         lines.append([TableCell("ATTEMPTS", Style(.columnHeader, bold: true))])
-        if data.attempts.isEmpty { lines.append([TableCell("  none yet", label)]) }
+        if data.attempts.isEmpty {
+            lines.append([TableCell("  none yet", label)])
+        } else {
+            let header = "    # " + DisplayWidth.pad("STARTED", to: 21) + DisplayWidth.pad("TRIGGER", to: 10)
+                + DisplayWidth.pad("RESULT", to: 18) + DisplayWidth.pad("LATENCY", to: 7, alignRight: true) + "  ERROR"
+            lines.append([TableCell(header, label)])
+        }
         let chosen = data.attempts.isEmpty ? nil : min(attemptIndex ?? data.attempts.count - 1, data.attempts.count - 1)
         for (i, a) in data.attempts.enumerated() {
             let result: TableCell =
                 if let status = a.responseStatus {
-                    TableCell(DisplayWidth.pad("\(status)", to: 16), Style(a.succeeded ? .ok : .error))
+                    TableCell(DisplayWidth.pad("\(status)", to: 18), Style(a.succeeded ? .ok : .error))
                 } else {
-                    TableCell(DisplayWidth.pad(a.errorClass?.rawValue ?? "error", to: 16), Style(.error))
+                    TableCell(DisplayWidth.pad(a.errorClass?.rawValue ?? "error", to: 18), Style(.error))
                 }
             lines.append([
                 TableCell(i == chosen ? g.collapsed + " " : "  ", Style(.accent, bold: true)),
-                TableCell(DisplayWidth.pad("\(a.number)", to: 3)),
-                TableCell(Formatting.dateTime(a.startedAt, timeZone: tz) + "  ", label),
+                TableCell(DisplayWidth.pad("\(a.number)", to: 3, alignRight: true) + " "),
+                TableCell(Formatting.dateTime(a.startedAt, timeZone: tz) + "  "),
                 TableCell(DisplayWidth.pad(a.trigger.rawValue, to: 10), Style(a.trigger == .manual ? .accent : .normal)),
                 result,
                 TableCell(DisplayWidth.pad(Formatting.latency(Double(a.durationMilliseconds)), to: 7, alignRight: true)),

@@ -18,7 +18,7 @@ enum HeaderView {
 
     private static func drawStatusLine(_ state: DashboardState, into grid: inout CellGrid) {
         var segments: [Segment] = [
-            Segment(parts: [TableCell("hooktop", Style(.title, bold: true))], priority: 9),
+            Segment(parts: [TableCell("hooktop", Style(.title, bold: true))], priority: 6),
             Segment(parts: [TableCell(Sanitizer.line(state.options.databaseName), Style(.header, bold: true))], priority: 8),
             Segment(
                 parts: [TableCell(state.options.readOnly ? " RO " : " RW ", Style(state.options.readOnly ? .badgeAlert : .badge))],
@@ -26,6 +26,9 @@ enum HeaderView {
             ),
         ]
         segments.append(dispatcherSegment(state))
+        if let worker = state.overview?.liveWorker(now: state.now) {
+            segments.append(Segment(parts: [TableCell("\(worker.inFlight) in flight", Style(.dim))], priority: 4))
+        }
         let clock = Formatting.clock(state.now, timeZone: state.options.timeZone)
         drawSegments(segments, y: 0, reserve: clock.count + 1, into: &grid)
         if grid.width >= 60 { grid.put(clock, x: grid.width - clock.count - 1, y: 0, style: Style(.header)) }
@@ -41,8 +44,8 @@ enum HeaderView {
             return Segment(
                 parts: [
                     TableCell("dispatcher ", Style(.header)), TableCell(g.bullet + " alive", Style(.ok, bold: true)),
-                    TableCell(" pid \(worker.pid)@\(host) · \(worker.inFlight) in flight", Style(.header)),
-                ], priority: 7)
+                    TableCell(" pid \(worker.pid)@\(host)", Style(.header)),
+                ], priority: 9)
         }
         if let newest = overview.workers.max(by: { $0.heartbeatAt < $1.heartbeatAt }) {
             let age = Formatting.duration(state.now.timeIntervalSince(newest.heartbeatAt))
@@ -51,13 +54,13 @@ enum HeaderView {
                     TableCell("dispatcher ", Style(.header)),
                     TableCell("\(g.cross) STALE \(age) ago", Style(.badgeAlert, bold: true)),
                     TableCell(" pid \(newest.pid)@\(Sanitizer.line(newest.host))", Style(.header)),
-                ], priority: 7)
+                ], priority: 9)
         }
         return Segment(
             parts: [
                 TableCell("dispatcher ", Style(.header)), TableCell("\(g.cross) NONE", Style(.badgeAlert, bold: true)),
                 TableCell(" (nothing is delivering)", Style(.header)),
-            ], priority: 7)
+            ], priority: 9)
     }
 
     private static func drawNumbersLine(_ state: DashboardState, into grid: inout CellGrid) {
@@ -125,25 +128,28 @@ enum HeaderView {
 
     private static func drawTabs(_ state: DashboardState, into grid: inout CellGrid) {
         let y = 2
-        let full = ViewKind.allCases.reduce(0) { $0 + $1.title.count + 5 }
-        var x = 0
-        for kind in ViewKind.allCases {
-            let active = kind == state.view && state.detail == nil
-            let label = (full <= grid.width - 20 || kind == state.view) ? " \(kind.rawValue) \(kind.title) " : " \(kind.rawValue) "
-            x = grid.put(label, x: x, y: y, style: Style(active ? .tabActive : .tabInactive, bold: active))
-            x += 1
-        }
         var badges: [TableCell] = []
         if state.frozen { badges.append(TableCell(" FROZEN ", Style(.badgeAlert, bold: true))) }
         if let sort = state.sort { badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim))) }
         let filter = state.filter
         if !filter.isEmpty { badges.append(TableCell("/ " + Sanitizer.line(filter.description), Style(.accent, bold: true))) }
+        let badgeWidth = badges.reduce(0) { $0 + DisplayWidth.of($1.text) + 1 }
+        let full = ViewKind.allCases.reduce(0) { $0 + $1.title.count + 4 }
+        let fits = full + min(badgeWidth, 24) <= grid.width
+        var x = 0
+        for kind in ViewKind.allCases {
+            let active = kind == state.view && state.detail == nil
+            let label = (fits || kind == state.view) ? " \(kind.rawValue) \(kind.title) " : " \(kind.rawValue) "
+            x = grid.put(label, x: x, y: y, style: Style(active ? .tabActive : .tabInactive, bold: active))
+        }
         var right = grid.width
         for badge in badges.reversed() {
             let w = DisplayWidth.of(badge.text)
-            guard right - w - 1 > x else { break }
-            right -= w + 1
-            grid.put(badge.text, x: right, y: y, style: badge.style)
+            let room = right - x - 2
+            guard room >= 8 else { break }
+            let text = DisplayWidth.truncate(badge.text, to: room, ellipsis: state.glyphs.ellipsis)
+            right -= DisplayWidth.of(text) + 1
+            grid.put(text, x: right, y: y, style: badge.style)
         }
     }
 }

@@ -45,6 +45,7 @@ enum OverlayView {
         let width = min(grid.width - 2, 78)
         let height = grid.height - 2
         let x = (grid.width - width) / 2
+        grid.fill(x: 0, y: 1, width: grid.width, height: height)
         let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Keys", glyphs: state.glyphs)
         var lines: [[TableCell]] = KeyBindings.entries.map { entry in
             [TableCell(DisplayWidth.pad(entry.keys, to: 13), Style(.key, bold: true)), TableCell(entry.help, Style(.modal))]
@@ -52,14 +53,14 @@ enum OverlayView {
         lines.append([])
         lines.append([TableCell("Confirmations: y or Enter accepts, n or Esc cancels.", Style(.modal))])
         if state.options.readOnly { lines.append([TableCell("Read-only: every action is refused.", Style(.error))]) }
-        let shown = min(scroll, max(0, lines.count - (inner.height - 1)))
-        for (i, line) in lines.dropFirst(shown).prefix(max(0, inner.height - 1)).enumerated() {
+        let shown = min(scroll, max(0, lines.count - (inner.height - 2)))
+        for (i, line) in lines.dropFirst(shown).prefix(max(0, inner.height - 2)).enumerated() {
             var cx = inner.x
             for cell in line {
                 cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
             }
         }
-        grid.put("Esc/?/q close", x: inner.x, y: inner.y + inner.height - 1, style: Style(.dim), maxWidth: inner.width)
+        grid.put("Esc/?/q close · j/k scroll", x: inner.x, y: inner.y + inner.height - 1, style: Style(.dim), maxWidth: inner.width)
     }
 
     /// Word-wraps `text` into lines of at most `width` columns.

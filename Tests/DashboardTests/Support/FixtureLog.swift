@@ -95,7 +95,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                         responseHeaders: failed && errorClass != .httpStatus ? [] : [Header(name: "server", value: "nginx")],
                         responseBodyExcerpt: failed && errorClass != .httpStatus ? nil : (endpointId == "ep_tokyo" && failed
                             ? "\u{1b}]0;owned\u{07}\u{1b}[2J<h1>502 不正なゲートウェイ</h1>" : "{\"ok\":true}"),
-                        errorClass: failed ? errorClass : nil, errorMessage: failed ? error : nil))
+                        errorClass: failed ? (errorClass ?? .timeout) : nil,
+                        errorMessage: failed ? (error ?? "timed out after 15000 ms") : nil))
             }
             attemptsById[id] = list
             if index < plan.count || index % 3 == 0 {

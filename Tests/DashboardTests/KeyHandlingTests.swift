@@ -1,0 +1,310 @@
+import Dashboard
+import DeliveryCore
+import Foundation
+import Testing
+
+/// `(state, key) -> (state, effects)`: no terminal, fixture data, fixed clock.
+@Suite struct KeyHandlingTests {
+    @Test func numberKeysAndTabSwitchViews() {
+        var state = Fixture.state()
+        #expect(state.view == .endpoints)
+        for kind in ViewKind.allCases {
+            state.press(.char(Character("\(kind.rawValue)")))
+            #expect(state.view == kind)
+        }
+        state.press(.char("1"))
+        var seen: [ViewKind] = []
+        for _ in 0..<5 {
+            state.press(.tab)
+            seen.append(state.view)
+        }
+        #expect(seen == [.deliveries, .failures, .retryQueue, .events, .endpoints])
+        state.press(.backTab)
+        #expect(state.view == .events)
+    }
+
+    @Test func selectionMovesAndClamps() {
+        var state = Fixture.state(view: .deliveries)
+        #expect(state.list.selectedIndex == 0)
+        state.press(.char("j"), .down, .down)
+        #expect(state.list.selectedIndex == 3)
+        state.press(.char("k"))
+        #expect(state.list.selectedIndex == 2)
+        state.press(.char("G"))
+        #expect(state.list.selectedIndex == state.rows.count - 1)
+        state.press(.char("g"))
+        #expect(state.list.selectedIndex == 0)
+        state.press(.up)
+        #expect(state.list.selectedIndex == 0)
+        state.press(.pageDown)
+        #expect(state.list.selectedIndex == min(state.rows.count - 1, state.bodyRows))
+    }
+
+    @Test func selectionStaysOnTheSameRowAsNewRowsArrive() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        state.press(.down, .down)
+        let key = state.selectedKey
+        log.appendDelivery()
+        log.appendDelivery()
+        state.reload(from: log)
+        #expect(state.selectedKey == key)
+        #expect(state.list.selectedIndex == 4)
+    }
+
+    @Test func spaceFreezesTheLiveLog() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        let before = state.rows.count
+        state.press(.char(" "))
+        #expect(state.frozen)
+        #expect(DashboardRenderer.render(state).text().contains("FROZEN"))
+        log.appendDelivery()
+        state.reload(from: log)
+        #expect(state.rows.count == before)
+        state.press(.char(" "))
+        state.reload(from: log)
+        #expect(state.rows.count == before + 1)
+    }
+
+    @Test func filterTokensMapToQueryFields() {
+        let query = FilterQuery.parse("status:dead,retrying type:invoice.* ep:ep_123 msg:msg_abc Refused")
+        #expect(query.statuses == [.dead, .retrying])
+        #expect(query.eventType == "invoice.*")
+        #expect(query.endpointId == "ep_123")
+        #expect(query.messageId == "msg_abc")
+        #expect(query.text == "refused")
+        #expect(FilterQuery.parse("status:bogus").unknown == ["status:bogus"])
+        #expect(FilterQuery.parse("  ").isEmpty)
+    }
+
+    @Test func filterEditorAppliesOnEnterAndEscClears() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        state.press(.char("/"))
+        state.type("status:dead")
+        state.press(.enter)
+        #expect(state.filter.statuses == [.dead])
+        #expect(state.dataRequest.deliveries?.statuses == [.dead])
+        state.reload(from: log)
+        #expect(state.rows.allSatisfy { $0.delivery?.status == .dead })
+        #expect(!state.rows.isEmpty)
+        // Wildcards and free text filter client-side.
+        state.press(.char("/"), .ctrl("u"))
+        state.type("type:invoice.* down")
+        state.press(.enter)
+        state.reload(from: log)
+        #expect(state.dataRequest.deliveries?.eventType == nil)
+        #expect(state.rows.allSatisfy { $0.delivery!.eventType.hasPrefix("invoice.") && $0.delivery!.endpointId == "ep_down" })
+        state.press(.escape)
+        #expect(state.filter.isEmpty)
+    }
+
+    @Test func enterOnEndpointOpensItsDeliveriesAndEscGoesBack() {
+        let log = FixtureLog()
+        var state = Fixture.state(log)
+        state.press(.down)
+        let endpointId = state.selectedRow?.endpointId
+        state.press(.enter)
+        #expect(state.view == .deliveries)
+        #expect(state.filter.endpointId == endpointId)
+        state.reload(from: log)
+        #expect(state.rows.allSatisfy { $0.delivery?.endpointId == endpointId })
+        state.press(.enter)
+        #expect(state.detail != nil)
+        state.press(.escape)
+        #expect(state.detail == nil)
+        state.press(.escape)
+        #expect(state.view == .endpoints)
+        #expect(state.selectedRow?.endpointId == endpointId)
+        #expect(state.filters[.deliveries] == nil)
+    }
+
+    @Test func pauseTogglesTheSelectedEndpoint() {
+        var state = Fixture.state()
+        #expect(state.selectedRow?.endpointId == "ep_billing")
+        #expect(state.press(.char("p")) == [.perform(.pause(endpointId: "ep_billing"))])
+        while state.selectedRow?.endpointId != "ep_legacy" { state.press(.down) }
+        #expect(state.press(.char("p")) == [.perform(.resume(endpointId: "ep_legacy"))])
+        // On a delivery, the delivery's endpoint.
+        state.press(.char("2"))
+        state.reload(from: FixtureLog())
+        #expect(state.selectedRow?.endpointId == "ep_legacy")
+        #expect(state.press(.char("p")) == [.perform(.resume(endpointId: "ep_legacy"))])
+        state.press(.down)
+        #expect(state.selectedRow?.endpointId == "ep_gone")
+        #expect(state.press(.char("p")).isEmpty)  // disabled: refused with a hint
+        #expect(state.message?.kind == .error)
+    }
+
+    @Test func disableAsksAndYAccepts() {
+        var state = Fixture.state()
+        #expect(state.press(.char("d")).isEmpty)
+        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        #expect(confirmation.question.contains("Disable ep_billing"))
+        #expect(state.press(.char("y")) == [.perform(.disable(endpointId: "ep_billing"))])
+        #expect(state.modal == nil)
+        // n and Esc cancel without effects; Enter accepts.
+        state.press(.char("d"))
+        #expect(state.press(.char("n")).isEmpty)
+        #expect(state.modal == nil)
+        state.press(.char("d"))
+        #expect(state.press(.escape).isEmpty)
+        #expect(state.modal == nil)
+        state.press(.char("d"))
+        #expect(state.press(.enter) == [.perform(.disable(endpointId: "ep_billing"))])
+        // A disabled endpoint is enabled.
+        while state.selectedRow?.endpointId != "ep_gone" { state.press(.down) }
+        state.press(.char("d"))
+        #expect(state.press(.char("y")) == [.perform(.enable(endpointId: "ep_gone"))])
+    }
+
+    @Test func recoverPromptsForDurationThenConfirmsWithTheCount() {
+        var state = Fixture.state()
+        while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
+        state.press(.char("R"))
+        guard case .recoverSince(_, let editor)? = state.modal else { Issue.record("no prompt"); return }
+        #expect(editor.text == "1h")
+        state.press(.backspace, .backspace)
+        state.type("30m")
+        let since = FixtureLog.now.addingTimeInterval(-1800)
+        #expect(state.press(.enter) == [.countRecoverable(endpointId: "ep_down", since: since)])
+        #expect(state.modal == .counting(endpointId: "ep_down"))
+        _ = state.update(.recoverableCounted(endpointId: "ep_down", since: since, .success(312)))
+        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        #expect(confirmation.question == "Redeliver 312 deliveries to ep_down since 13:32?")
+        #expect(DashboardRenderer.render(state).text().contains("Redeliver 312 deliveries"))
+        #expect(state.press(.char("y")) == [.perform(.recover(endpointId: "ep_down", since: since))])
+        // Esc cancels; a bad duration keeps the prompt open.
+        state.press(.char("R"))
+        state.press(.ctrl("u"))
+        state.type("soon")
+        #expect(state.press(.enter).isEmpty)
+        #expect(state.message?.text.contains("not a duration") == true)
+        state.press(.escape)
+        #expect(state.modal == nil)
+        // 2h and 1d parse.
+        #expect(Formatting.parseDuration("2h") == 7200)
+        #expect(Formatting.parseDuration("1d") == 86_400)
+    }
+
+    @Test func cancelRetryConfirms() {
+        var state = Fixture.state(view: .retryQueue)
+        let id = state.selectedRow?.delivery?.id ?? 0
+        state.press(.char("x"))
+        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        #expect(confirmation.question.contains("#\(id)"))
+        #expect(state.press(.char("n")).isEmpty)
+        state.press(.char("x"))
+        #expect(state.press(.char("y")) == [.perform(.cancel(deliveryId: id))])
+        // Not for a delivered one.
+        state.press(.char("2"))
+        state.reload(from: FixtureLog())
+        while state.selectedRow?.delivery?.status != .delivered { state.press(.down) }
+        #expect(state.press(.char("x")).isEmpty)
+        #expect(state.modal == nil)
+    }
+
+    @Test func redeliverReportsQueuedThenTheNewAttempt() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        while state.selectedRow?.delivery?.id != 1002 { state.press(.down) }
+        let effects = state.press(.char("r"))
+        #expect(effects == [.perform(.redeliver(deliveryId: 1002, previousAttempts: 8))])
+        _ = state.update(.operationFinished(.redeliver(deliveryId: 1002, previousAttempts: 8), .success(.redelivery(.queued(deliveryId: 1002)))))
+        #expect(state.dataRequest.watchId == 1002)
+        log.addAttempt(deliveryId: 1002, status: 200, milliseconds: 35)
+        state.reload(from: log)
+        #expect(state.watch == nil)
+        #expect(state.message?.text == "#1002 redelivered → 200 in 35ms")
+        // Performed here when no dispatcher is alive.
+        let attempt = Attempt(
+            id: 1, deliveryId: 1002, number: 10, trigger: .manual, startedAt: FixtureLog.now, durationMilliseconds: 35,
+            requestHeaders: [], responseStatus: 200, responseHeaders: [], responseBodyExcerpt: nil, errorClass: nil,
+            errorMessage: nil)
+        _ = state.update(.operationFinished(.redeliver(deliveryId: 1002, previousAttempts: 9), .success(.redelivery(.performed(attempt)))))
+        #expect(state.message?.text == "no dispatcher alive: sent from this dashboard → 200 in 35ms")
+    }
+
+    @Test(arguments: ["p", "d", "r", "R", "x"])
+    func readOnlyRefusesEveryAction(key: Character) {
+        for view in ViewKind.allCases {
+            var state = Fixture.state(view: view, readOnly: true)
+            #expect(state.press(.char(key)).isEmpty)
+            #expect(state.modal == nil)
+            #expect(state.message?.text.hasPrefix("read-only") == true)
+        }
+    }
+
+    @Test func quitKeys() {
+        var state = Fixture.state()
+        #expect(state.press(.char("q")) == [.quit])
+        var other = Fixture.state()
+        #expect(other.press(.ctrl("c")) == [.quit])
+        var inModal = Fixture.state()
+        inModal.press(.char("/"))
+        #expect(inModal.press(.ctrl("c")) == [.quit])
+        var redraw = Fixture.state()
+        #expect(redraw.press(.ctrl("l")) == [.redrawAll])
+    }
+
+    @Test func sortCyclesOnEndpoints() {
+        var state = Fixture.state()
+        #expect(state.sort == .name)
+        state.press(.char("s"))
+        #expect(state.sort == .queue)
+        #expect(state.selectedRow?.endpointId == "ep_billing")  // the selection follows its row
+        #expect(state.rows.first?.endpointId == "ep_legacy")
+        state.press(.char("s"), .char("s"), .char("s"))
+        #expect(state.sort == .name)
+    }
+
+    @Test func keysetPagingNeverUsesOffsets() {
+        let log = FixtureLog(extraDeliveries: 100)
+        var state = Fixture.state(log, view: .deliveries, pageSize: 50)
+        #expect(state.rows.count == 50)
+        state.press(.char("G"))
+        let last = state.selectedRow?.delivery?.id
+        state.press(.down)
+        let before = state.dataRequest.deliveries?.before
+        #expect(before != nil)
+        state.reload(from: log)
+        #expect(state.selectedRow?.delivery?.id == last)
+        state.press(.down)
+        #expect(state.selectedRow?.delivery?.id == (last ?? 0) - 1)
+        // Back to the head.
+        state.press(.char("g"))
+        #expect(state.dataRequest.deliveries?.before == nil)
+    }
+
+    @Test func helpOverlayOpensAndCloses() {
+        var state = Fixture.state()
+        state.press(.char("?"))
+        #expect(state.modal == .help(scroll: 0))
+        state.press(.char("j"))  // scrolls, does not move the list
+        #expect(state.list.selectedIndex == 0)
+        state.press(.escape)
+        #expect(state.modal == nil)
+    }
+
+    @Test func messagesExpire() {
+        var state = Fixture.state()
+        state.press(.char("s"))
+        #expect(state.message != nil)
+        _ = state.update(.clock(FixtureLog.now.addingTimeInterval(5)))
+        #expect(state.message == nil)
+    }
+
+    @Test func failureGroupsExpand() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .failures)
+        state.press(.right)
+        state.reload(from: log)
+        #expect(state.rows.count == 4 + 2)
+        state.press(.down)
+        #expect(state.selectedRow?.delivery?.id == 1007)
+        state.press(.left)
+        #expect(state.rows.count == 4)
+        #expect(state.selectedKey?.hasPrefix("g:ep_down") == true)
+    }
+}

@@ -1,0 +1,76 @@
+import Dashboard
+import DeliveryCore
+import Foundation
+import Testing
+
+/// Every view and overlay, drawn from the fixture at 80x24 and 120x40, compared with committed text.
+@Suite struct SnapshotTests {
+    static let sizes = [(80, 24), (120, 40)]
+
+    @Test(arguments: ViewKind.allCases)
+    func views(view: ViewKind) {
+        for (w, h) in Self.sizes {
+            let state = Fixture.state(view: view, width: w, height: h)
+            let name = "view\(view.rawValue)-\(view.title.lowercased().replacingOccurrences(of: " ", with: "-"))-\(w)x\(h)"
+            assertSnapshot(DashboardRenderer.render(state).text(), named: name)
+        }
+    }
+
+    @Test func expandedFailureGroup() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .failures, width: 100, height: 24)
+        state.press(.enter)
+        state.reload(from: log)
+        assertSnapshot(DashboardRenderer.render(state).text(), named: "failures-expanded-100x24")
+    }
+
+    @Test func detailOverlay() {
+        for (w, h) in Self.sizes {
+            let log = FixtureLog()
+            var state = Fixture.state(log, view: .deliveries, width: w, height: h)
+            // The hostile delivery: an escape-laden 502 body with CJK text.
+            while state.selectedRow?.delivery?.id != 1008 { state.press(.char("j")) }
+            state.press(.enter)
+            state.reload(from: log)
+            assertSnapshot(DashboardRenderer.render(state).text(), named: "detail-\(w)x\(h)")
+        }
+    }
+
+    @Test func detailWithJSONResponse() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries, width: 100, height: 40)
+        while state.selectedRow?.delivery?.id != 1009 { state.press(.char("j")) }
+        state.press(.enter)
+        state.reload(from: log)
+        assertSnapshot(DashboardRenderer.render(state).text(), named: "detail-json-100x40")
+    }
+
+    @Test func helpOverlay() {
+        for (w, h) in Self.sizes {
+            var state = Fixture.state(width: w, height: h)
+            state.press(.char("?"))
+            assertSnapshot(DashboardRenderer.render(state).text(), named: "help-\(w)x\(h)")
+        }
+    }
+
+    @Test func recoverConfirmation() {
+        var state = Fixture.state(width: 80, height: 24)
+        while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
+        state.press(.char("R"), .enter)
+        _ = state.update(.recoverableCounted(endpointId: "ep_down", since: FixtureLog.now.addingTimeInterval(-3600), .success(312)))
+        assertSnapshot(DashboardRenderer.render(state).text(), named: "confirm-recover-80x24")
+    }
+
+    @Test func readOnlyAndStaleDispatcher() {
+        let state = Fixture.state(FixtureLog(dispatcherAlive: false), width: 80, height: 24, readOnly: true)
+        assertSnapshot(DashboardRenderer.render(state).text(), named: "readonly-stale-80x24")
+    }
+
+    @Test func asciiGlyphs() {
+        var state = Fixture.state(view: .deliveries, width: 80, height: 24)
+        state.glyphs = .ascii
+        let text = DashboardRenderer.render(state).text()
+        for glyph in ["…", "●", "✓", "✗", "▌", "↻", "→"] { #expect(!text.contains(glyph)) }
+        assertSnapshot(text, named: "ascii-deliveries-80x24")
+    }
+}
