@@ -76,19 +76,13 @@ let package = Package(
         ),
         .target(
             name: "HooktopTesting",
-            dependencies: [
-                "DeliveryCore",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            dependencies: ["DeliveryCore", "HookServer"],
             path: "Tests/HooktopTesting",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DeliveryCoreTests",
-            dependencies: ["DeliveryCore", "HooktopTesting"],
+            dependencies: ["DeliveryCore", "HookServer", "HooktopTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -107,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DeliveryCore", "HooktopTesting"],
+            dependencies: ["DeliveryCore", "HookServer", "HooktopTesting"],
             swiftSettings: swiftSettings
         ),
     ]

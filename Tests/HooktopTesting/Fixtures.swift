@@ -1,1 +1,49 @@
 import DeliveryCore
+import Foundation
+
+/// A database in a new temporary folder, removed when released.
+public final class TemporaryDatabase: Sendable {
+    public let directory: String
+    public let path: String
+    public let store: Store
+
+    public init() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("hooktop-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.directory = directory
+        self.path = directory + "/hooktop.db"
+        self.store = try Store(path: path)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+/// The actor recorded for test actions.
+public let testActor = Actor(user: "tester", pid: 1, via: "test")
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+/// - Returns: whether it held.
+@discardableResult
+public func eventually(
+    timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// The built `hooktop` executable, next to the test bundle.
+public func hooktopExecutable() -> String? {
+    var url = URL(fileURLWithPath: CommandLine.arguments.first ?? "")
+    for _ in 0..<4 {
+        url.deleteLastPathComponent()
+        let candidate = url.appendingPathComponent("hooktop").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/hooktop"
+    return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
+}
