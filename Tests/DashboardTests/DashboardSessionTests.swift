@@ -35,7 +35,8 @@ import Testing
     @Test func quitSignalEndsTheLoop() {
         let screen = InMemoryScreen(width: 80, height: 24)
         screen.quitSignal = true
-        let session = DashboardSession(log: FixtureLog(), options: Fixture.options(), screen: screen, clock: { FixtureLog.now })
+        let session = DashboardSession(
+            log: FixtureLog(), options: Fixture.options(), screen: screen, clock: { FixtureLog.now })
         session.run()
         #expect(!session.state.quitting)  // left by the signal, not by a key
     }

@@ -95,7 +95,10 @@ import Testing
         state.press(.enter)
         state.reload(from: log)
         #expect(state.dataRequest.deliveries?.eventType == nil)
-        #expect(state.rows.allSatisfy { $0.delivery!.eventType.hasPrefix("invoice.") && $0.delivery!.endpointId == "ep_down" })
+        #expect(
+            state.rows.allSatisfy {
+                $0.delivery!.eventType.hasPrefix("invoice.") && $0.delivery!.endpointId == "ep_down"
+            })
         state.press(.escape)
         #expect(state.filter.isEmpty)
     }
@@ -140,7 +143,10 @@ import Testing
     @Test func disableAsksAndYAccepts() {
         var state = Fixture.state()
         #expect(state.press(.char("d")).isEmpty)
-        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        guard case .confirm(let confirmation)? = state.modal else {
+            Issue.record("no confirmation")
+            return
+        }
         #expect(confirmation.question.contains("Disable ep_billing"))
         #expect(state.press(.char("y")) == [.perform(.disable(endpointId: "ep_billing"))])
         #expect(state.modal == nil)
@@ -163,7 +169,10 @@ import Testing
         var state = Fixture.state()
         while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
         state.press(.char("R"))
-        guard case .recoverSince(_, let editor)? = state.modal else { Issue.record("no prompt"); return }
+        guard case .recoverSince(_, let editor)? = state.modal else {
+            Issue.record("no prompt")
+            return
+        }
         #expect(editor.text == "1h")
         state.press(.backspace, .backspace)
         state.type("30m")
@@ -171,7 +180,10 @@ import Testing
         #expect(state.press(.enter) == [.countRecoverable(endpointId: "ep_down", since: since)])
         #expect(state.modal == .counting(endpointId: "ep_down"))
         _ = state.update(.recoverableCounted(endpointId: "ep_down", since: since, .success(312)))
-        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        guard case .confirm(let confirmation)? = state.modal else {
+            Issue.record("no confirmation")
+            return
+        }
         #expect(confirmation.question == "Redeliver 312 deliveries to ep_down since 13:32?")
         #expect(DashboardRenderer.render(state).text().contains("Redeliver 312 deliveries"))
         #expect(state.press(.char("y")) == [.perform(.recover(endpointId: "ep_down", since: since))])
@@ -192,7 +204,10 @@ import Testing
         var state = Fixture.state(view: .retryQueue)
         let id = state.selectedRow?.delivery?.id ?? 0
         state.press(.char("x"))
-        guard case .confirm(let confirmation)? = state.modal else { Issue.record("no confirmation"); return }
+        guard case .confirm(let confirmation)? = state.modal else {
+            Issue.record("no confirmation")
+            return
+        }
         #expect(confirmation.question.contains("#\(id)"))
         #expect(state.press(.char("n")).isEmpty)
         state.press(.char("x"))
@@ -211,7 +226,9 @@ import Testing
         while state.selectedRow?.delivery?.id != 1002 { state.press(.down) }
         let effects = state.press(.char("r"))
         #expect(effects == [.perform(.redeliver(deliveryId: 1002, previousAttempts: 8))])
-        _ = state.update(.operationFinished(.redeliver(deliveryId: 1002, previousAttempts: 8), .success(.redelivery(.queued(deliveryId: 1002)))))
+        _ = state.update(
+            .operationFinished(
+                .redeliver(deliveryId: 1002, previousAttempts: 8), .success(.redelivery(.queued(deliveryId: 1002)))))
         #expect(state.dataRequest.watchId == 1002)
         log.addAttempt(deliveryId: 1002, status: 200, milliseconds: 35)
         state.reload(from: log)
@@ -222,7 +239,9 @@ import Testing
             id: 1, deliveryId: 1002, number: 10, trigger: .manual, startedAt: FixtureLog.now, durationMilliseconds: 35,
             requestHeaders: [], responseStatus: 200, responseHeaders: [], responseBodyExcerpt: nil, errorClass: nil,
             errorMessage: nil)
-        _ = state.update(.operationFinished(.redeliver(deliveryId: 1002, previousAttempts: 9), .success(.redelivery(.performed(attempt)))))
+        _ = state.update(
+            .operationFinished(
+                .redeliver(deliveryId: 1002, previousAttempts: 9), .success(.redelivery(.performed(attempt)))))
         #expect(state.message?.text == "no dispatcher alive: sent from this dashboard → 200 in 35ms")
     }
 

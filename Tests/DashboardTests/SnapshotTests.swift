@@ -11,7 +11,8 @@ import Testing
     func views(view: ViewKind) {
         for (w, h) in Self.sizes {
             let state = Fixture.state(view: view, width: w, height: h)
-            let name = "view\(view.rawValue)-\(view.title.lowercased().replacingOccurrences(of: " ", with: "-"))-\(w)x\(h)"
+            let name =
+                "view\(view.rawValue)-\(view.title.lowercased().replacingOccurrences(of: " ", with: "-"))-\(w)x\(h)"
             assertSnapshot(DashboardRenderer.render(state).text(), named: name)
         }
     }
@@ -57,7 +58,8 @@ import Testing
         var state = Fixture.state(width: 80, height: 24)
         while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
         state.press(.char("R"), .enter)
-        _ = state.update(.recoverableCounted(endpointId: "ep_down", since: FixtureLog.now.addingTimeInterval(-3600), .success(312)))
+        _ = state.update(
+            .recoverableCounted(endpointId: "ep_down", since: FixtureLog.now.addingTimeInterval(-3600), .success(312)))
         assertSnapshot(DashboardRenderer.render(state).text(), named: "confirm-recover-80x24")
     }
 

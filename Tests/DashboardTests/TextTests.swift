@@ -93,7 +93,8 @@ import Testing
         let lines = JSONPrettyPrinter.format(#"{"b":1,"a":[true,null,{"x":"y \" z"}],"e":{},"f":[]}"#)
         #expect(
             lines == [
-                "{", "  \"b\": 1,", "  \"a\": [", "    true,", "    null,", "    {", "      \"x\": \"y \\\" z\"", "    }",
+                "{", "  \"b\": 1,", "  \"a\": [", "    true,", "    null,", "    {", "      \"x\": \"y \\\" z\"",
+                "    }",
                 "  ],", "  \"e\": {},", "  \"f\": []", "}",
             ])
     }
@@ -119,7 +120,9 @@ import Testing
                 let grid = DashboardRenderer.render(state)
                 #expect(grid.width == max(0, size.0))
                 let text = grid.text()
-                if size.0 < DashboardState.minimumWidth || size.1 < DashboardState.minimumHeight, size.0 >= 20, size.1 >= 3 {
+                if size.0 < DashboardState.minimumWidth || size.1 < DashboardState.minimumHeight, size.0 >= 20,
+                    size.1 >= 3
+                {
                     #expect(text.contains("too small"))
                     #expect(text.contains("\(size.0)x\(size.1)"))
                 }

@@ -51,7 +51,8 @@ public final class DashboardSession {
                 }
                 // Take whatever else is already typed before drawing (fast key repeat stays responsive).
                 while actions.count < 64, let more = screen.readKey(timeoutMilliseconds: 0) {
-                    actions.append(more == .resize ? .resize(width: screen.size.width, height: screen.size.height) : .key(more))
+                    actions.append(
+                        more == .resize ? .resize(width: screen.size.width, height: screen.size.height) : .key(more))
                 }
             }
             actions += mailbox.drain()

@@ -36,13 +36,16 @@ struct OperationRunner: Sendable {
             case .pause(let id): try await log.pause(endpointId: id, by: actor)
             case .resume(let id): try await log.resume(endpointId: id, by: actor)
             case .togglePause(let id):
-                guard let endpoint = try log.endpoint(id: id) else { return .failure(OperationError("\(id) not found")) }
+                guard let endpoint = try log.endpoint(id: id) else {
+                    return .failure(OperationError("\(id) not found"))
+                }
                 if endpoint.status == .paused {
                     try await log.resume(endpointId: id, by: actor)
                 } else {
                     try await log.pause(endpointId: id, by: actor)
                 }
-            case .disable(let id): try await log.disable(endpointId: id, reason: "disabled from the dashboard", by: actor)
+            case .disable(let id):
+                try await log.disable(endpointId: id, reason: "disabled from the dashboard", by: actor)
             case .enable(let id): try await log.enable(endpointId: id, by: actor)
             case .redeliver(let id, _): return .success(.redelivery(try await log.redeliver(deliveryId: id, by: actor)))
             case .recover(let id, let since):

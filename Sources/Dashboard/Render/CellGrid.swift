@@ -87,7 +87,9 @@ public struct CellGrid: Sendable, Equatable {
         // Overwriting half of a wide character blanks its other half.
         let old = cells[y * width + x]
         if old.width == 2, x + 1 < width { cells[y * width + x + 1] = Cell(style: old.style) }
-        if old.width == 0, x > 0, cells[y * width + x - 1].width == 2 { cells[y * width + x - 1] = Cell(style: old.style) }
+        if old.width == 0, x > 0, cells[y * width + x - 1].width == 2 {
+            cells[y * width + x - 1] = Cell(style: old.style)
+        }
         cells[y * width + x] = cell
     }
 

@@ -30,7 +30,9 @@ extension DashboardState {
             watched.attempts.count > watch.previousAttempts, let attempt = watched.attempts.last
         {
             self.watch = nil
-            say("#\(watch.deliveryId) redelivered → \(Self.describe(attempt))", attempt.succeeded ? .success : .error, for: 8)
+            say(
+                "#\(watch.deliveryId) redelivered → \(Self.describe(attempt))", attempt.succeeded ? .success : .error,
+                for: 8)
         }
         if request.view == view, request.deliveries == current.deliveries, request.retryQueue == current.retryQueue,
             request.messages == current.messages

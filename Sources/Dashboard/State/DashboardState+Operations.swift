@@ -41,7 +41,8 @@ extension DashboardState {
         case .cancelRetry:
             guard let delivery = targetDelivery else { return refuse("select a delivery first") }
             guard DeliveryStatus.waiting.contains(delivery.status) else {
-                return refuse("#\(delivery.id) is \(delivery.status.rawValue): only pending or retrying can be cancelled")
+                return refuse(
+                    "#\(delivery.id) is \(delivery.status.rawValue): only pending or retrying can be cancelled")
             }
             let question =
                 "Cancel the pending retry of #\(delivery.id) (\(Sanitizer.line(delivery.eventType)) → \(delivery.endpointId), "
@@ -100,7 +101,9 @@ extension DashboardState {
                 list = ListState()
                 loaded = false
                 if !query.unknown.isEmpty {
-                    say("not understood: \(query.unknown.joined(separator: " ")) (status: takes \(Self.statusNames))", .error)
+                    say(
+                        "not understood: \(query.unknown.joined(separator: " ")) (status: takes \(Self.statusNames))",
+                        .error)
                 } else {
                     say(query.isEmpty ? "filter cleared" : "filter: \(query.description)")
                 }

@@ -147,7 +147,8 @@ extension DashboardState {
         case .endpoint(let summary):
             backStack.append(NavigationEntry(view: .endpoints, filter: filter, list: list))
             let previous = NavigationEntry(
-                view: .deliveries, filter: filters[.deliveries] ?? FilterQuery(), list: lists[.deliveries] ?? ListState()
+                view: .deliveries, filter: filters[.deliveries] ?? FilterQuery(),
+                list: lists[.deliveries] ?? ListState()
             )
             backStack.append(previous)
             filters[.deliveries] = FilterQuery(endpointId: summary.endpoint.id)

@@ -102,7 +102,9 @@ public struct DataSnapshot: Sendable {
             snapshot.deliveries = attempt { try log.deliveries(query) }
         }
         if let query = request.retryQueue { snapshot.retryQueue = attempt { try log.retryQueue(query) } }
-        if request.failureGroups { snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) } }
+        if request.failureGroups {
+            snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) }
+        }
         if let query = request.messages {
             snapshot.messages = attempt {
                 try log.messages(eventType: query.eventType, before: query.before, limit: query.limit)

@@ -1,5 +1,5 @@
-import Foundation
 import DeliveryCore
+import Foundation
 
 /// A parsed `/` filter: tokens that map to query fields, plus free text matched client-side.
 ///

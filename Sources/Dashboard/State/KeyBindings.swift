@@ -1,4 +1,5 @@
 import Foundation
+
 /// The key map: one table that drives key handling, the footer and the help overlay.
 public enum KeyBindings {
     /// One row of the help overlay.
@@ -64,23 +65,42 @@ public enum KeyBindings {
 
     /// Every key, in help order.
     public static let entries: [Entry] = [
-        Entry(keys: "1..5", help: "switch view (Endpoints, Deliveries, Failures, Retry, Events)", footer: nil, views: nil, detail: false),
+        Entry(
+            keys: "1..5", help: "switch view (Endpoints, Deliveries, Failures, Retry, Events)", footer: nil, views: nil,
+            detail: false),
         Entry(keys: "Tab/S-Tab", help: "next / previous view", footer: nil, views: nil, detail: false),
         Entry(keys: "j k ↑ ↓", help: "move the selection (scrolls in detail)", footer: nil, views: nil, detail: true),
         Entry(keys: "g G Home End", help: "first / last row", footer: nil, views: nil, detail: true),
         Entry(keys: "PgUp PgDn", help: "page up / down (^U ^D)", footer: nil, views: nil, detail: true),
-        Entry(keys: "Enter", help: "open: endpoint → its deliveries; delivery → detail", footer: "open", views: lists, detail: false),
-        Entry(keys: "→ ←  l h", help: "expand / collapse a failure group", footer: "expand", views: [.failures], detail: false),
+        Entry(
+            keys: "Enter", help: "open: endpoint → its deliveries; delivery → detail", footer: "open", views: lists,
+            detail: false),
+        Entry(
+            keys: "→ ←  l h", help: "expand / collapse a failure group", footer: "expand", views: [.failures],
+            detail: false),
         Entry(keys: "[ ]", help: "previous / next attempt in the detail", footer: "attempt", views: [], detail: true),
         Entry(keys: "Esc", help: "back (close overlay, detail, filter)", footer: "back", views: [], detail: true),
-        Entry(keys: "Space", help: "freeze / unfreeze the live log", footer: "freeze", views: [.deliveries], detail: false),
-        Entry(keys: "/", help: "filter: text, status:dead type:invoice.* ep:ep_… msg:msg_…", footer: "filter", views: lists, detail: false),
-        Entry(keys: "s", help: "cycle sort (Endpoints, Failures)", footer: "sort", views: [.endpoints, .failures], detail: false),
+        Entry(
+            keys: "Space", help: "freeze / unfreeze the live log", footer: "freeze", views: [.deliveries], detail: false
+        ),
+        Entry(
+            keys: "/", help: "filter: text, status:dead type:invoice.* ep:ep_… msg:msg_…", footer: "filter",
+            views: lists, detail: false),
+        Entry(
+            keys: "s", help: "cycle sort (Endpoints, Failures)", footer: "sort", views: [.endpoints, .failures],
+            detail: false),
         Entry(keys: "p", help: "pause / resume the endpoint", footer: "pause", views: lists, detail: true),
-        Entry(keys: "d", help: "disable / enable the endpoint (confirm)", footer: "disable", views: [.endpoints], detail: false),
-        Entry(keys: "r", help: "redeliver the selected delivery", footer: "redeliver", views: deliveryViews, detail: true),
-        Entry(keys: "R", help: "recover: redeliver dead deliveries since… (confirm)", footer: "recover", views: lists, detail: true),
-        Entry(keys: "x", help: "cancel a pending retry (confirm)", footer: "cancel", views: [.deliveries, .retryQueue], detail: true),
+        Entry(
+            keys: "d", help: "disable / enable the endpoint (confirm)", footer: "disable", views: [.endpoints],
+            detail: false),
+        Entry(
+            keys: "r", help: "redeliver the selected delivery", footer: "redeliver", views: deliveryViews, detail: true),
+        Entry(
+            keys: "R", help: "recover: redeliver dead deliveries since… (confirm)", footer: "recover", views: lists,
+            detail: true),
+        Entry(
+            keys: "x", help: "cancel a pending retry (confirm)", footer: "cancel", views: [.deliveries, .retryQueue],
+            detail: true),
         Entry(keys: "?", help: "this help", footer: "help", views: nil, detail: true),
         Entry(keys: "^L", help: "redraw the screen", footer: nil, views: nil, detail: false),
         Entry(keys: "q ^C", help: "quit", footer: "quit", views: nil, detail: true),

@@ -1,5 +1,5 @@
-import Foundation
 import DeliveryCore
+import Foundation
 
 /// One selectable line of a list view.
 public enum Row: Sendable, Equatable {
@@ -60,7 +60,8 @@ extension DashboardState {
         case .failures:
             let groups = failureGroups.filter { g in
                 (filter.endpointId.map { g.endpointId == $0 } ?? true)
-                    && filter.matches(text: [g.endpointId, g.endpointURL, g.label, g.lastError ?? ""].joined(separator: " "))
+                    && filter.matches(
+                        text: [g.endpointId, g.endpointURL, g.label, g.lastError ?? ""].joined(separator: " "))
             }
             var rows: [Row] = []
             for group in sortGroups(groups) {

@@ -1,4 +1,5 @@
 import Foundation
+
 /// The five list views, in the order of their number keys.
 public enum ViewKind: Int, Sendable, CaseIterable, Hashable {
     case endpoints = 1

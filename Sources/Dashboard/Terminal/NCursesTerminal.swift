@@ -26,7 +26,8 @@ public final class NCursesTerminal: Screen {
         guard hooktop_start() == 0 else {
             hooktop_restore_signal_handlers()
             hooktop_restore_stderr(savedStderr)
-            throw TerminalError("cannot open the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))")
+            throw TerminalError(
+                "cannot open the terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))")
         }
         cbreak()
         noecho()

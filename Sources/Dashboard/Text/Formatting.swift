@@ -19,7 +19,8 @@ public enum Formatting {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         let c = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d ", c.year ?? 0, c.month ?? 0, c.day ?? 0) + clock(date, timeZone: timeZone)
+        return String(format: "%04d-%02d-%02d ", c.year ?? 0, c.month ?? 0, c.day ?? 0)
+            + clock(date, timeZone: timeZone)
     }
 
     /// A compact duration: `45s`, `3m12s`, `2h05m`, `3d04h`; negative values read as `0s`.

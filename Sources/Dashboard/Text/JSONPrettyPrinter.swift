@@ -116,7 +116,8 @@ public enum JSONPrettyPrinter {
             let start = index
             while index < bytes.count {
                 let byte = bytes[index]
-                let isToken = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                let isToken =
+                    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                     || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                     || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ".")
                     || byte == UInt8(ascii: "E")

@@ -64,7 +64,7 @@ public enum Sanitizer {
                 if (0x20...0x3F).contains(v) { continue }
                 mode = .text
                 if (0x40...0x7E).contains(v) { continue }
-                // A malformed sequence ends at the first byte that cannot belong to it; handle that byte as text.
+            // A malformed sequence ends at the first byte that cannot belong to it; handle that byte as text.
             case .string:
                 if v == 0x07 || v == 0x9C { mode = .text } else if v == 0x1B { mode = .stringEscape }
                 continue

@@ -15,7 +15,9 @@ enum DetailView {
         let scroll = min(detail.scroll, max(0, lines.count - height))
         for (row, line) in lines.dropFirst(scroll).prefix(height).enumerated() {
             var x = 1
-            for cell in line { x = grid.put(cell.text, x: x, y: y + row, style: cell.style, maxWidth: grid.width - x - 1) }
+            for cell in line {
+                x = grid.put(cell.text, x: x, y: y + row, style: cell.style, maxWidth: grid.width - x - 1)
+            }
         }
         if lines.count > height {
             let more = "\(scroll + 1)-\(min(lines.count, scroll + height))/\(lines.count)"
@@ -46,8 +48,11 @@ enum DetailView {
         ])
         if let next = d.nextAttemptAt, DeliveryStatus.waiting.contains(d.status) {
             let seconds = next.timeIntervalSince(state.now)
-            let when = seconds > 0 ? "in " + Formatting.duration(seconds) : "due " + Formatting.duration(-seconds) + " ago"
-            lines.append([TableCell("next      ", label), TableCell("\(when) (\(Formatting.clock(next, timeZone: tz)))")])
+            let when =
+                seconds > 0 ? "in " + Formatting.duration(seconds) : "due " + Formatting.duration(-seconds) + " ago"
+            lines.append([
+                TableCell("next      ", label), TableCell("\(when) (\(Formatting.clock(next, timeZone: tz)))"),
+            ])
         }
         if let error = d.lastError {
             lines.append([TableCell("error     ", label), TableCell(Sanitizer.line(error), Style(.error))])
@@ -57,7 +62,8 @@ enum DetailView {
         if data.attempts.isEmpty {
             lines.append([TableCell("  none yet", label)])
         } else {
-            let header = "    # " + DisplayWidth.pad("STARTED", to: 21) + DisplayWidth.pad("TRIGGER", to: 10)
+            let header =
+                "    # " + DisplayWidth.pad("STARTED", to: 21) + DisplayWidth.pad("TRIGGER", to: 10)
                 + DisplayWidth.pad("RESULT", to: 18) + DisplayWidth.pad("LATENCY", to: 7, alignRight: true) + "  ERROR"
             lines.append([TableCell(header, label)])
         }
@@ -73,9 +79,11 @@ enum DetailView {
                 TableCell(i == chosen ? g.collapsed + " " : "  ", Style(.accent, bold: true)),
                 TableCell(DisplayWidth.pad("\(a.number)", to: 3, alignRight: true) + " "),
                 TableCell(Formatting.dateTime(a.startedAt, timeZone: tz) + "  "),
-                TableCell(DisplayWidth.pad(a.trigger.rawValue, to: 10), Style(a.trigger == .manual ? .accent : .normal)),
+                TableCell(
+                    DisplayWidth.pad(a.trigger.rawValue, to: 10), Style(a.trigger == .manual ? .accent : .normal)),
                 result,
-                TableCell(DisplayWidth.pad(Formatting.latency(Double(a.durationMilliseconds)), to: 7, alignRight: true)),
+                TableCell(
+                    DisplayWidth.pad(Formatting.latency(Double(a.durationMilliseconds)), to: 7, alignRight: true)),
                 TableCell(a.errorMessage.map { "  " + Sanitizer.line($0) } ?? "", label),
             ])
         }

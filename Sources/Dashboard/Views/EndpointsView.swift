@@ -1,5 +1,5 @@
-import Foundation
 import DeliveryCore
+import Foundation
 
 /// View 1: one row per endpoint with its health.
 enum EndpointsView {

@@ -1,5 +1,5 @@
-import Foundation
 import DeliveryCore
+import Foundation
 
 /// View 3: failing deliveries grouped by endpoint and error class; Enter or → lists a group's deliveries.
 enum FailuresView {
@@ -64,7 +64,8 @@ enum RetryQueueView {
         let paused = state.endpointStatus(d.endpointId).map { $0 != .active } ?? false
         return [
             paused ? TableCell("held", Style(.warning)) : due,
-            TableCell(d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
+            TableCell(
+                d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
             TableCell(Sanitizer.line(d.endpointId)),
             TableCell(Sanitizer.line(d.eventType)),
             TableCell("\(d.attemptCount + 1)/\(state.options.maxAttempts)"),

@@ -1,4 +1,5 @@
 import Foundation
+
 /// The last two lines: the keys that work here, and a message line (results, errors, the filter editor).
 enum FooterView {
     static func draw(_ state: DashboardState, into grid: inout CellGrid) {

@@ -19,9 +19,13 @@ enum HeaderView {
     private static func drawStatusLine(_ state: DashboardState, into grid: inout CellGrid) {
         var segments: [Segment] = [
             Segment(parts: [TableCell("hooktop", Style(.title, bold: true))], priority: 6),
-            Segment(parts: [TableCell(Sanitizer.line(state.options.databaseName), Style(.header, bold: true))], priority: 8),
             Segment(
-                parts: [TableCell(state.options.readOnly ? " RO " : " RW ", Style(state.options.readOnly ? .badgeAlert : .badge))],
+                parts: [TableCell(Sanitizer.line(state.options.databaseName), Style(.header, bold: true))], priority: 8),
+            Segment(
+                parts: [
+                    TableCell(
+                        state.options.readOnly ? " RO " : " RW ", Style(state.options.readOnly ? .badgeAlert : .badge))
+                ],
                 priority: 10
             ),
         ]
@@ -74,14 +78,18 @@ enum HeaderView {
             Segment(parts: [TableCell("ok ", label), value(Formatting.percent(rate), rateRole)], priority: 9),
             Segment(parts: [TableCell("queue ", label), value(Formatting.count(o.totals.queued))], priority: 8),
             Segment(
-                parts: [TableCell("dead ", label), value(Formatting.count(o.totals.dead), o.totals.dead > 0 ? .error : .header)],
+                parts: [
+                    TableCell("dead ", label),
+                    value(Formatting.count(o.totals.dead), o.totals.dead > 0 ? .error : .header),
+                ],
                 priority: 8),
             Segment(
                 parts: [
                     TableCell("paused ", label),
                     value("\(o.pausedEndpoints)", o.pausedEndpoints > 0 ? .warning : .header),
-                ] + (o.disabledEndpoints > 0
-                    ? [TableCell(" disabled ", label), value("\(o.disabledEndpoints)", .error)] : []),
+                ]
+                    + (o.disabledEndpoints > 0
+                        ? [TableCell(" disabled ", label), value("\(o.disabledEndpoints)", .error)] : []),
                 priority: 6),
             Segment(
                 parts: [
@@ -102,14 +110,17 @@ enum HeaderView {
     private static func drawSegments(_ segments: [Segment], y: Int, reserve: Int, into grid: inout CellGrid) -> Int {
         var kept = segments
         func total(_ list: [Segment]) -> Int { list.reduce(1) { $0 + $1.width + 2 } }
-        while total(kept) + reserve > grid.width, let drop = kept.indices.min(by: { kept[$0].priority < kept[$1].priority }),
+        while total(kept) + reserve > grid.width,
+            let drop = kept.indices.min(by: { kept[$0].priority < kept[$1].priority }),
             kept.count > 1
         {
             kept.remove(at: drop)
         }
         var x = 1
         for segment in kept {
-            for part in segment.parts { x = grid.put(part.text, x: x, y: y, style: part.style, maxWidth: grid.width - x) }
+            for part in segment.parts {
+                x = grid.put(part.text, x: x, y: y, style: part.style, maxWidth: grid.width - x)
+            }
             x += 2
         }
         return x
@@ -132,7 +143,9 @@ enum HeaderView {
         if state.frozen { badges.append(TableCell(" FROZEN ", Style(.badgeAlert, bold: true))) }
         if let sort = state.sort { badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim))) }
         let filter = state.filter
-        if !filter.isEmpty { badges.append(TableCell("/ " + Sanitizer.line(filter.description), Style(.accent, bold: true))) }
+        if !filter.isEmpty {
+            badges.append(TableCell("/ " + Sanitizer.line(filter.description), Style(.accent, bold: true)))
+        }
         let badgeWidth = badges.reduce(0) { $0 + DisplayWidth.of($1.text) + 1 }
         let full = ViewKind.allCases.reduce(0) { $0 + $1.title.count + 4 }
         let fits = full + min(badgeWidth, 24) <= grid.width

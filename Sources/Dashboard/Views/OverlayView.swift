@@ -1,4 +1,5 @@
 import Foundation
+
 /// Boxes drawn over the view: help, confirmations and prompts.
 enum OverlayView {
     static func draw(_ state: DashboardState, into grid: inout CellGrid) {
@@ -17,7 +18,8 @@ enum OverlayView {
                 width: box.width)
         case .counting(let endpointId)?:
             drawDialog(
-                title: "Recover \(endpointId)", text: "Counting deliveries to recover…", hint: "Esc cancel", state: state,
+                title: "Recover \(endpointId)", text: "Counting deliveries to recover…", hint: "Esc cancel",
+                state: state,
                 into: &grid)
         case .filter?, nil:
             break
@@ -48,7 +50,10 @@ enum OverlayView {
         grid.fill(x: 0, y: 1, width: grid.width, height: height)
         let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Keys", glyphs: state.glyphs)
         var lines: [[TableCell]] = KeyBindings.entries.map { entry in
-            [TableCell(DisplayWidth.pad(entry.keys, to: 13), Style(.key, bold: true)), TableCell(entry.help, Style(.modal))]
+            [
+                TableCell(DisplayWidth.pad(entry.keys, to: 13), Style(.key, bold: true)),
+                TableCell(entry.help, Style(.modal)),
+            ]
         }
         lines.append([])
         lines.append([TableCell("Confirmations: y or Enter accepts, n or Esc cancels.", Style(.modal))])
@@ -60,7 +65,9 @@ enum OverlayView {
                 cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
             }
         }
-        grid.put("Esc/?/q close · j/k scroll", x: inner.x, y: inner.y + inner.height - 1, style: Style(.dim), maxWidth: inner.width)
+        grid.put(
+            "Esc/?/q close · j/k scroll", x: inner.x, y: inner.y + inner.height - 1, style: Style(.dim),
+            maxWidth: inner.width)
     }
 
     /// Word-wraps `text` into lines of at most `width` columns.

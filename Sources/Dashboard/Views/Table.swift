@@ -1,4 +1,5 @@
 import Foundation
+
 /// A column of a list view.
 struct Column {
     var title: String
@@ -71,7 +72,8 @@ extension CellGrid {
         fill(x: 0, y: y, width: width, height: 1, style: Style(.columnHeader))
         for (index, x, w) in layout.placed {
             let column = columns[index]
-            put(DisplayWidth.pad(column.title, to: w, alignRight: column.alignRight, ellipsis: glyphs.ellipsis),
+            put(
+                DisplayWidth.pad(column.title, to: w, alignRight: column.alignRight, ellipsis: glyphs.ellipsis),
                 x: x, y: y, style: Style(.columnHeader), maxWidth: w)
         }
         guard height > 1 else { return }

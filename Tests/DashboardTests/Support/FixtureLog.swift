@@ -24,10 +24,13 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
 
     init(extraDeliveries: Int = 0, dispatcherAlive: Bool = true) {
         let t = Self.now
-        func ep(_ id: String, _ url: String, _ description: String, _ status: EndpointStatus, _ reason: String? = nil) -> Endpoint {
+        func ep(_ id: String, _ url: String, _ description: String, _ status: EndpointStatus, _ reason: String? = nil)
+            -> Endpoint
+        {
             Endpoint(
                 id: id, url: url, description: description, status: status, disabledReason: reason,
-                secret: "whsec_dGVzdA==", createdAt: t.addingTimeInterval(-86_400 * 30), updatedAt: t.addingTimeInterval(-3600))
+                secret: "whsec_dGVzdA==", createdAt: t.addingTimeInterval(-86_400 * 30),
+                updatedAt: t.addingTimeInterval(-3600))
         }
         endpointList = [
             ep("ep_billing", "https://billing.example.com/webhooks", "Billing", .active),
@@ -42,8 +45,16 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         attemptsById = [:]
         workers =
             dispatcherAlive
-            ? [WorkerInfo(id: "w1", pid: 4242, host: "box1", startedAt: t.addingTimeInterval(-7200), heartbeatAt: t.addingTimeInterval(-1), version: "0.1.0", inFlight: 3)]
-            : [WorkerInfo(id: "w0", pid: 4100, host: "box1", startedAt: t.addingTimeInterval(-9000), heartbeatAt: t.addingTimeInterval(-95), version: "0.1.0", inFlight: 0)]
+            ? [
+                WorkerInfo(
+                    id: "w1", pid: 4242, host: "box1", startedAt: t.addingTimeInterval(-7200),
+                    heartbeatAt: t.addingTimeInterval(-1), version: "0.1.0", inFlight: 3)
+            ]
+            : [
+                WorkerInfo(
+                    id: "w0", pid: 4100, host: "box1", startedAt: t.addingTimeInterval(-9000),
+                    heartbeatAt: t.addingTimeInterval(-95), version: "0.1.0", inFlight: 0)
+            ]
 
         let types = ["invoice.paid", "invoice.created", "user.created", "order.shipped"]
         let plan: [(String, DeliveryStatus, Int, Int?, ErrorClass?, String?)] = [
@@ -83,7 +94,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                 let failed = !(last && (code.map { (200..<300).contains($0) } ?? false))
                 list.append(
                     Attempt(
-                        id: id * 10 + Int64(n), deliveryId: id, number: n + 1, trigger: n == 1 && attempts == 2 ? .manual : .scheduled,
+                        id: id * 10 + Int64(n), deliveryId: id, number: n + 1,
+                        trigger: n == 1 && attempts == 2 ? .manual : .scheduled,
                         startedAt: created.addingTimeInterval(Double(n) * 5), durationMilliseconds: 35 + n * 12,
                         requestHeaders: [
                             Header(name: "content-type", value: "application/json"),
@@ -92,19 +104,25 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                             Header(name: "webhook-signature", value: "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
                         ],
                         responseStatus: failed ? (errorClass == .httpStatus ? code : nil) : code,
-                        responseHeaders: failed && errorClass != .httpStatus ? [] : [Header(name: "server", value: "nginx")],
-                        responseBodyExcerpt: failed && errorClass != .httpStatus ? nil : (endpointId == "ep_tokyo" && failed
-                            ? "\u{1b}]0;owned\u{07}\u{1b}[2J<h1>502 不正なゲートウェイ</h1>" : "{\"ok\":true}"),
+                        responseHeaders: failed && errorClass != .httpStatus
+                            ? [] : [Header(name: "server", value: "nginx")],
+                        responseBodyExcerpt: failed && errorClass != .httpStatus
+                            ? nil
+                            : (endpointId == "ep_tokyo" && failed
+                                ? "\u{1b}]0;owned\u{07}\u{1b}[2J<h1>502 不正なゲートウェイ</h1>" : "{\"ok\":true}"),
                         errorClass: failed ? (errorClass ?? .timeout) : nil,
                         errorMessage: failed ? (error ?? "timed out after 15000 ms") : nil))
             }
             attemptsById[id] = list
             if index < plan.count || index % 3 == 0 {
-                let payload = "{\"type\":\"\(type)\",\"data\":{\"id\":\"in_\(index)\",\"amount\":\(index * 100),\"note\":\"お支払い\"}}"
+                let payload =
+                    "{\"type\":\"\(type)\",\"data\":{\"id\":\"in_\(index)\",\"amount\":\(index * 100),\"note\":\"お支払い\"}}"
                 messageList.insert(
                     MessageSummary(
-                        message: Message(id: messageId, eventType: type, payload: payload, idempotencyKey: nil, createdAt: created),
-                        sequence: sequence, deliveryCount: 1 + index % 3, delivered: status == .delivered ? 1 + index % 3 : 0,
+                        message: Message(
+                            id: messageId, eventType: type, payload: payload, idempotencyKey: nil, createdAt: created),
+                        sequence: sequence, deliveryCount: 1 + index % 3,
+                        delivered: status == .delivered ? 1 + index % 3 : 0,
                         failing: status == .retrying ? 1 : 0, dead: status == .dead ? 1 : 0), at: 0)
                 sequence += 1
             }
@@ -120,7 +138,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             let id = (deliveryList.first?.id ?? 999) + 1
             deliveryList.insert(
                 Delivery(
-                    id: id, messageId: "msg_new\(id)", endpointId: endpointId, eventType: "user.created", status: status,
+                    id: id, messageId: "msg_new\(id)", endpointId: endpointId, eventType: "user.created",
+                    status: status,
                     attemptCount: 1, nextAttemptAt: nil, lastStatusCode: 200, lastError: nil, lastErrorClass: nil,
                     lastLatencyMilliseconds: 20, createdAt: Self.now, updatedAt: Self.now), at: 0)
             counter += 1
@@ -134,7 +153,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             var list = attemptsById[deliveryId] ?? []
             list.append(
                 Attempt(
-                    id: deliveryId * 10 + 9, deliveryId: deliveryId, number: list.count + 1, trigger: .manual, startedAt: Self.now,
+                    id: deliveryId * 10 + 9, deliveryId: deliveryId, number: list.count + 1, trigger: .manual,
+                    startedAt: Self.now,
                     durationMilliseconds: milliseconds, requestHeaders: [], responseStatus: status, responseHeaders: [],
                     responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil))
             attemptsById[deliveryId] = list
@@ -253,9 +273,12 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             else { return nil }
             let message =
                 messageList.first { $0.message.id == delivery.messageId }?.message
-                ?? Message(id: delivery.messageId, eventType: delivery.eventType, payload: "not json {", idempotencyKey: nil, createdAt: delivery.createdAt)
+                ?? Message(
+                    id: delivery.messageId, eventType: delivery.eventType, payload: "not json {", idempotencyKey: nil,
+                    createdAt: delivery.createdAt)
             return DeliveryDetail(
-                delivery: delivery, message: message, endpoint: endpoint, attempts: attemptsById[id] ?? [], maxAttempts: 8)
+                delivery: delivery, message: message, endpoint: endpoint, attempts: attemptsById[id] ?? [],
+                maxAttempts: 8)
         }
     }
 
@@ -274,7 +297,9 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
 
     private func setStatus(_ id: String, _ status: EndpointStatus) throws {
         try lock.withLock {
-            guard let index = endpointList.firstIndex(where: { $0.id == id }) else { throw HooktopError.notFound("endpoint", id) }
+            guard let index = endpointList.firstIndex(where: { $0.id == id }) else {
+                throw HooktopError.notFound("endpoint", id)
+            }
             endpointList[index].status = status
         }
     }
@@ -304,8 +329,10 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         if redeliveryPerforms {
             return .performed(
                 Attempt(
-                    id: 1, deliveryId: deliveryId, number: 9, trigger: .manual, startedAt: Self.now, durationMilliseconds: 35,
-                    requestHeaders: [], responseStatus: 200, responseHeaders: [], responseBodyExcerpt: nil, errorClass: nil,
+                    id: 1, deliveryId: deliveryId, number: 9, trigger: .manual, startedAt: Self.now,
+                    durationMilliseconds: 35,
+                    requestHeaders: [], responseStatus: 200, responseHeaders: [], responseBodyExcerpt: nil,
+                    errorClass: nil,
                     errorMessage: nil))
         }
         return .queued(deliveryId: deliveryId)

@@ -53,7 +53,9 @@ extension DashboardState {
 
 /// Compares `text` with `__Snapshots__/<name>.txt`; records it (and fails, saying so) when missing or when
 /// `SNAPSHOT_RECORD=1`, so a missing snapshot never passes silently.
-func assertSnapshot(_ text: String, named name: String, filePath: String = #filePath, sourceLocation: SourceLocation = #_sourceLocation) {
+func assertSnapshot(
+    _ text: String, named name: String, filePath: String = #filePath, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let directory = URL(fileURLWithPath: filePath).deletingLastPathComponent()
     let folder = directory.lastPathComponent == "Support" ? directory.deletingLastPathComponent() : directory
     let url = folder.appendingPathComponent("__Snapshots__").appendingPathComponent(name + ".txt")
