@@ -36,6 +36,8 @@ public final class WebhookSender: Sendable {
         config.timeout = .init(connect: configuration.connectTimeout, read: .seconds(300))
         config.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost)
+        // A refused connection fails the attempt at once instead of retrying until the connect timeout.
+        config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }

@@ -71,7 +71,8 @@ public struct Operations: DeliveryOperations {
         guard let sender else { return .queued(deliveryId: deliveryId) }
         let owner = "op:\(getpid()):\(Identifier.make("r", length: 8))"
         let at = now()
-        guard let job = try store.claimOne(deliveryId: deliveryId, owner: owner, now: at, leaseUntil: at.addingTimeInterval(300))
+        // The lease outlives the attempt's timeout; if this process dies meanwhile, a dispatcher reclaims it.
+        guard let job = try store.claimOne(deliveryId: deliveryId, owner: owner, now: at, leaseUntil: at.addingTimeInterval(330))
         else {
             // A dispatcher that just started took it.
             return .queued(deliveryId: deliveryId)
@@ -79,7 +80,7 @@ public struct Operations: DeliveryOperations {
         let outcome = await sender.send(job, now: now)
         var random = SystemRandomNumberGenerator()
         try store.record(
-            [outcome], owner: owner, policy: retryPolicy, autoDisableAfter: .infinity, now: now(), random: &random)
+            [outcome], owner: owner, policy: retryPolicy, autoDisableAfter: nil, now: now(), random: &random)
         guard let attempt = try store.attempts(deliveryId: deliveryId).last else {
             return .queued(deliveryId: deliveryId)
         }

@@ -91,6 +91,11 @@ struct Row {
 
 extension Date {
     /// Milliseconds since 1970, the unit every timestamp in the database uses.
-    var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    /// Clamped to ±10^15 ms so that `distantPast`/`distantFuture` arithmetic never traps.
+    var milliseconds: Int64 {
+        let value = (timeIntervalSince1970 * 1000).rounded()
+        guard value.isFinite else { return value > 0 ? 1_000_000_000_000_000 : -1_000_000_000_000_000 }
+        return Int64(max(-1e15, min(1e15, value)))
+    }
     init(milliseconds: Int64) { self.init(timeIntervalSince1970: Double(milliseconds) / 1000) }
 }

@@ -69,7 +69,7 @@ extension Store {
     /// - Returns: the ids of deliveries whose lease had been lost (recorded as attempts, state left alone).
     @discardableResult
     func record(
-        _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy, autoDisableAfter: TimeInterval,
+        _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy, autoDisableAfter: TimeInterval?,
         now: Date, random: inout some RandomNumberGenerator
     ) throws -> [Int64] {
         guard !outcomes.isEmpty else { return [] }
@@ -210,7 +210,7 @@ extension Store {
     }
 
     private static func applyHealth(
-        _ db: Connection, _ health: [String: EndpointHealth], autoDisableAfter: TimeInterval, now: Date
+        _ db: Connection, _ health: [String: EndpointHealth], autoDisableAfter: TimeInterval?, now: Date
     ) throws {
         let system = Actor(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
         for (endpointId, entry) in health {
@@ -229,7 +229,7 @@ extension Store {
             var reason: String?
             if entry.gone {
                 reason = "endpoint answered 410 Gone"
-            } else if try db.scalar(
+            } else if let autoDisableAfter, try db.scalar(
                 """
                 SELECT count(*) FROM endpoints WHERE id = ? AND status = 'active' AND failing_since IS NOT NULL
                     AND failing_since <= ?

@@ -1,6 +1,42 @@
 import ArgumentParser
+import Dashboard
+import DeliveryCore
+import Foundation
 
-struct DashboardCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dashboard")
-    func run() async throws { fail("not available yet") }
+struct DashboardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard", abstract: "Open the operator's dashboard over the delivery log (the default command).")
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Open the database read-only: every action is refused.") var readOnly = false
+    @Flag(help: "Enable the mouse: click selects a row, the wheel scrolls.") var mouse = false
+    @Option(help: "Attempts the retry schedule allows, for 'attempt n of N'.") var maxAttempts = RetryPolicy.standard.maxAttempts
+
+    func run() throws {
+        let store: Store
+        do {
+            store = try database.open(readOnly: readOnly, create: false)
+        } catch let error as HooktopError {
+            fail(error.message)
+        }
+        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, maxAttempts: maxAttempts, sender: WebhookSender())
+    }
+}
+
+/// Runs the dashboard over `store` on the calling (main) thread until the operator quits.
+func runDashboard(
+    store: Store, readOnly: Bool, mouse: Bool, maxAttempts: Int, sender: WebhookSender,
+    wake: @escaping @Sendable () -> Void = {}
+) throws {
+    let console = OperatorConsole(store: store, operations: Operations(store: store, sender: sender, wake: wake))
+    var options = DashboardOptions()
+    options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
+    options.readOnly = readOnly || store.isReadOnly
+    options.mouse = mouse
+    options.maxAttempts = maxAttempts
+    options.stderrLogPath = store.path + ".dashboard.log"
+    do {
+        try DashboardApp.run(log: console, options: options)
+    } catch {
+        fail("\(error)")
+    }
 }
