@@ -1,0 +1,176 @@
+import DeliveryCore
+import Foundation
+import Logging
+import Synchronization
+
+/// Everything `hooktop demo` runs in one process: local endpoints that behave like real customers' servers,
+/// a steady stream of realistic events, and the dispatcher with a schedule in seconds.
+public final class DemoEnvironment: Sendable {
+    /// The demo's endpoints: name, behaviour, description, event filter, timeout.
+    public static let endpoints: [(name: String, behavior: ReceiverBehavior?, description: String, events: [String], timeout: Int)] = [
+        ("healthy", .healthy, "Acme billing: healthy and fast", [], 5000),
+        ("slow", .slow(milliseconds: 800), "Globex CRM: slow (~800 ms)", [], 5000),
+        ("flaky", .flaky(failureRate: 0.3), "Initech: flaky (30% 500s)", [], 5000),
+        ("down", nil, "Umbrella: down (connection refused)", ["order.*", "invoice.*"], 5000),
+        ("rate-limited", .rateLimited(retryAfterSeconds: 3, limitedRate: 0.5), "Hooli: rate-limited (429 + Retry-After)", [], 5000),
+        ("hanging", .hanging, "Soylent: hanging (hits the 3 s timeout)", ["user.*"], 3000),
+        ("gone", .gone, "Stark: gone (410: disabled by hooktop)", ["invoice.paid"], 5000),
+    ]
+
+    /// The compressed retry schedule: dead after about 30 seconds.
+    public static let retryPolicy = RetryPolicy(delays: [1, 2, 4, 8, 15], jitter: 0.2, maxRetryAfter: 10)
+
+    public let store: Store
+    public let dispatcher: Dispatcher
+    public let sender: WebhookSender
+    public let receiver: ScriptedReceiver
+    public let operations: Operations
+    private let rate: Double
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let published = Atomic<Int>(0)
+
+    /// Starts the endpoints and registers them in `store` (loopback allowed for them alone).
+    public static func start(store: Store, rate: Double, logger: Logger) async throws -> DemoEnvironment {
+        var routes: [String: ReceiverBehavior] = [:]
+        for endpoint in endpoints { if let behavior = endpoint.behavior { routes[endpoint.name] = behavior } }
+        let receiver = try await ScriptedReceiver.start(routes: routes, keepRequests: false)
+        let actor = Actor.current(via: "demo")
+        if try store.endpoints().isEmpty {
+            let downPort = closedLocalPort()
+            let now = Date()
+            for (index, endpoint) in endpoints.enumerated() {
+                let url = endpoint.behavior == nil ? "http://127.0.0.1:\(downPort)/\(endpoint.name)" : receiver.url(endpoint.name)
+                _ = try store.addEndpoint(
+                    url: url,
+                    changes: EndpointChanges(
+                        description: endpoint.description, eventTypes: endpoint.events, maxInFlight: 16,
+                        timeoutMilliseconds: endpoint.timeout),
+                    allowPrivateDestination: true, now: now.addingTimeInterval(Double(index) / 1000), by: actor)
+            }
+        } else {
+            // An existing demo database: point its endpoints at this run's receiver.
+            for existing in try store.endpoints() {
+                if let name = existing.url.split(separator: "/").last.map(String.init), routes[name] != nil {
+                    _ = try store.updateEndpoint(id: existing.id, changes: EndpointChanges(url: receiver.url(name)), by: actor)
+                }
+            }
+        }
+        var configuration = Dispatcher.Configuration()
+        configuration.retryPolicy = retryPolicy
+        configuration.autoDisableAfter = 3600
+        configuration.shutdownGracePeriod = .seconds(2)
+        let sender = WebhookSender()
+        let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+        let demo = DemoEnvironment(store: store, dispatcher: dispatcher, sender: sender, receiver: receiver, rate: rate)
+        demo.tasks.withLock { tasks in
+            tasks.append(Task { try? await dispatcher.run() })
+            tasks.append(Task { await demo.publishLoop() })
+        }
+        return demo
+    }
+
+    private init(store: Store, dispatcher: Dispatcher, sender: WebhookSender, receiver: ScriptedReceiver, rate: Double) {
+        self.store = store
+        self.dispatcher = dispatcher
+        self.sender = sender
+        self.receiver = receiver
+        self.rate = rate
+        self.operations = Operations(
+            store: store, sender: sender, retryPolicy: Self.retryPolicy, wake: { dispatcher.wake() })
+    }
+
+    /// Events published so far.
+    public var publishedCount: Int { published.load(ordering: .relaxed) }
+
+    private func publishLoop() async {
+        var generator = SystemRandomNumberGenerator()
+        let interval = 1.0 / max(rate, 0.1)
+        while !Task.isCancelled {
+            let (type, payload) = DemoEvents.next(using: &generator)
+            if (try? store.publish(eventType: type, payload: payload)) != nil {
+                published.add(1, ordering: .relaxed)
+                dispatcher.wake()
+            }
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000 * Double.random(in: 0.5...1.5, using: &generator))))
+        }
+    }
+
+    /// Stops publishing, the dispatcher (in-flight work finishes or is released) and the endpoints.
+    public func stop() async {
+        let tasks = self.tasks.withLock { $0 }
+        tasks.last?.cancel()
+        dispatcher.stop()
+        for task in tasks { await task.value }
+        await receiver.stop()
+        await sender.shutdown()
+        store.checkpoint()
+    }
+
+    /// Per-endpoint totals: delivered, retried, dead, for the headless summary.
+    public func summary() throws -> String {
+        let summaries = try store.endpointSummaries(now: Date())
+        var lines = ["published \(publishedCount) events"]
+        lines.append("ENDPOINT        STATUS    DELIVERED  RETRYING  DEAD  ATTEMPTS(5m)  DESCRIPTION")
+        for summary in summaries {
+            let name = summary.endpoint.url.split(separator: "/").last.map(String.init) ?? summary.endpoint.id
+            let label = summary.endpoint.description.isEmpty ? name : summary.endpoint.description
+            lines.append(
+                [
+                    String(name.prefix(14)).padding(toLength: 14, withPad: " ", startingAt: 0),
+                    summary.endpoint.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0),
+                    String(summary.counts.delivered).leftPadded(9), String(summary.counts.retrying).leftPadded(8),
+                    String(summary.counts.dead).leftPadded(4), String(summary.recent.attempts).leftPadded(12), label,
+                ].joined(separator: "  "))
+        }
+        let totals = summaries.reduce(into: StatusCounts()) { result, summary in
+            for status in DeliveryStatus.allCases { result[status] += summary.counts[status] }
+        }
+        lines.append("total: \(totals.delivered) delivered, \(totals.retrying) retrying, \(totals.dead) dead, \(totals.pending + totals.inflight) pending or in flight")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// Plausible events with plausible payloads.
+enum DemoEvents {
+    static let types = [
+        "user.signed_up", "invoice.paid", "order.shipped", "order.created", "payment.failed", "subscription.cancelled",
+    ]
+    static let names = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances", "alan", "radia"]
+    static let plans = ["free", "team", "business", "enterprise"]
+    static let carriers = ["UPS", "DHL", "FedEx", "La Poste", "Royal Mail"]
+    static let currencies = ["usd", "eur", "gbp", "jpy"]
+
+    static func next(using g: inout some RandomNumberGenerator) -> (String, String) {
+        let type = types.randomElement(using: &g)!
+        let id = Int.random(in: 10_000...99_999, using: &g)
+        let name = names.randomElement(using: &g)!
+        let payload: [String: Any]
+        switch type {
+        case "user.signed_up":
+            payload = ["user_id": "usr_\(id)", "email": "\(name)@example.com", "plan": plans.randomElement(using: &g)!,
+                       "referrer": ["google", "newsletter", "friend", NSNull()].randomElement(using: &g)!]
+        case "invoice.paid":
+            payload = ["invoice_id": "in_\(id)", "customer_id": "cus_\(name)", "amount": Int.random(in: 900...250_000, using: &g),
+                       "currency": currencies.randomElement(using: &g)!, "lines": Int.random(in: 1...6, using: &g)]
+        case "order.shipped":
+            payload = ["order_id": "ord_\(id)", "carrier": carriers.randomElement(using: &g)!,
+                       "tracking_number": "1Z\(Int.random(in: 100_000_000...999_999_999, using: &g))",
+                       "items": (0..<Int.random(in: 1...3, using: &g)).map { _ in
+                           ["sku": "SKU-\(Int.random(in: 100...999, using: &g))", "quantity": Int.random(in: 1...4, using: &g)]
+                       }]
+        case "order.created":
+            payload = ["order_id": "ord_\(id)", "customer_id": "cus_\(name)", "total": Int.random(in: 500...90_000, using: &g),
+                       "currency": currencies.randomElement(using: &g)!]
+        case "payment.failed":
+            payload = ["payment_id": "pay_\(id)", "customer_id": "cus_\(name)",
+                       "reason": ["card_declined", "insufficient_funds", "expired_card"].randomElement(using: &g)!]
+        default:
+            payload = ["subscription_id": "sub_\(id)", "customer_id": "cus_\(name)", "at_period_end": Bool.random(using: &g)]
+        }
+        return (type, JSONRepresentation.encode(payload))
+    }
+}
