@@ -115,6 +115,7 @@ public struct DestinationPolicy: Sendable, Equatable {
         if b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B {  // 64:ff9b::/96 NAT64
             return isPublicIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
         }
+        if b[0] == 0 { return false }  // ::/8 reserved, incl. IPv4-compatible ::a.b.c.d (::127.0.0.1)
         if b[0] & 0xFE == 0xFC { return false }  // fc00::/7 unique-local (incl. fd00:ec2::254 metadata)
         if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return false }  // fe80::/10 link-local
         if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return false }  // fec0::/10 site-local

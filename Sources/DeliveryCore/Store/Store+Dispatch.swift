@@ -188,7 +188,7 @@ extension Store {
         health[outcome.endpointId] = entry
     }
 
-    private static func applyStats(_ db: Connection, _ stats: [StatsKey: StatsDelta]) throws {
+    static func applyStats(_ db: Connection, _ stats: [StatsKey: StatsDelta]) throws {
         let buckets = (0..<LatencyBuckets.count).map { "h\($0)" }
         let sql = """
             INSERT INTO stats_minute (endpoint_id, minute, attempts, successes, failures, latency_sum_ms, \

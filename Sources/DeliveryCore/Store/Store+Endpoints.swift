@@ -66,6 +66,8 @@ extension Store {
         var changes = changes
         changes.url = url
         try changes.validate()
+        // The log keeps milliseconds: return the endpoint exactly as a later read will see it.
+        let now = Date(milliseconds: now.milliseconds)
         let secret = secret ?? WebhookSignature.generateSecret()
         _ = try WebhookSignature.key(fromSecret: secret)
         let endpoint = Endpoint(
