@@ -1,0 +1,401 @@
+@testable import DeliveryCore
+import Foundation
+import HookServer
+import HooktopTesting
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct DispatcherTests {
+    @Test func deliversSignedRequestsOn200() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["ok": .healthy]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("ok"))
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { dispatcher in
+                    let published = try store.publish(eventType: "user.created", payload: #"{"id":7}"#)
+                    dispatcher.wake()
+                    let delivery = try await finished(store, published.message.id)
+                    #expect(delivery.status == .delivered)
+                    #expect(delivery.attemptCount == 1)
+                    #expect(delivery.lastStatusCode == 200)
+                    #expect(delivery.lastError == nil)
+                    let request = try #require(receiver.requests.first)
+                    #expect(receiver.requests.count == 1)
+                    #expect(request.header("webhook-id") == published.message.id)
+                    #expect(request.header("content-type") == "application/json")
+                    let timestamp = try #require(request.header("webhook-timestamp").flatMap { Int64($0) })
+                    #expect(abs(Date().timeIntervalSince1970 - Double(timestamp)) < 10)
+                    try verifySignature(request, secret: endpoint.secret)
+                    let body = try #require(
+                        try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+                    #expect(body["type"] as? String == "user.created")
+                    #expect((body["data"] as? [String: Any])?["id"] as? Int == 7)
+                    let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
+                    #expect(attempt.trigger == .scheduled)
+                    #expect(attempt.responseBodyExcerpt == "ok")
+                    #expect(attempt.requestHeaders.contains { $0.name == "webhook-signature" && $0.value == request.header("webhook-signature") })
+                    let summary = try #require(try store.endpointSummaries(now: Date()).first)
+                    #expect(summary.recent.attempts == 1)
+                    #expect(summary.recent.successes == 1)
+                }
+            }
+        }
+    }
+
+    @Test func retriesA500UntilDeadWithTheSameWebhookId() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["down": .status(500)]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("down"))
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { _ in
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let sawRetrying = try await eventually(timeout: .seconds(5)) {
+                        try store.onlyDelivery(messageId: published.message.id).status == .retrying
+                    }
+                    #expect(sawRetrying)
+                    let delivery = try await finished(store, published.message.id)
+                    #expect(delivery.status == .dead)
+                    #expect(delivery.attemptCount == shortPolicy.maxAttempts)
+                    #expect(delivery.lastStatusCode == 500)
+                    #expect(delivery.lastErrorClass == .httpStatus)
+                    #expect(delivery.nextAttemptAt == nil)
+                    let attempts = try store.attempts(deliveryId: delivery.id)
+                    #expect(attempts.map(\.number) == [1, 2, 3])
+                    #expect(attempts.allSatisfy { $0.responseStatus == 500 && $0.errorClass == .httpStatus && $0.trigger == .scheduled })
+                    // Retries are spaced by the schedule (200 ms), not sent back to back.
+                    for (earlier, later) in zip(attempts, attempts.dropFirst()) {
+                        #expect(later.startedAt.timeIntervalSince(earlier.startedAt) >= 0.19)
+                    }
+                    #expect(receiver.requests.count == 3)
+                    #expect(Set(receiver.requests.compactMap { $0.header("webhook-id") }) == [published.message.id])
+                    for request in receiver.requests { try verifySignature(request, secret: endpoint.secret) }
+                    #expect(try store.requireEndpoint(id: endpoint.id).status == .active)
+                    let group = try #require(try store.failureGroups(endpointId: endpoint.id, limit: 5).first)
+                    #expect((group.dead, group.retrying, group.statusCode) == (1, 0, 500))
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (retryAfter: 30, cap: TimeInterval(3600), expected: TimeInterval(30)),
+        (retryAfter: 7200, cap: TimeInterval(60), expected: TimeInterval(60)),
+    ])
+    func honoursRetryAfterOn429WithinTheCap(retryAfter: Int, cap: TimeInterval, expected: TimeInterval) async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["limited": .rateLimited(retryAfterSeconds: retryAfter, limitedRate: 1)]) { receiver in
+            _ = try store.addTestEndpoint(receiver.url("limited"))
+            let policy = RetryPolicy(delays: [0.2, 0.2], jitter: 0, maxRetryAfter: cap)
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender, configuration: testDispatcherConfiguration(policy: policy)) { _ in
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let retrying = try await eventually(timeout: .seconds(5)) {
+                        try store.onlyDelivery(messageId: published.message.id).status == .retrying
+                    }
+                    try #require(retrying)
+                    let delivery = try store.onlyDelivery(messageId: published.message.id)
+                    #expect(delivery.lastStatusCode == 429)
+                    let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
+                    let wait = try #require(delivery.nextAttemptAt).timeIntervalSince(attempt.startedAt)
+                    #expect(abs(wait - expected) < 3, "next attempt \(wait) s after the first, expected \(expected)")
+                    #expect(attempt.responseHeaders.contains { $0.name.lowercased() == "retry-after" && $0.value == String(retryAfter) })
+                    #expect(receiver.requests.count == 1)
+                }
+            }
+        }
+    }
+
+    @Test func goneDisablesTheEndpointWithAReason() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["gone": .gone]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("gone"))
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { _ in
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let delivery = try await finished(store, published.message.id)
+                    #expect(delivery.status == .dead)
+                    #expect(delivery.attemptCount == 1)
+                    #expect(delivery.lastStatusCode == 410)
+                    let disabled = try store.requireEndpoint(id: endpoint.id)
+                    #expect(disabled.status == .disabled)
+                    #expect(disabled.disabledReason?.contains("410") == true)
+                    let audit = try #require(try store.auditEntries(objectId: endpoint.id).first)
+                    #expect(audit.action == "endpoint.disable")
+                    #expect(audit.via == "dispatcher")
+                    #expect(try store.publish(eventType: "a.b", payload: "{}").deliveryCount == 0)
+                }
+            }
+            #expect(receiver.count == 1)
+        }
+    }
+
+    @Test func redirectsAreFailuresAndNotFollowed() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["target": .healthy]) { target in
+            try await withReceiver(["moved": .redirect(location: target.url("target"))]) { receiver in
+                _ = try store.addTestEndpoint(receiver.url("moved"))
+                try await withSender { sender in
+                    try await withDispatcher(store, sender: sender) { _ in
+                        let published = try store.publish(eventType: "a.b", payload: "{}")
+                        let delivery = try await finished(store, published.message.id)
+                        #expect(delivery.status == .dead)
+                        #expect(delivery.lastStatusCode == 302)
+                        #expect(delivery.lastErrorClass == .httpStatus)
+                        let attempts = try store.attempts(deliveryId: delivery.id)
+                        #expect(attempts.count == 3)
+                        #expect(attempts.allSatisfy { $0.responseStatus == 302 })
+                        #expect(attempts.first?.responseHeaders.contains { $0.name.lowercased() == "location" } == true)
+                    }
+                }
+                #expect(receiver.count == 3)
+            }
+            #expect(target.count == 0, "the redirect target never got a request")
+        }
+    }
+
+    @Test func aHugeResponseBodyIsCutShort() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["huge": .hugeBody(bytes: 10 << 20)]) { receiver in
+            _ = try store.addTestEndpoint(receiver.url("huge"), timeoutMilliseconds: 5000)
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { _ in
+                    let started = ContinuousClock.now
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let delivery = try await finished(store, published.message.id)
+                    #expect(ContinuousClock.now - started < .seconds(5))
+                    #expect(delivery.status == .delivered)
+                    let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
+                    let excerpt = try #require(attempt.responseBodyExcerpt)
+                    #expect(excerpt.hasSuffix("(truncated)"))
+                    #expect(excerpt.utf8.count <= 4096 + 32)
+                    #expect(excerpt.hasPrefix(String(repeating: "x", count: 4096)))
+                    #expect(try store.sqlScalar("SELECT max(length(response_body)) FROM attempts") <= 4096 + 32)
+                }
+            }
+        }
+    }
+
+    @Test func aResponseThatNeverComesTimesOut() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["hang": .hanging]) { receiver in
+            _ = try store.addTestEndpoint(receiver.url("hang"), timeoutMilliseconds: 500)
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { _ in
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let failed = try await eventually(timeout: .seconds(5)) {
+                        try store.onlyDelivery(messageId: published.message.id).attemptCount >= 1
+                    }
+                    try #require(failed)
+                    let delivery = try store.onlyDelivery(messageId: published.message.id)
+                    let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
+                    #expect(attempt.errorClass == .timeout)
+                    #expect(attempt.responseStatus == nil)
+                    #expect(attempt.durationMilliseconds >= 450)
+                    #expect(attempt.durationMilliseconds < 2000)
+                    #expect(delivery.lastErrorClass == .timeout)
+                }
+            }
+        }
+    }
+
+    @Test func aClosedPortIsConnectRefused() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        _ = try store.addTestEndpoint("http://127.0.0.1:\(closedLocalPort())/nobody")
+        try await withSender { sender in
+            try await withDispatcher(store, sender: sender) { _ in
+                let published = try store.publish(eventType: "a.b", payload: "{}")
+                let delivery = try await finished(store, published.message.id)
+                #expect(delivery.status == .dead)
+                #expect(delivery.lastErrorClass == .connectRefused)
+                #expect(delivery.lastStatusCode == nil)
+                let attempts = try store.attempts(deliveryId: delivery.id)
+                #expect(attempts.count == 3)
+                #expect(attempts.allSatisfy { $0.errorClass == .connectRefused && $0.durationMilliseconds < 1000 })
+                let group = try #require(try store.failureGroups(endpointId: nil, limit: 5).first)
+                #expect(group.label == "connect_refused")
+            }
+        }
+    }
+
+    @Test func privateDestinationsAreRefusedAtConnectTime() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["ok": .healthy]) { receiver in
+            // Registered while allowed (say, by an older configuration), then sent by a strict sender.
+            _ = try store.addEndpoint(url: receiver.url("ok"), by: testActor)
+            let sender = WebhookSender()
+            do {
+                try await withDispatcher(store, sender: sender) { _ in
+                    let published = try store.publish(eventType: "a.b", payload: "{}")
+                    let delivery = try await finished(store, published.message.id)
+                    #expect(delivery.status == .dead)
+                    #expect(delivery.lastErrorClass == .destinationRefused)
+                }
+            } catch {
+                await sender.shutdown()
+                throw error
+            }
+            await sender.shutdown()
+            #expect(receiver.count == 0)
+        }
+    }
+
+    @Test func respectsPerEndpointMaxInFlight() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["slow": .slow(milliseconds: 250), "fast": .healthy]) { receiver in
+            let slow = try store.addTestEndpoint(receiver.url("slow"), maxInFlight: 2, timeoutMilliseconds: 5000)
+            let fast = try store.addTestEndpoint(receiver.url("fast"))
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { dispatcher in
+                    _ = try store.publish(
+                        batch: (0..<6).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+                    dispatcher.wake()
+                    let done = try await eventually(timeout: .seconds(8)) {
+                        try store.deliveries(endpointId: slow.id).allSatisfy { $0.status == .delivered }
+                    }
+                    try #require(done)
+                    // The slow endpoint's limit does not hold back the other endpoint.
+                    #expect(try store.deliveries(endpointId: fast.id).allSatisfy { $0.status == .delivered })
+                    let intervals = try store.deliveries(endpointId: slow.id).flatMap { try store.attempts(deliveryId: $0.id) }
+                        .map { attempt -> (Date, Date) in
+                            let end = attempt.startedAt.addingTimeInterval(Double(attempt.durationMilliseconds) / 1000)
+                            // Shave a few milliseconds off each end: timestamps are rounded to milliseconds.
+                            return (attempt.startedAt.addingTimeInterval(0.005), end.addingTimeInterval(-0.005))
+                        }
+                    #expect(intervals.count == 6)
+                    let peak = maximumOverlap(intervals)
+                    #expect(peak == 2, "at most 2 in flight (and the limit is used): peak \(peak)")
+                }
+            }
+        }
+    }
+
+    @Test func expiredLeasesOfADeadDispatcherAreSentAgain() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["ok": .healthy]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("ok"))
+            let published = try store.publish(
+                batch: (0..<3).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+            // A dispatcher that claimed the work, then died: its heartbeat is a minute old, its leases still long.
+            let deadWorker = "w:crashed"
+            let then = Date().addingTimeInterval(-60)
+            try store.heartbeat(WorkerInfo(
+                id: deadWorker, pid: 999_999, host: "gone", startedAt: then, heartbeatAt: then, version: "0", inFlight: 3))
+            let stolen = try store.claimAll(endpoint, owner: deadWorker, lease: 3600)
+            #expect(stolen.count == 3)
+            #expect(try store.deliveries(endpointId: endpoint.id).allSatisfy { $0.status == .inflight })
+
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { _ in
+                    let done = try await eventually(timeout: .seconds(5)) {
+                        try store.deliveries(endpointId: endpoint.id).allSatisfy { $0.status == .delivered }
+                    }
+                    #expect(done)
+                }
+            }
+            #expect(Set(receiver.requests.compactMap { $0.header("webhook-id") }) == Set(published.map(\.message.id)))
+            // The dead dispatcher comes back and reports its attempts: recorded, but the state is left alone.
+            let lost = try store.recordOutcome(stolen, status: 500, owner: deadWorker)
+            #expect(Set(lost) == Set(stolen.map(\.deliveryId)))
+            #expect(try store.deliveries(endpointId: endpoint.id).allSatisfy { $0.status == .delivered && $0.attemptCount == 1 })
+            #expect(try store.sqlScalar("SELECT count(*) FROM attempts") == 6)
+        }
+    }
+
+    @Test func leasesPastTheirExpiryAreReleased() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        _ = try store.publish(eventType: "a.b", payload: "{}")
+        // An operator's process (not a dispatcher) that died mid-redelivery.
+        let now = Date()
+        _ = try store.claimAll(endpoint, owner: "op:1:r_x", now: now, lease: 10)
+        #expect(try store.releaseLeases(now: now) == 0, "a live lease stays")
+        #expect(try store.releaseLeases(now: now.addingTimeInterval(12)) == 1)
+        let delivery = try #require(try store.deliveries(endpointId: endpoint.id).first)
+        #expect(delivery.status == .pending)
+        #expect(try store.claimAll(endpoint, now: now.addingTimeInterval(12)).count == 1)
+    }
+
+    @Test func gracefulStopFinishesInFlightWorkAndLeavesNoLeases() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["slow": .slow(milliseconds: 300)]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("slow"), maxInFlight: 2, timeoutMilliseconds: 5000)
+            try await withSender { sender in
+                try await withDispatcher(store, sender: sender) { dispatcher in
+                    _ = try store.publish(batch: (0..<5).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+                    dispatcher.wake()
+                    let busy = await eventually(timeout: .seconds(5)) { dispatcher.inFlightCount > 0 }
+                    try #require(busy)
+                }
+            }
+            let deliveries = try store.deliveries(endpointId: endpoint.id)
+            #expect(deliveries.allSatisfy { $0.status != .inflight })
+            #expect(try store.sqlScalar("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL") == 0)
+            #expect(deliveries.contains { $0.status == .delivered }, "in-flight sends finished and were recorded")
+            #expect(try Int64(deliveries.filter { $0.status == .delivered }.count) == store.sqlScalar("SELECT count(*) FROM attempts"))
+            #expect(try store.workers().isEmpty)
+        }
+    }
+
+    @Test func stopPastTheGracePeriodReleasesUnfinishedWork() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["hang": .hanging]) { receiver in
+            let endpoint = try store.addTestEndpoint(receiver.url("hang"), timeoutMilliseconds: 30_000)
+            try await withSender { sender in
+                let configuration = testDispatcherConfiguration(grace: .milliseconds(200))
+                let stopped = try await withDispatcher(store, sender: sender, configuration: configuration) { dispatcher in
+                    _ = try store.publish(eventType: "a.b", payload: "{}")
+                    let busy = await eventually(timeout: .seconds(5)) { receiver.count == 1 }
+                    try #require(busy)
+                    return ContinuousClock.now
+                }
+                #expect(ContinuousClock.now - stopped < .seconds(5))
+            }
+            let delivery = try #require(try store.deliveries(endpointId: endpoint.id).first)
+            #expect(delivery.status == .pending, "released for the next dispatcher, not failed")
+            #expect(delivery.attemptCount == 0)
+            #expect(try store.sqlScalar("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL") == 0)
+        }
+    }
+
+    /// Waits for a message's only delivery to reach `delivered`, `dead` or `cancelled`.
+    private func finished(_ store: Store, _ messageId: String) async throws -> Delivery {
+        let done = try await eventually(timeout: .seconds(8)) {
+            let status = try store.onlyDelivery(messageId: messageId).status
+            return [.delivered, .dead, .cancelled].contains(status)
+        }
+        #expect(done, "delivery of \(messageId) did not finish")
+        return try store.onlyDelivery(messageId: messageId)
+    }
+
+    /// The largest number of intervals that overlap at one instant.
+    private func maximumOverlap(_ intervals: [(Date, Date)]) -> Int {
+        var events: [(at: Date, delta: Int)] = []
+        for (start, end) in intervals {
+            events.append((start, 1))
+            events.append((end, -1))
+        }
+        // Ends sort before starts at the same instant.
+        events.sort { lhs, rhs in lhs.at != rhs.at ? lhs.at < rhs.at : lhs.delta < rhs.delta }
+        var current = 0
+        var peak = 0
+        for (_, delta) in events {
+            current += delta
+            peak = max(peak, current)
+        }
+        return peak
+    }
+}

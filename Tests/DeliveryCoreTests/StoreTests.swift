@@ -1,0 +1,505 @@
+@testable import DeliveryCore
+import Foundation
+import HooktopTesting
+import Testing
+
+struct StoreTests {
+    // MARK: Opening
+
+    @Test func opensWithSchemaWALForeignKeysAndPrivateFileMode() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
+        #expect(try store.read { db in try db.queryOne("PRAGMA journal_mode", [], { $0.text(0) }) } == "wal")
+        #expect(try store.sqlScalar("PRAGMA foreign_keys") == 1)
+        let attributes = try FileManager.default.attributesOfItem(atPath: database.path)
+        let mode = try #require(attributes[.posixPermissions] as? Int)
+        #expect(mode & 0o777 == 0o600)
+        for table in ["endpoints", "messages", "deliveries", "attempts", "workers", "stats_minute", "audit"] {
+            #expect(try store.sqlScalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'") == 1)
+        }
+    }
+
+    @Test func reopensAnExistingDatabaseWithoutMigratingAgain() throws {
+        let database = try TemporaryDatabase()
+        let endpoint = try database.store.addTestEndpoint("http://127.0.0.1:9/a")
+        _ = try database.store.publish(eventType: "user.created", payload: #"{"n":1}"#)
+        let reopened = try Store(path: database.path)
+        #expect(try reopened.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
+        #expect(try reopened.endpoint(id: endpoint.id) == endpoint)
+        #expect(try reopened.deliveries(endpointId: endpoint.id).count == 1)
+        let readOnly = try Store(path: database.path, readOnly: true)
+        #expect(try readOnly.endpoints().map(\.id) == [endpoint.id])
+    }
+
+    @Test func readOnlyStoreRefusesEveryWrite() async throws {
+        let database = try TemporaryDatabase()
+        let endpoint = try database.store.addTestEndpoint("http://127.0.0.1:9/a")
+        let result = try database.store.publish(eventType: "a.b", payload: "{}")
+        let readOnly = try Store(path: database.path, readOnly: true)
+        #expect(readOnly.isReadOnly)
+        func expectReadOnly(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+            do {
+                try await body()
+                Issue.record("a write succeeded on a read-only store", sourceLocation: sourceLocation)
+            } catch let error as HooktopError {
+                #expect(error.code == .readOnly, sourceLocation: sourceLocation)
+            } catch {
+                Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+            }
+        }
+        let operations = Operations(store: readOnly)
+        let deliveryId = try database.store.onlyDelivery(messageId: result.message.id).id
+        await expectReadOnly { _ = try readOnly.addTestEndpoint("http://127.0.0.1:9/b") }
+        await expectReadOnly { _ = try readOnly.publish(eventType: "a.b", payload: "{}") }
+        await expectReadOnly { _ = try readOnly.updateEndpoint(id: endpoint.id, changes: .init(description: "x"), by: testActor) }
+        await expectReadOnly { try readOnly.removeEndpoint(id: endpoint.id, by: testActor) }
+        await expectReadOnly { try await operations.pause(endpointId: endpoint.id, by: testActor) }
+        await expectReadOnly { _ = try await operations.redeliver(deliveryId: deliveryId, by: testActor) }
+        await expectReadOnly { try await operations.cancel(deliveryId: deliveryId, by: testActor) }
+        await expectReadOnly { _ = try readOnly.prune(before: Date(), by: testActor) }
+        #expect(try database.store.endpoints().count == 1)
+        #expect(try database.store.status(deliveryId) == .pending)
+    }
+
+    @Test func missingFileReadOnlyIsAOneLineError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-missing-\(UUID())").path
+        let error = #expect(throws: HooktopError.self) { try Store(path: directory + "/nothing.db", readOnly: true) }
+        #expect(error?.code == .notFound)
+        #expect(error?.message.contains("\n") == false)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/nothing.db"))
+        let noCreate = #expect(throws: HooktopError.self) { try Store(path: directory + "/nothing.db", create: false) }
+        #expect(noCreate?.code == .notFound)
+    }
+
+    @Test(arguments: [false, true])
+    func notADatabaseIsAOneLineError(readOnly: Bool) throws {
+        let database = try TemporaryDatabase()
+        let path = database.directory + "/notes.txt"
+        try Data(String(repeating: "this is not a database\n", count: 200).utf8).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly) }
+        #expect(error?.code == .database)
+        #expect(error?.message.contains("\n") == false)
+        #expect(error?.message.contains(path) == true)
+    }
+
+    @Test func emptyFileOpenedReadOnlyIsNotAHooktopDatabase() throws {
+        let database = try TemporaryDatabase()
+        let path = database.directory + "/empty.db"
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
+        let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: true) }
+        #expect(error?.code == .database)
+        #expect(error?.message.contains("\n") == false)
+    }
+
+    // MARK: Endpoints
+
+    @Test func addsUpdatesAndRemovesEndpoints() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addEndpoint(
+            url: "https://example.com/hook",
+            changes: EndpointChanges(description: "billing", eventTypes: ["invoice.*"], maxInFlight: 4), by: testActor)
+        #expect(endpoint.status == .active)
+        #expect(endpoint.secret.hasPrefix("whsec_"))
+        #expect(endpoint.eventTypes == ["invoice.*"])
+        #expect(try store.requireEndpoint(id: endpoint.id) == endpoint)
+
+        let updated = try store.updateEndpoint(
+            id: endpoint.id, changes: EndpointChanges(description: "billing v2", timeoutMilliseconds: 2000),
+            by: testActor)
+        #expect(updated.description == "billing v2")
+        #expect(updated.timeoutMilliseconds == 2000)
+        #expect(updated.eventTypes == ["invoice.*"])
+        #expect(updated.maxInFlight == 4)
+        #expect(updated.url == endpoint.url)
+
+        try store.removeEndpoint(id: endpoint.id, by: testActor)
+        #expect(try store.endpoint(id: endpoint.id) == nil)
+        #expect(throws: HooktopError.notFound("endpoint", endpoint.id)) { try store.removeEndpoint(id: endpoint.id, by: testActor) }
+        #expect(throws: HooktopError.self) {
+            try store.updateEndpoint(id: endpoint.id, changes: EndpointChanges(description: "x"), by: testActor)
+        }
+    }
+
+    @Test(arguments: [
+        EndpointChanges(url: "ftp://example.com/"),
+        EndpointChanges(description: String(repeating: "d", count: 1025)),
+        EndpointChanges(eventTypes: ["user..created"]),
+        EndpointChanges(eventTypes: ["user created"]),
+        EndpointChanges(eventTypes: ["*.user"]),
+        EndpointChanges(maxInFlight: 0),
+        EndpointChanges(timeoutMilliseconds: 50),
+        EndpointChanges(timeoutMilliseconds: 300_001),
+    ])
+    func refusesInvalidEndpointChanges(_ changes: EndpointChanges) throws {
+        let database = try TemporaryDatabase()
+        let endpoint = try database.store.addTestEndpoint("http://127.0.0.1:9/a")
+        let error = #expect(throws: HooktopError.self) {
+            try database.store.updateEndpoint(id: endpoint.id, changes: changes, by: testActor)
+        }
+        #expect(error?.code == .invalidInput)
+        #expect(try database.store.requireEndpoint(id: endpoint.id) == endpoint)
+    }
+
+    @Test func refusesBadSecrets() throws {
+        let database = try TemporaryDatabase()
+        for secret in ["", "whsec_", "whsec_!!!!", "plain-secret", "whsec_" + Data(count: 8).base64EncodedString()] {
+            #expect(throws: HooktopError.self) {
+                try database.store.addTestEndpoint("http://127.0.0.1:9/a", secret: secret)
+            }
+        }
+        #expect(try database.store.endpoints().isEmpty)
+    }
+
+    @Test func removingAnEndpointRemovesItsDeliveriesAttemptsAndCounters() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let doomed = try store.addTestEndpoint("http://127.0.0.1:9/doomed")
+        let kept = try store.addTestEndpoint("http://127.0.0.1:9/kept")
+        for n in 0..<3 { _ = try store.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
+        try store.recordOutcome(try store.claimAll(doomed), status: 500)
+        try store.recordOutcome(try store.claimAll(kept), status: 200)
+        #expect(try store.sqlScalar("SELECT count(*) FROM attempts") == 6)
+
+        try store.removeEndpoint(id: doomed.id, by: testActor)
+        #expect(try store.sqlScalar("SELECT count(*) FROM deliveries WHERE endpoint_id = '\(doomed.id)'") == 0)
+        #expect(try store.sqlScalar("SELECT count(*) FROM deliveries") == 3)
+        #expect(try store.sqlScalar("SELECT count(*) FROM attempts") == 3)
+        #expect(try store.sqlScalar("SELECT count(*) FROM delivery_counts WHERE endpoint_id = '\(doomed.id)'") == 0)
+        #expect(try store.sqlScalar("SELECT count(*) FROM failure_groups WHERE endpoint_id = '\(doomed.id)'") == 0)
+        #expect(try store.failureGroups(endpointId: nil, limit: 10).isEmpty)
+        #expect(try store.sqlScalar("SELECT count(*) FROM messages") == 3)
+        try expectCountersMatchTheLog(store)
+    }
+
+    // MARK: Publishing
+
+    @Test func fanOutHonoursFiltersAndEndpointStatus() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let all = try store.addTestEndpoint("http://127.0.0.1:9/all")
+        let users = try store.addTestEndpoint("http://127.0.0.1:9/users", eventTypes: ["user.*"])
+        let invoices = try store.addTestEndpoint("http://127.0.0.1:9/invoices", eventTypes: ["invoice.paid", "invoice.voided"])
+        let paused = try store.addTestEndpoint("http://127.0.0.1:9/paused", eventTypes: ["user.*"])
+        let disabled = try store.addTestEndpoint("http://127.0.0.1:9/disabled")
+        let operations = Operations(store: store)
+        try await operations.pause(endpointId: paused.id, by: testActor)
+        try await operations.disable(endpointId: disabled.id, reason: "test", by: testActor)
+
+        let cases: [(String, Set<String>)] = [
+            ("user.created", [all.id, users.id, paused.id]),
+            ("user.profile.updated", [all.id, users.id, paused.id]),
+            ("username.changed", [all.id]),
+            ("user", [all.id]),
+            ("invoice.paid", [all.id, invoices.id]),
+            ("invoice.created", [all.id]),
+        ]
+        for (type, expected) in cases {
+            let result = try store.publish(eventType: type, payload: "{}")
+            #expect(result.deliveryCount == expected.count, "\(type)")
+            let got = try store.deliveries(DeliveryQuery(messageId: result.message.id))
+            #expect(Set(got.map(\.endpointId)) == expected, "\(type)")
+            #expect(got.allSatisfy { $0.status == .pending && $0.eventType == type && $0.attemptCount == 0 })
+        }
+    }
+
+    @Test func idempotencyKeyReturnsTheFirstMessageWithin24Hours() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        _ = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let first = try store.publish(eventType: "a.b", payload: #"{"v":1}"#, idempotencyKey: "k1", now: start)
+        #expect(!first.duplicate)
+        #expect(first.deliveryCount == 1)
+
+        let again = try store.publish(
+            eventType: "a.b", payload: #"{"v":2}"#, idempotencyKey: "k1", now: start.addingTimeInterval(23 * 3600))
+        #expect(again.duplicate)
+        #expect(again.deliveryCount == 0)
+        #expect(again.message == first.message)
+
+        let other = try store.publish(eventType: "a.b", payload: "{}", idempotencyKey: "k2", now: start.addingTimeInterval(60))
+        #expect(!other.duplicate)
+
+        let later = try store.publish(
+            eventType: "a.b", payload: #"{"v":3}"#, idempotencyKey: "k1", now: start.addingTimeInterval(24 * 3600 + 1))
+        #expect(!later.duplicate)
+        #expect(later.message.id != first.message.id)
+        #expect(later.deliveryCount == 1)
+        #expect(try store.sqlScalar("SELECT count(*) FROM messages") == 3)
+        #expect(try store.sqlScalar("SELECT count(*) FROM deliveries") == 3)
+    }
+
+    @Test(arguments: [
+        "[1, 2]", #""text""#, "42", "null", "{", "", #"{"a": }"#,
+    ])
+    func refusesPayloadsThatAreNotJSONObjects(_ payload: String) throws {
+        let database = try TemporaryDatabase()
+        let error = #expect(throws: HooktopError.self) { try database.store.publish(eventType: "a.b", payload: payload) }
+        #expect(error?.code == .invalidInput)
+        #expect(try database.store.sqlScalar("SELECT count(*) FROM messages") == 0)
+    }
+
+    @Test func refusesOversizedPayloadsBadTypesAndBadKeys() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let limit = PublishLimits.defaultMaxPayloadBytes
+        let filler = #"{"x":""# + String(repeating: "a", count: limit) + #""}"#
+        let tooLarge = #expect(throws: HooktopError.self) { try store.publish(eventType: "a.b", payload: filler) }
+        #expect(tooLarge?.message.contains("limit") == true)
+        let justFits = #"{"x":""# + String(repeating: "a", count: limit - 8) + #""}"#
+        #expect(justFits.utf8.count == limit)
+        #expect(try store.publish(eventType: "a.b", payload: justFits).duplicate == false)
+        for type in ["", "a b", "a..b", ".a", "a.", String(repeating: "a", count: 129), "a.*"] {
+            #expect(throws: HooktopError.self, "\(type)") { try store.publish(eventType: type, payload: "{}") }
+        }
+        for key in ["", String(repeating: "k", count: 257)] {
+            #expect(throws: HooktopError.self) { try store.publish(eventType: "a.b", payload: "{}", idempotencyKey: key) }
+        }
+    }
+
+    // MARK: Reading the log
+
+    @Test func deliveriesPageByKeysetWithFilters() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let a = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let b = try store.addTestEndpoint("http://127.0.0.1:9/b", eventTypes: ["user.*"])
+        for n in 0..<12 {
+            _ = try store.publish(eventType: n % 2 == 0 ? "user.created" : "invoice.paid", payload: #"{"n":\#(n)}"#)
+        }
+        // 12 to a, 6 to b. Deliver a's first four, fail b's.
+        let aJobs = try store.claimDue([(a, 4)], owner: "w:test", now: Date(), lease: 60)
+        try store.recordOutcome(aJobs, status: 200)
+        try store.recordOutcome(try store.claimAll(b), status: 500)
+
+        func pages(_ query: DeliveryQuery) throws -> [[Delivery]] {
+            var result: [[Delivery]] = []
+            var query = query
+            while true {
+                let page = try store.deliveries(query)
+                if page.isEmpty { break }
+                result.append(page)
+                query.before = page.last!.id
+            }
+            return result
+        }
+        let everything = try pages(DeliveryQuery(limit: 5))
+        #expect(everything.map(\.count) == [5, 5, 5, 3])
+        let ids = everything.flatMap { $0 }.map(\.id)
+        #expect(ids == ids.sorted(by: >))
+        #expect(Set(ids).count == 18)
+
+        let ofB = try pages(DeliveryQuery(endpointId: b.id, limit: 4)).flatMap { $0 }
+        #expect(ofB.count == 6)
+        #expect(ofB.allSatisfy { $0.endpointId == b.id && $0.status == .retrying && $0.lastStatusCode == 500 })
+
+        let delivered = try pages(DeliveryQuery(statuses: [.delivered], limit: 3)).flatMap { $0 }
+        #expect(Set(delivered.map(\.id)) == Set(aJobs.map(\.deliveryId)))
+
+        let pendingOrRetrying = try store.deliveries(DeliveryQuery(statuses: [.pending, .retrying], limit: 100))
+        #expect(pendingOrRetrying.count == 14)
+
+        let usersOfA = try pages(DeliveryQuery(endpointId: a.id, eventType: "user.*", limit: 2)).flatMap { $0 }
+        #expect(usersOfA.count == 6)
+        #expect(usersOfA.allSatisfy { $0.eventType == "user.created" && $0.endpointId == a.id })
+
+        let invoices = try store.deliveries(DeliveryQuery(eventType: "invoice.paid"))
+        #expect(invoices.count == 6)
+
+        let middle = try store.deliveries(DeliveryQuery(before: ids[9], limit: 100))
+        #expect(middle.map(\.id) == Array(ids[10...]))
+    }
+
+    @Test func statusCountersStayExactThroughEveryTransition() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let other = try store.addTestEndpoint("http://127.0.0.1:9/b")
+        let operations = Operations(store: store)
+        for n in 0..<10 { _ = try store.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
+        try expectCountersMatchTheLog(store)
+        #expect(try counts(store, endpoint.id).pending == 10)
+
+        let jobs = try store.claimDue([(endpoint, 6)], owner: "w:test", now: Date(), lease: 60)
+        try expectCountersMatchTheLog(store)
+        #expect(try counts(store, endpoint.id).inflight == 6)
+
+        try store.recordOutcome(Array(jobs[0..<2]), status: 200)
+        try store.recordOutcome(Array(jobs[2..<4]), status: 500)
+        try store.recordOutcome(Array(jobs[4..<6]), status: nil, policy: RetryPolicy(delays: []))
+        try expectCountersMatchTheLog(store)
+        var now = try counts(store, endpoint.id)
+        #expect((now.pending, now.inflight, now.delivered, now.retrying, now.dead) == (4, 0, 2, 2, 2))
+
+        try await operations.cancel(deliveryId: jobs[2].deliveryId, by: testActor)
+        _ = try await operations.redeliver(deliveryId: jobs[4].deliveryId, by: testActor)
+        _ = try await operations.redeliver(deliveryId: jobs[0].deliveryId, by: testActor)
+        try expectCountersMatchTheLog(store)
+        now = try counts(store, endpoint.id)
+        #expect((now.pending, now.delivered, now.retrying, now.dead, now.cancelled) == (6, 1, 1, 1, 1))
+
+        try store.releaseLeases(now: Date())
+        try store.removeEndpoint(id: other.id, by: testActor)
+        try expectCountersMatchTheLog(store)
+        let overview = try store.overview(now: Date())
+        #expect(overview.totals == now)
+        #expect(try store.endpointSummaries(now: Date()).map(\.counts) == [now])
+    }
+
+    @Test func failureGroupsFollowTheLog() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        for n in 0..<6 { _ = try store.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
+        let jobs = try store.claimAll(endpoint)
+        try store.recordOutcome(Array(jobs[0..<3]), status: 500)
+        try store.recordOutcome(Array(jobs[3..<5]), status: nil, policy: RetryPolicy(delays: []))
+        try store.recordOutcome(Array(jobs[5..<6]), status: 200)
+
+        var groups = try store.failureGroups(endpointId: nil, limit: 10)
+        #expect(groups.count == 2)
+        let http = try #require(groups.first { $0.statusCode == 500 })
+        #expect(http.errorClass == .httpStatus)
+        #expect((http.count, http.dead, http.retrying) == (3, 0, 3))
+        #expect(http.label == "http 500")
+        #expect(Set(http.sampleDeliveryIds) == Set(jobs[0..<3].map(\.deliveryId)))
+        let refused = try #require(groups.first { $0.errorClass == .connectRefused })
+        #expect((refused.count, refused.dead, refused.retrying) == (2, 2, 0))
+        #expect(refused.statusCode == nil)
+        #expect(refused.label == "connect_refused")
+        #expect(groups.first?.statusCode == 500)  // largest first
+
+        // Retried to success: the group shrinks; failing again differently moves it.
+        let retried = try store.claimDue([(endpoint, 10)], owner: "w:test", now: Date().addingTimeInterval(1), lease: 60)
+        #expect(retried.count == 3)
+        try store.recordOutcome([retried[0]], status: 200)
+        try store.recordOutcome([retried[1]], status: 503)
+        try store.recordOutcome([retried[2]], status: 500)
+        groups = try store.failureGroups(endpointId: endpoint.id, limit: 10)
+        #expect(groups.first { $0.statusCode == 500 }?.count == 1)
+        #expect(groups.first { $0.statusCode == 503 }?.count == 1)
+        #expect(groups.first { $0.errorClass == .connectRefused }?.count == 2)
+        #expect(try store.failureGroups(endpointId: "ep_nobody", limit: 10).isEmpty)
+    }
+
+    // MARK: Retention
+
+    @Test func pruneRemovesOnlyFullyDeliveredOldMessages() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let a = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let b = try store.addTestEndpoint("http://127.0.0.1:9/b")
+        let old = Date().addingTimeInterval(-40 * 86400)
+        let oldDelivered = try store.publish(eventType: "a.b", payload: #"{"k":"old-delivered"}"#, now: old)
+        let oldHalfDead = try store.publish(eventType: "a.b", payload: #"{"k":"old-half-dead"}"#, now: old)
+        let oldPending = try store.publish(eventType: "a.b", payload: #"{"k":"old-pending"}"#, now: old)
+        let recent = try store.publish(eventType: "a.b", payload: #"{"k":"recent"}"#)
+
+        let now = Date()
+        for job in try store.claimAll(a, now: now) + (try store.claimAll(b, now: now)) {
+            let dead = job.message.id == oldHalfDead.message.id && job.endpoint.id == b.id
+            if job.message.id == oldPending.message.id && job.endpoint.id == b.id {
+                try store.recordOutcome([job], status: 500)  // retrying
+            } else {
+                try store.recordOutcome([job], status: dead ? 500 : 200, policy: dead ? RetryPolicy(delays: []) : shortPolicy)
+            }
+        }
+        #expect(try store.sqlScalar("SELECT count(*) FROM attempts") == 8)
+
+        let removed = try store.prune(before: Date().addingTimeInterval(-30 * 86400), by: testActor)
+        #expect(removed == 1)
+        #expect(try store.message(id: oldDelivered.message.id) == nil)
+        #expect(try store.deliveries(DeliveryQuery(messageId: oldDelivered.message.id)).isEmpty)
+        for kept in [oldHalfDead, oldPending, recent] {
+            #expect(try store.message(id: kept.message.id) != nil)
+            #expect(try store.deliveries(DeliveryQuery(messageId: kept.message.id)).count == 2)
+        }
+        #expect(try store.sqlScalar("SELECT count(*) FROM attempts") == 6)
+        #expect(try store.sqlScalar("SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0)
+        try expectCountersMatchTheLog(store)
+        #expect(try store.prune(before: Date().addingTimeInterval(-30 * 86400), by: testActor) == 0)
+    }
+
+    // MARK: Audit
+
+    @Test func everyOperationIsAuditedWithWhoAndHow() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let operations = Operations(store: store)
+        let actor = Actor(user: "alice", pid: 4242, via: "dashboard")
+        let endpoint = try store.addEndpoint(url: "http://127.0.0.1:9/a", allowPrivateDestination: true, by: actor)
+        _ = try store.updateEndpoint(id: endpoint.id, changes: EndpointChanges(description: "x"), by: actor)
+        let first = try store.publish(eventType: "a.b", payload: "{}")
+        let second = try store.publish(eventType: "a.b", payload: "{}")
+        let firstDelivery = try store.onlyDelivery(messageId: first.message.id).id
+        let secondDelivery = try store.onlyDelivery(messageId: second.message.id).id
+        try await operations.pause(endpointId: endpoint.id, by: actor)
+        try await operations.resume(endpointId: endpoint.id, by: actor)
+        try await operations.disable(endpointId: endpoint.id, reason: "maintenance", by: actor)
+        try await operations.enable(endpointId: endpoint.id, by: actor)
+        _ = try await operations.redeliver(deliveryId: firstDelivery, by: actor)
+        try await operations.cancel(deliveryId: secondDelivery, by: actor)
+        _ = try await operations.recover(endpointId: endpoint.id, since: Date().addingTimeInterval(-3600), by: actor)
+        _ = try operations.rotateSecret(endpointId: endpoint.id, by: actor)
+        _ = try store.prune(before: Date().addingTimeInterval(-86400), by: actor)
+        try store.removeEndpoint(id: endpoint.id, by: actor)
+
+        let entries = try store.auditEntries(limit: 100).reversed()
+        #expect(
+            entries.map(\.action) == [
+                "endpoint.add", "endpoint.update", "endpoint.pause", "endpoint.resume", "endpoint.disable",
+                "endpoint.enable", "delivery.redeliver", "delivery.cancel", "endpoint.recover",
+                "endpoint.rotate_secret", "log.prune", "endpoint.remove",
+            ])
+        #expect(entries.allSatisfy { $0.user == "alice" && $0.pid == 4242 && $0.via == "dashboard" })
+        #expect(entries.first { $0.action == "endpoint.disable" }?.detail == "maintenance")
+        #expect(entries.first { $0.action == "delivery.cancel" }?.objectId == "dlv_\(secondDelivery)")
+        #expect(entries.first { $0.action == "delivery.redeliver" }?.objectType == "delivery")
+        #expect(try store.auditEntries(objectId: endpoint.id).count == 9)
+
+        // An operation that changes nothing records nothing; a refused one neither.
+        let count = try store.auditEntries().count
+        await #expect(throws: HooktopError.self) { try await operations.pause(endpointId: endpoint.id, by: actor) }
+        #expect(try store.auditEntries().count == count)
+    }
+
+    @Test func changeCounterMovesOnOwnAndOtherProcessesWrites() throws {
+        let database = try TemporaryDatabase()
+        let reader = try Store(path: database.path, readOnly: true)
+        let before = try reader.changeCounter()
+        let ownBefore = try database.store.changeCounter()
+        _ = try database.store.addTestEndpoint("http://127.0.0.1:9/a")
+        #expect(try reader.changeCounter() != before)
+        #expect(try database.store.changeCounter() != ownBefore)
+        let still = try reader.changeCounter()
+        #expect(try reader.changeCounter() == still)
+    }
+
+    // MARK: Helpers
+
+    private func counts(_ store: Store, _ endpointId: String) throws -> StatusCounts {
+        try #require(try store.endpointSummaries(now: Date()).first { $0.endpoint.id == endpointId }).counts
+    }
+
+    /// The trigger-kept counters equal a COUNT(*) of the log, for every endpoint and status.
+    private func expectCountersMatchTheLog(_ store: Store, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let mismatches = try store.sqlScalar(
+            """
+            SELECT count(*) FROM delivery_counts c
+            WHERE c.n <> (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = c.endpoint_id AND d.status = c.status)
+            """)
+        #expect(mismatches == 0, sourceLocation: sourceLocation)
+        let failureMismatches = try store.sqlScalar(
+            """
+            SELECT count(*) FROM failure_groups f
+            WHERE f.dead <> (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = f.endpoint_id AND d.status = 'dead'
+                    AND coalesce(d.last_error_class, '') = f.error_class AND coalesce(d.last_status_code, 0) = f.status_code)
+                OR f.retrying <> (SELECT count(*) FROM deliveries d WHERE d.endpoint_id = f.endpoint_id
+                    AND d.status = 'retrying' AND coalesce(d.last_error_class, '') = f.error_class
+                    AND coalesce(d.last_status_code, 0) = f.status_code)
+            """)
+        #expect(failureMismatches == 0, sourceLocation: sourceLocation)
+    }
+}

@@ -1,0 +1,166 @@
+@testable import DeliveryCore
+import Foundation
+import HookServer
+import HooktopTesting
+import Logging
+import Testing
+
+/// A deterministic generator (SplitMix64) for retry jitter.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A short schedule for tests: two retries 200 ms apart, no jitter (three attempts in all).
+let shortPolicy = RetryPolicy(delays: [0.2, 0.2], jitter: 0)
+
+/// A sender that may reach loopback receivers.
+func makeSender() -> WebhookSender {
+    var configuration = WebhookSender.Configuration()
+    configuration.allowPrivateDestinations = true
+    return WebhookSender(configuration: configuration)
+}
+
+/// Runs `body` with a loopback-allowed sender, shutting it down afterwards.
+func withSender<T>(_ body: (WebhookSender) async throws -> T) async throws -> T {
+    let sender = makeSender()
+    do {
+        let result = try await body(sender)
+        await sender.shutdown()
+        return result
+    } catch {
+        await sender.shutdown()
+        throw error
+    }
+}
+
+/// Runs `body` with a scripted receiver, stopping it afterwards.
+func withReceiver<T>(
+    _ routes: [String: ReceiverBehavior], _ body: (ScriptedReceiver) async throws -> T
+) async throws -> T {
+    let receiver = try await ScriptedReceiver.start(routes: routes)
+    do {
+        let result = try await body(receiver)
+        await receiver.stop()
+        return result
+    } catch {
+        await receiver.stop()
+        throw error
+    }
+}
+
+/// A dispatcher configuration for tests: the short schedule, a 20 ms poll.
+func testDispatcherConfiguration(
+    policy: RetryPolicy = shortPolicy, grace: Duration = .seconds(5)
+) -> Dispatcher.Configuration {
+    var configuration = Dispatcher.Configuration()
+    configuration.retryPolicy = policy
+    configuration.pollInterval = .milliseconds(20)
+    configuration.shutdownGracePeriod = grace
+    return configuration
+}
+
+/// Runs a dispatcher over `store` while `body` runs, then stops it and waits for it to return.
+func withDispatcher<T>(
+    _ store: Store, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
+    _ body: (Dispatcher) async throws -> T
+) async throws -> T {
+    var logger = Logger(label: "test-dispatcher")
+    logger.logLevel = .critical
+    let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+    let task = Task { try await dispatcher.run() }
+    do {
+        let result = try await body(dispatcher)
+        dispatcher.stop()
+        try await task.value
+        return result
+    } catch {
+        dispatcher.stop()
+        _ = try? await task.value
+        throw error
+    }
+}
+
+extension Store {
+    /// Adds a loopback endpoint for tests, with a short timeout.
+    func addTestEndpoint(
+        _ url: String, eventTypes: [String] = [], maxInFlight: Int? = nil, timeoutMilliseconds: Int = 1000,
+        secret: String? = nil, now: Date = Date()
+    ) throws -> Endpoint {
+        try addEndpoint(
+            url: url,
+            changes: EndpointChanges(
+                eventTypes: eventTypes, maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMilliseconds),
+            secret: secret, allowPrivateDestination: true, now: now, by: testActor)
+    }
+
+    /// Every delivery of an endpoint, oldest first.
+    func deliveries(endpointId: String) throws -> [Delivery] {
+        try deliveries(DeliveryQuery(endpointId: endpointId, limit: 1000)).reversed()
+    }
+
+    /// The only delivery of a message.
+    func onlyDelivery(messageId: String) throws -> Delivery {
+        let found = try deliveries(DeliveryQuery(messageId: messageId))
+        try #require(found.count == 1)
+        return found[0]
+    }
+
+    /// Status of a delivery, or nil when it is gone.
+    func status(_ deliveryId: Int64) throws -> DeliveryStatus? {
+        try delivery(id: deliveryId)?.status
+    }
+
+    /// A single integer from SQL, for checks the public API does not expose.
+    func sqlScalar(_ sql: String) throws -> Int64 {
+        try read { db in try db.scalar(sql) }
+    }
+
+    /// Claims every due delivery of `endpoint` for `owner` (as a dispatcher would).
+    func claimAll(_ endpoint: Endpoint, owner: String = "w:test", now: Date = Date(), lease: TimeInterval = 60) throws
+        -> [DeliveryJob]
+    {
+        try claimDue([(endpoint, 1000)], owner: owner, now: now, lease: lease)
+    }
+
+    /// Records an outcome for each job without any HTTP: `status` nil means a connection refused.
+    @discardableResult
+    func recordOutcome(
+        _ jobs: [DeliveryJob], status: Int?, owner: String = "w:test", policy: RetryPolicy = shortPolicy,
+        retryAfter: TimeInterval? = nil, now: Date = Date()
+    ) throws -> [Int64] {
+        var random = SeededGenerator(seed: 1)
+        let outcomes = jobs.map { job in
+            fakeOutcome(job, status: status, retryAfter: retryAfter, at: now)
+        }
+        return try record(
+            outcomes, owner: owner, policy: policy, autoDisableAfter: 5 * 86400, now: now, random: &random)
+    }
+}
+
+/// An attempt outcome made up for a job.
+func fakeOutcome(_ job: DeliveryJob, status: Int?, retryAfter: TimeInterval? = nil, at: Date = Date()) -> AttemptOutcome {
+    AttemptOutcome(
+        deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: at,
+        durationMilliseconds: 12, requestHeaders: [Header(name: "webhook-id", value: job.message.id)],
+        responseStatus: status, responseHeaders: [], responseBodyExcerpt: status == nil ? nil : "body",
+        errorClass: status == nil ? .connectRefused : ((200..<300).contains(status!) ? nil : .httpStatus),
+        errorMessage: status == nil ? "connection refused" : nil, retryAfter: retryAfter)
+}
+
+/// Verifies a received request's Standard Webhooks headers against `secret`.
+func verifySignature(_ request: ReceivedRequest, secret: String, now: Date = Date()) throws {
+    try WebhookSignature.verify(
+        id: request.header("webhook-id"), timestamp: request.header("webhook-timestamp"),
+        signatureHeader: request.header("webhook-signature"), body: request.body,
+        key: try WebhookSignature.key(fromSecret: secret), now: now)
+}
