@@ -30,10 +30,10 @@ struct APIError: Error, HTTPResponseError {
     /// Maps core errors to HTTP statuses.
     static func from(_ error: any Error) -> any Error {
         if error is APIError { return error }
+        if let error = error as? any HTTPResponseError, error.status == .contentTooLarge {
+            return APIError(.contentTooLarge, "payload_too_large", "request body is over the size limit")
+        }
         if let error = error as? HTTPError {
-            if error.status == .contentTooLarge {
-                return APIError(.contentTooLarge, "payload_too_large", "request body is over the size limit")
-            }
             return APIError(error.status, "http_error", error.body ?? error.status.reasonPhrase)
         }
         guard let error = error as? HooktopError else {

@@ -12,7 +12,8 @@ struct JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // `collect(upTo:)` throws NIOTooManyBytesError, which Hummingbird renders as 413.
             throw APIError(.contentTooLarge, "payload_too_large", "request body is over the limit of \(limit) bytes")
         }
         if buffer.readableBytes == 0 { return JSONBody(object: [:]) }
