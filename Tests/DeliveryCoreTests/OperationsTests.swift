@@ -328,3 +328,27 @@ struct OperationsTests {
         }
     }
 }
+
+struct PauseRaceTests {
+    /// A dispatcher's endpoint list can be a moment old: a claim made with it must still honour a pause or disable
+    /// committed meanwhile (by the dashboard or the CLI, in another process).
+    @Test(arguments: [EndpointStatus.paused, .disabled])
+    func claimsWithAStaleEndpointListHonourTheStoredStatus(_ status: EndpointStatus) async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let stale = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        _ = try store.publish(eventType: "a.b", payload: "{}")
+        let other = try Store(path: database.path)
+        let operations = Operations(store: other)
+        if status == .paused {
+            try await operations.pause(endpointId: stale.id, by: testActor)
+        } else {
+            try await operations.disable(endpointId: stale.id, reason: "x", by: testActor)
+        }
+        #expect(stale.status == .active)
+        #expect(try store.claimAll(stale).isEmpty)
+        #expect(try store.deliveries(endpointId: stale.id).map(\.status) == [.pending])
+        try await operations.enable(endpointId: stale.id, by: testActor)
+        #expect(try store.claimAll(stale).count == 1)
+    }
+}

@@ -25,6 +25,8 @@ extension Store {
             WHERE id IN (
                 SELECT id FROM deliveries
                 WHERE endpoint_id = ?4 AND status IN ('pending', 'retrying') AND next_attempt_at <= ?3
+                    -- The caller's endpoint list may predate a pause or disable by another process.
+                    AND EXISTS (SELECT 1 FROM endpoints WHERE id = ?4 AND status = 'active')
                 ORDER BY next_attempt_at LIMIT ?5)
             RETURNING id, message_seq, attempt_count, manual
             """, [.text(owner), .from(leaseUntil), .from(now), .text(endpoint.id), .from(limit)]
