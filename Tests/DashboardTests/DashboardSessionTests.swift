@@ -14,11 +14,11 @@ import Testing
             idle += 1
             Thread.sleep(forTimeInterval: 0.005)
             let text = screen.lastFrameText
-            if !pressed, text.contains("ep_billing") {
+            if !pressed, text.contains("Billing") {
                 pressed = true
                 screen.keys.append(.char("p"))
             }
-            if log.actions.contains("pause ep_billing"), text.contains("paused ep_billing") || idle > 1500 {
+            if log.actions.contains("pause ep_billing"), text.contains("paused Billing") || idle > 1500 {
                 screen.keys.append(.char("q"))
             }
             if idle > 2000 { screen.quitSignal = true }
@@ -26,7 +26,7 @@ import Testing
         let session = DashboardSession(log: log, options: Fixture.options(), screen: screen, clock: { FixtureLog.now })
         session.run()
         #expect(log.actions == ["pause ep_billing"])
-        #expect(screen.lastFrameText.contains("paused ep_billing"))
+        #expect(screen.lastFrameText.contains("paused Billing"))
         #expect(session.state.quitting)
         // Drawn only when something changed: far fewer frames than loop turns.
         #expect(screen.frames.count < idle)

@@ -147,7 +147,7 @@ import Testing
             Issue.record("no confirmation")
             return
         }
-        #expect(confirmation.question.contains("Disable ep_billing"))
+        #expect(confirmation.question.contains("Disable Billing (ep_billing)"))
         #expect(state.press(.char("y")) == [.perform(.disable(endpointId: "ep_billing"))])
         #expect(state.modal == nil)
         // n and Esc cancel without effects; Enter accepts.
@@ -184,7 +184,7 @@ import Testing
             Issue.record("no confirmation")
             return
         }
-        #expect(confirmation.question == "Redeliver 312 deliveries to ep_down since 13:32?")
+        #expect(confirmation.question == "Redeliver 312 deliveries to down.example.net/hook (ep_down) since 13:32?")
         #expect(DashboardRenderer.render(state).text().contains("Redeliver 312 deliveries"))
         #expect(state.press(.char("y")) == [.perform(.recover(endpointId: "ep_down", since: since))])
         // Esc cancels; a bad duration keeps the prompt open.

@@ -14,7 +14,7 @@ extension DashboardState {
             switch endpointStatus(endpointId) {
             case .active?: return start(.pause(endpointId: endpointId))
             case .paused?: return start(.resume(endpointId: endpointId))
-            case .disabled?: return refuse("\(endpointId) is disabled: d enables it (Endpoints view)")
+            case .disabled?: return refuse("\(endpointName(endpointId)) is disabled: d enables it (Endpoints view)")
             case nil: return start(.togglePause(endpointId: endpointId))
             }
         case .disable:
@@ -24,10 +24,11 @@ extension DashboardState {
             let question: String
             let operation: Operation
             if status == .disabled {
-                question = "Enable \(endpointId)? Held deliveries will be sent."
+                question = "Enable \(endpointName(endpointId)) (\(endpointId))? Held deliveries will be sent."
                 operation = .enable(endpointId: endpointId)
             } else {
-                question = "Disable \(endpointId)? Deliveries are held and new events skip it."
+                question =
+                    "Disable \(endpointName(endpointId)) (\(endpointId))? Deliveries are held and new events skip it."
                 operation = .disable(endpointId: endpointId)
             }
             modal = .confirm(Confirmation(question: question, operation: operation))
@@ -45,7 +46,7 @@ extension DashboardState {
                     "#\(delivery.id) is \(delivery.status.rawValue): only pending or retrying can be cancelled")
             }
             let question =
-                "Cancel the pending retry of #\(delivery.id) (\(Sanitizer.line(delivery.eventType)) → \(delivery.endpointId), "
+                "Cancel the pending retry of #\(delivery.id) (\(Sanitizer.line(delivery.eventType)) → \(endpointName(delivery.endpointId)), "
                 + "attempt \(delivery.attemptCount)/\(options.maxAttempts))?"
             modal = .confirm(Confirmation(question: question, operation: .cancel(deliveryId: delivery.id)))
         default:
@@ -60,8 +61,21 @@ extension DashboardState {
     }
 
     private mutating func start(_ operation: Operation) -> [Effect] {
-        say("\(operation.summary)…", .info, for: 30)
+        say("\(describe(operation))…", .info, for: 30)
         return [.perform(operation)]
+    }
+
+    /// `pause Acme billing`: an operation as the footer names it.
+    func describe(_ operation: Operation) -> String {
+        switch operation {
+        case .pause(let id): "pause \(endpointName(id))"
+        case .resume(let id): "resume \(endpointName(id))"
+        case .togglePause(let id): "pause/resume \(endpointName(id))"
+        case .disable(let id): "disable \(endpointName(id))"
+        case .enable(let id): "enable \(endpointName(id))"
+        case .recover(let id, _): "recover \(endpointName(id))"
+        case .redeliver, .cancel: operation.summary
+        }
     }
 
     /// The endpoint an action applies to: the detail's, or the selected row's.
@@ -158,12 +172,12 @@ extension DashboardState {
             say("could not count deliveries to recover: \(error.message)", .error)
         case .success(0):
             modal = nil
-            say("nothing to recover: no dead deliveries to \(endpointId) since \(time)")
+            say("nothing to recover: no dead deliveries to \(endpointName(endpointId)) since \(time)")
         case .success(let count):
             let noun = count == 1 ? "delivery" : "deliveries"
             modal = .confirm(
                 Confirmation(
-                    question: "Redeliver \(count) \(noun) to \(endpointId) since \(time)?",
+                    question: "Redeliver \(count) \(noun) to \(endpointName(endpointId)) (\(endpointId)) since \(time)?",
                     operation: .recover(endpointId: endpointId, since: since)
                 )
             )
@@ -175,7 +189,7 @@ extension DashboardState {
     mutating func finished(_ operation: Operation, _ result: Result<OperationOutcome, OperationError>) {
         switch result {
         case .failure(let error):
-            say("\(operation.summary) failed: \(Sanitizer.line(error.message))", .error)
+            say("\(describe(operation)) failed: \(Sanitizer.line(error.message))", .error)
         case .success(.redelivery(.queued(let id))):
             if case .redeliver(_, let previous) = operation {
                 watch = RedeliveryWatch(deliveryId: id, previousAttempts: previous, startedAt: now)
@@ -189,18 +203,18 @@ extension DashboardState {
         case .success(.recovered(let count)):
             let noun = count == 1 ? "delivery" : "deliveries"
             if case .recover(let endpointId, _) = operation {
-                say("queued \(count) \(noun) to \(endpointId) for redelivery", .success)
+                say("queued \(count) \(noun) to \(endpointName(endpointId)) for redelivery", .success)
             }
         case .success(.done):
             let text: String
             switch operation {
-            case .pause(let id): text = "paused \(id): deliveries are held"
-            case .resume(let id): text = "resumed \(id)"
-            case .togglePause(let id): text = "toggled pause of \(id)"
-            case .disable(let id): text = "disabled \(id)"
-            case .enable(let id): text = "enabled \(id)"
+            case .pause(let id): text = "paused \(endpointName(id)): deliveries are held"
+            case .resume(let id): text = "resumed \(endpointName(id))"
+            case .togglePause(let id): text = "toggled pause of \(endpointName(id))"
+            case .disable(let id): text = "disabled \(endpointName(id))"
+            case .enable(let id): text = "enabled \(endpointName(id))"
             case .cancel(let id): text = "cancelled the retry of #\(id)"
-            case .redeliver, .recover: text = "\(operation.summary) done"
+            case .redeliver, .recover: text = "\(describe(operation)) done"
             }
             say(text, .success)
         }

@@ -80,12 +80,13 @@ public struct DashboardState: Sendable {
     /// What the loader should fetch for this screen.
     public var dataRequest: DataRequest {
         let pageSize = options.pageSize
-        var request = DataRequest(view: view, frozen: frozen && view == .deliveries)
+        // Endpoints in every view: their names and statuses label the rows (cheap: counters and minute buckets).
+        var request = DataRequest(view: view, endpoints: true, frozen: frozen && view == .deliveries)
         let filter = filters[view] ?? FilterQuery()
         let cursor = lists[view]?.pages.last
         switch view {
         case .endpoints:
-            request.endpoints = true
+            break
         case .deliveries:
             var query = DeliveryQuery(
                 statuses: filter.statuses, endpointId: filter.endpointId, eventType: filter.exactEventType,
@@ -93,7 +94,6 @@ public struct DashboardState: Sendable {
             )
             if case .deliveriesBefore(let id) = cursor { query.before = id }
             request.deliveries = query
-            request.endpoints = false
         case .failures:
             request.failureGroups = true
             if let key = expandedGroup, let group = failureGroups.first(where: { Self.groupKey($0) == key }),

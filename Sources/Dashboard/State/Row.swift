@@ -50,7 +50,8 @@ extension DashboardState {
             let kept = endpoints.filter { summary in
                 let e = summary.endpoint
                 return (filter.endpointId.map { e.id == $0 } ?? true)
-                    && filter.matches(text: [e.id, e.url, e.description, e.status.rawValue].joined(separator: " "))
+                    && filter.matches(
+                        text: [e.id, e.url, EndpointName.of(e), e.status.rawValue].joined(separator: " "))
             }
             return sortEndpoints(kept).map(Row.endpoint)
         case .deliveries:
@@ -61,7 +62,8 @@ extension DashboardState {
             let groups = failureGroups.filter { g in
                 (filter.endpointId.map { g.endpointId == $0 } ?? true)
                     && filter.matches(
-                        text: [g.endpointId, g.endpointURL, g.label, g.lastError ?? ""].joined(separator: " "))
+                        text: [g.endpointId, endpointName(g.endpointId), g.endpointURL, g.label, g.lastError ?? ""]
+                            .joined(separator: " "))
             }
             var rows: [Row] = []
             for group in sortGroups(groups) {
@@ -90,8 +92,10 @@ extension DashboardState {
                 && (filter.messageId.map { d.messageId == $0 } ?? true)
                 && filter.matches(eventType: d.eventType)
                 && filter.matches(
-                    text: ["\(d.id)", d.messageId, d.endpointId, d.eventType, d.status.rawValue, d.lastError ?? ""]
-                        .joined(separator: " ")
+                    text: [
+                        "\(d.id)", d.messageId, d.endpointId, endpointName(d.endpointId), d.eventType,
+                        d.status.rawValue, d.lastError ?? "",
+                    ].joined(separator: " ")
                 )
         }
     }
@@ -107,14 +111,18 @@ extension DashboardState {
             func p95(_ s: EndpointSummary) -> Double { s.recent.p95Milliseconds ?? -1 }
             return list.sorted { (p95($0), $1.endpoint.id) > (p95($1), $0.endpoint.id) }
         default:
-            return list.sorted { $0.endpoint.id < $1.endpoint.id }
+            let named = list.map { (key: EndpointName.of($0.endpoint).lowercased(), summary: $0) }
+            return named.sorted { ($0.key, $0.summary.endpoint.id) < ($1.key, $1.summary.endpoint.id) }.map(\.summary)
         }
     }
 
     private func sortGroups(_ list: [FailureGroup]) -> [FailureGroup] {
         switch sort {
         case .recent: return list.sorted { ($0.lastAt, $1.endpointId) > ($1.lastAt, $0.endpointId) }
-        case .name: return list.sorted { ($0.endpointId, $0.label) < ($1.endpointId, $1.label) }
+        case .name:
+            let named = list.map { (key: endpointName($0.endpointId).lowercased(), group: $0) }
+            return named.sorted { ($0.key, $0.group.endpointId, $0.group.label) < ($1.key, $1.group.endpointId, $1.group.label) }
+                .map(\.group)
         default: return list  // the store returns the largest first
         }
     }

@@ -13,14 +13,16 @@ enum DetailView {
         }
         let lines = self.lines(data, state: state, attemptIndex: detail.attemptIndex)
         let scroll = min(detail.scroll, max(0, lines.count - height))
+        let more = lines.count > height ? "\(scroll + 1)-\(min(lines.count, scroll + height))/\(lines.count)" : ""
         for (row, line) in lines.dropFirst(scroll).prefix(height).enumerated() {
+            // The first row leaves room for the scroll position.
+            let right = row == 0 && !more.isEmpty ? grid.width - more.count - 3 : grid.width - 1
             var x = 1
             for cell in line {
-                x = grid.put(cell.text, x: x, y: y + row, style: cell.style, maxWidth: grid.width - x - 1)
+                x = grid.put(cell.text, x: x, y: y + row, style: cell.style, maxWidth: max(0, right - x))
             }
         }
-        if lines.count > height {
-            let more = "\(scroll + 1)-\(min(lines.count, scroll + height))/\(lines.count)"
+        if !more.isEmpty {
             grid.put(more, x: grid.width - more.count - 1, y: y, style: Style(.dim))
         }
     }
@@ -33,18 +35,22 @@ enum DetailView {
         var lines: [Line] = []
         lines.append([
             TableCell("Delivery #\(d.id)  ", Style(.title, bold: true)), DeliveriesView.status(d.status, glyphs: g),
-            TableCell("  attempt \(d.attemptCount)/\(data.maxAttempts)", Style(.normal, bold: true)),
+            TableCell("  attempt \(d.attemptCount)/\(state.options.maxAttempts)", Style(.normal, bold: true)),
         ])
         lines.append([
-            TableCell("message   ", label), TableCell(Sanitizer.line(data.message.id) + "  "),
+            TableCell("event     ", label),
             TableCell(Sanitizer.line(data.message.eventType), Style(.normal, bold: true)),
-            TableCell("  published " + Formatting.dateTime(data.message.createdAt, timeZone: tz), label),
+            TableCell("  published " + Self.time(data.message.createdAt, state: state), label),
+            TableCell("  " + Sanitizer.line(data.message.id)),
         ])
         let e = data.endpoint
         lines.append([
-            TableCell("endpoint  ", label), TableCell(Sanitizer.line(e.id) + "  "),
-            TableCell(Sanitizer.line(e.url), Style(.accent)),
+            TableCell("endpoint  ", label), TableCell(EndpointName.of(e), Style(.normal, bold: true)),
             TableCell(e.status == .active ? "" : "  (\(e.status.rawValue))", Style(.warning, bold: true)),
+        ])
+        lines.append([
+            TableCell("          "), TableCell(Sanitizer.line(e.id) + "  ", label),
+            TableCell(Sanitizer.line(e.url), Style(.accent)),
         ])
         if let next = d.nextAttemptAt, DeliveryStatus.waiting.contains(d.status) {
             let seconds = next.timeIntervalSince(state.now)
@@ -59,26 +65,31 @@ enum DetailView {
         }
         lines.append([])
         lines.append([TableCell("ATTEMPTS", Style(.columnHeader, bold: true))])
+        // Clock times when every attempt was today, dates otherwise.
+        let sameDay = data.attempts.allSatisfy { Self.isSameDay($0.startedAt, state.now, timeZone: tz) }
+        let startedWidth = sameDay ? 8 : 19
         if data.attempts.isEmpty {
             lines.append([TableCell("  none yet", label)])
         } else {
             let header =
-                "    # " + DisplayWidth.pad("STARTED", to: 21) + DisplayWidth.pad("TRIGGER", to: 10)
-                + DisplayWidth.pad("RESULT", to: 18) + DisplayWidth.pad("LATENCY", to: 7, alignRight: true) + "  ERROR"
+                "    # " + DisplayWidth.pad("STARTED", to: startedWidth + 2) + DisplayWidth.pad("TRIGGER", to: 10)
+                + DisplayWidth.pad("RESULT", to: 16) + DisplayWidth.pad("LATENCY", to: 7, alignRight: true) + "  ERROR"
             lines.append([TableCell(header, label)])
         }
         let chosen = data.attempts.isEmpty ? nil : min(attemptIndex ?? data.attempts.count - 1, data.attempts.count - 1)
         for (i, a) in data.attempts.enumerated() {
             let result: TableCell =
                 if let status = a.responseStatus {
-                    TableCell(DisplayWidth.pad("\(status)", to: 18), Style(a.succeeded ? .ok : .error))
+                    TableCell(DisplayWidth.pad("\(status)", to: 16), Style(a.succeeded ? .ok : .error))
                 } else {
-                    TableCell(DisplayWidth.pad(a.errorClass?.rawValue ?? "error", to: 18), Style(.error))
+                    TableCell(DisplayWidth.pad(a.errorClass?.rawValue ?? "error", to: 16), Style(.error))
                 }
             lines.append([
                 TableCell(i == chosen ? g.collapsed + " " : "  ", Style(.accent, bold: true)),
                 TableCell(DisplayWidth.pad("\(a.number)", to: 3, alignRight: true) + " "),
-                TableCell(Formatting.dateTime(a.startedAt, timeZone: tz) + "  "),
+                TableCell(
+                    (sameDay ? Formatting.clock(a.startedAt, timeZone: tz) : Formatting.dateTime(a.startedAt, timeZone: tz))
+                        + "  "),
                 TableCell(
                     DisplayWidth.pad(a.trigger.rawValue, to: 10), Style(a.trigger == .manual ? .accent : .normal)),
                 result,
@@ -118,6 +129,18 @@ enum DetailView {
             lines.append([TableCell("  no attempt yet", label)])
         }
         return lines
+    }
+
+    /// `14:02:09` today, `2024-05-01 14:02:09` on another day.
+    static func time(_ date: Date, state: DashboardState) -> String {
+        let tz = state.options.timeZone
+        return isSameDay(date, state.now, timeZone: tz)
+            ? Formatting.clock(date, timeZone: tz) : Formatting.dateTime(date, timeZone: tz)
+    }
+
+    static func isSameDay(_ a: Date, _ b: Date, timeZone: TimeZone) -> Bool {
+        let offset = { (d: Date) in Int((d.timeIntervalSince1970 + Double(timeZone.secondsFromGMT(for: d))) / 86_400) }
+        return offset(a) == offset(b)
     }
 
     private static func headerLine(_ header: Header) -> Line {

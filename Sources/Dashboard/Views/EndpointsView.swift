@@ -5,15 +5,15 @@ import Foundation
 enum EndpointsView {
     static let columns = [
         Column(title: "STATUS", width: 10, priority: 10),
-        Column(title: "ENDPOINT", width: 14, flex: 1, priority: 10),
-        Column(title: "URL", width: 18, flex: 2, priority: 3),
+        Column(title: "ENDPOINT", width: 22, flex: 3, priority: 10),
+        Column(title: "URL", width: 24, flex: 1, priority: 2),
         Column(title: "OK 5m", width: 6, priority: 9, alignRight: true),
-        Column(title: "INFL", width: 4, priority: 6, alignRight: true),
+        Column(title: "INFL", width: 4, priority: 4, alignRight: true),
         Column(title: "QUEUE", width: 6, priority: 9, alignRight: true),
         Column(title: "DEAD", width: 5, priority: 8, alignRight: true),
-        Column(title: "P50", width: 6, priority: 4, alignRight: true),
+        Column(title: "P50", width: 6, priority: 3, alignRight: true),
         Column(title: "P95", width: 6, priority: 7, alignRight: true),
-        Column(title: "LAST ERROR", width: 14, flex: 3, priority: 5),
+        Column(title: "LAST ERROR", width: 13, flex: 2, priority: 6),
     ]
 
     static func cells(_ s: EndpointSummary, glyphs: Glyphs) -> [TableCell] {
@@ -28,10 +28,9 @@ enum EndpointsView {
         let rateRole: Role = rate.map { $0 >= 0.99 ? .ok : ($0 >= 0.9 ? .warning : .error) } ?? .dim
         var lastError = s.lastError.map(Sanitizer.line) ?? ""
         if e.status == .disabled, let reason = e.disabledReason { lastError = "disabled: " + Sanitizer.line(reason) }
-        let name = e.description.isEmpty ? e.id : "\(e.id) \(Sanitizer.line(e.description))"
         return [
             status,
-            TableCell(name, Style(.normal, bold: true)),
+            TableCell(EndpointName.of(e), Style(.normal, bold: true)),
             TableCell(Sanitizer.line(e.url), Style(.dim)),
             TableCell(Formatting.percent(rate), Style(rateRole)),
             TableCell(s.counts.inflight == 0 ? "-" : "\(s.counts.inflight)"),
@@ -47,11 +46,11 @@ enum EndpointsView {
 /// View 2 (and the rows under an expanded failure group): one row per delivery, newest first.
 enum DeliveriesView {
     static let columns = [
-        Column(title: "TIME", width: 8, priority: 8),
+        Column(title: "TIME", width: 8, priority: 7),
         Column(title: "STATUS", width: 11, priority: 10),
-        Column(title: "EVENT", width: 14, flex: 2, priority: 9),
-        Column(title: "ENDPOINT", width: 12, flex: 1, priority: 7),
-        Column(title: "ATT", width: 3, priority: 5, alignRight: true),
+        Column(title: "EVENT", width: 14, flex: 1, priority: 9),
+        Column(title: "ENDPOINT", width: 16, flex: 2, priority: 8),
+        Column(title: "ATT", width: 3, priority: 3, alignRight: true),
         Column(title: "RESULT", width: 15, flex: 1, priority: 9),
         Column(title: "LAT", width: 6, priority: 6, alignRight: true),
         Column(title: "ID", width: 7, priority: 4, alignRight: true),
@@ -62,7 +61,7 @@ enum DeliveriesView {
             TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone), Style(.dim)),
             status(d.status, glyphs: state.glyphs),
             TableCell(Sanitizer.line(d.eventType)),
-            TableCell(Sanitizer.line(d.endpointId)),
+            TableCell(state.endpointName(d.endpointId)),
             TableCell("\(d.attemptCount)"),
             result(d),
             TableCell(Formatting.latency(d.lastLatencyMilliseconds.map(Double.init)), Style(.dim)),
@@ -85,11 +84,29 @@ enum DeliveriesView {
     static func result(_ d: Delivery) -> TableCell {
         if let code = d.lastStatusCode {
             let ok = (200..<300).contains(code)
-            let detail = ok ? "" : (d.lastError.map { " " + Sanitizer.line($0) } ?? "")
+            let detail = ok ? "" : (errorText(d.lastError, errorClass: d.lastErrorClass, statusCode: code).map { " " + $0 } ?? "")
             return TableCell("\(code)\(detail)", Style(ok ? .ok : .error))
         }
         if let errorClass = d.lastErrorClass { return TableCell(errorClass.rawValue, Style(.error)) }
         if let error = d.lastError { return TableCell(Sanitizer.line(error), Style(.error)) }
         return TableCell("-", Style(.dim))
+    }
+
+    /// The part of an error message that says more than its class or status code: `connection refused` from
+    /// `connect_refused: connection refused`; `nil` for `http 429`, which the status code already says.
+    static func errorText(_ error: String?, errorClass: ErrorClass?, statusCode: Int? = nil) -> String? {
+        guard var text = error.map(Sanitizer.line)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            return nil
+        }
+        if let errorClass, text.hasPrefix(errorClass.rawValue + ": ") {
+            text = String(text.dropFirst(errorClass.rawValue.count + 2))
+        }
+        if let statusCode {
+            for redundant in ["http \(statusCode)", "HTTP \(statusCode)", "\(statusCode)"] where text == redundant {
+                return nil
+            }
+            if text.hasPrefix("http \(statusCode): ") { text = String(text.dropFirst("http \(statusCode): ".count)) }
+        }
+        return text.isEmpty || text == errorClass?.rawValue ? nil : text
     }
 }

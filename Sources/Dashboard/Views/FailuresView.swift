@@ -4,35 +4,40 @@ import Foundation
 /// View 3: failing deliveries grouped by endpoint and error class; Enter or → lists a group's deliveries.
 enum FailuresView {
     static let columns = [
-        Column(title: "ENDPOINT", width: 14, flex: 1, priority: 10),
-        Column(title: "FAILURE", width: 22, priority: 10),
+        Column(title: "ENDPOINT", width: 22, flex: 2, priority: 10),
+        Column(title: "FAILURE", width: 21, priority: 10),
         Column(title: "DEAD", width: 5, priority: 7, alignRight: true),
         Column(title: "RETRY", width: 5, priority: 7, alignRight: true),
         Column(title: "LAST", width: 8, priority: 6),
-        Column(title: "SAMPLE ERROR", width: 16, flex: 3, priority: 5),
+        Column(title: "SAMPLE ERROR", width: 12, flex: 3, priority: 5),
     ]
 
     static func cells(_ g: FailureGroup, expanded: Bool, state: DashboardState) -> [TableCell] {
         let glyphs = state.glyphs
         let marker = expanded ? glyphs.expanded : glyphs.collapsed
         return [
-            TableCell("\(marker) \(Sanitizer.line(g.endpointId))", Style(.normal, bold: true)),
+            TableCell("\(marker) \(state.endpointName(g.endpointId))", Style(.normal, bold: true)),
             TableCell("\(g.label) \(glyphs.times)\(g.count)", Style(.error, bold: true)),
             TableCell("\(g.dead)", Style(g.dead > 0 ? .error : .dim)),
             TableCell("\(g.retrying)", Style(g.retrying > 0 ? .warning : .dim)),
             TableCell(Formatting.clock(g.lastAt, timeZone: state.options.timeZone), Style(.dim)),
-            TableCell(g.lastError.map(Sanitizer.line) ?? "", Style(.dim)),
+            TableCell(
+                DeliveriesView.errorText(g.lastError, errorClass: g.errorClass, statusCode: g.statusCode) ?? "-",
+                Style(.dim)),
         ]
     }
 
     /// A delivery under its expanded group, drawn across the row.
     static func child(_ d: Delivery, state: DashboardState) -> [TableCell] {
-        [
-            TableCell("    #\(d.id) ", Style(.dim)),
+        let ellipsis = state.glyphs.ellipsis
+        var status = DeliveriesView.status(d.status, glyphs: state.glyphs)
+        status.text = DisplayWidth.pad(status.text, to: 11)
+        return [
+            TableCell("   " + DisplayWidth.pad("#\(d.id)", to: 8, alignRight: true) + " ", Style(.dim)),
             TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone) + " ", Style(.dim)),
-            DeliveriesView.status(d.status, glyphs: state.glyphs),
-            TableCell("  " + Sanitizer.line(d.eventType)),
-            TableCell("  att \(d.attemptCount)/\(state.options.maxAttempts)  ", Style(.dim)),
+            status,
+            TableCell(" " + DisplayWidth.pad(Sanitizer.line(d.eventType), to: 18, ellipsis: ellipsis) + " "),
+            TableCell(DisplayWidth.pad("\(d.attemptCount)/\(state.options.maxAttempts)", to: 5) + " ", Style(.dim)),
             DeliveriesView.result(d),
         ]
     }
@@ -42,11 +47,11 @@ enum FailuresView {
 enum RetryQueueView {
     static let columns = [
         Column(title: "DUE", width: 10, priority: 10),
-        Column(title: "AT", width: 8, priority: 5),
-        Column(title: "ENDPOINT", width: 12, flex: 1, priority: 9),
-        Column(title: "EVENT", width: 14, flex: 2, priority: 8),
+        Column(title: "AT", width: 8, priority: 3),
+        Column(title: "ENDPOINT", width: 18, flex: 3, priority: 9),
+        Column(title: "EVENT", width: 16, flex: 1, priority: 8),
         Column(title: "ATTEMPT", width: 7, priority: 9),
-        Column(title: "LAST RESULT", width: 15, flex: 1, priority: 7),
+        Column(title: "LAST RESULT", width: 15, priority: 7),
         Column(title: "ID", width: 7, priority: 4, alignRight: true),
     ]
 
@@ -66,7 +71,7 @@ enum RetryQueueView {
             paused ? TableCell("held", Style(.warning)) : due,
             TableCell(
                 d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
-            TableCell(Sanitizer.line(d.endpointId)),
+            TableCell(state.endpointName(d.endpointId)),
             TableCell(Sanitizer.line(d.eventType)),
             TableCell("\(d.attemptCount + 1)/\(state.options.maxAttempts)"),
             d.attemptCount == 0 ? TableCell("first try", Style(.dim)) : DeliveriesView.result(d),

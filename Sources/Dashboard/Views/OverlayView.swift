@@ -11,14 +11,14 @@ enum OverlayView {
                 state: state, into: &grid)
         case .recoverSince(let endpointId, let editor)?:
             let box = drawDialog(
-                title: "Recover \(endpointId)", text: "Redeliver dead deliveries since how long ago? (30m, 2h, 1d)",
+                title: "Recover \(state.endpointName(endpointId))", text: "Redeliver dead deliveries since how long ago? (30m, 2h, 1d)",
                 hint: "Enter next · Esc cancel", state: state, into: &grid, extraLines: 1)
             FooterView.drawEditor(
                 prompt: "since: ", editor: editor, y: box.y + box.height - 2, into: &grid, hint: "", x: box.x,
                 width: box.width)
         case .counting(let endpointId)?:
             drawDialog(
-                title: "Recover \(endpointId)", text: "Counting deliveries to recover…", hint: "Esc cancel",
+                title: "Recover \(state.endpointName(endpointId))", text: "Counting deliveries to recover…", hint: "Esc cancel",
                 state: state,
                 into: &grid)
         case .filter?, nil:
@@ -43,31 +43,45 @@ enum OverlayView {
         return inner
     }
 
+    /// The key list in a box from the second row to the bottom; the hint sits on the bottom border so every row
+    /// inside is a key. When the list is longer than the box (small terminals), j/k scroll it and the border shows
+    /// the position.
     private static func drawHelp(_ state: DashboardState, scroll: Int, into grid: inout CellGrid) {
         let width = min(grid.width - 2, 78)
-        let height = grid.height - 2
-        let x = (grid.width - width) / 2
-        grid.fill(x: 0, y: 1, width: grid.width, height: height)
-        let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Keys", glyphs: state.glyphs)
         var lines: [[TableCell]] = KeyBindings.entries.map { entry in
             [
                 TableCell(DisplayWidth.pad(entry.keys, to: 13), Style(.key, bold: true)),
-                TableCell(entry.help, Style(.modal)),
+                TableCell(
+                    DisplayWidth.truncate(entry.help, to: max(1, width - 4 - 13), ellipsis: state.glyphs.ellipsis),
+                    Style(.modal)),
             ]
         }
-        lines.append([])
-        lines.append([TableCell("Confirmations: y or Enter accepts, n or Esc cancels.", Style(.modal))])
-        if state.options.readOnly { lines.append([TableCell("Read-only: every action is refused.", Style(.error))]) }
-        let shown = min(scroll, max(0, lines.count - (inner.height - 2)))
-        for (i, line) in lines.dropFirst(shown).prefix(max(0, inner.height - 2)).enumerated() {
+        let confirmations = [TableCell("Confirmations: y or Enter accepts, n or Esc cancels.", Style(.modal))]
+        // As tall as the list (with a blank line before the note when there is room), at most the screen below row 0.
+        let height = min(grid.height - 1, lines.count + 4)
+        let y = max(1, (grid.height - height) / 2)
+        lines += lines.count + 2 <= height - 2 ? [[], confirmations] : [confirmations]
+        let x = (grid.width - width) / 2
+        let title = state.options.readOnly ? "Keys · read-only: actions are refused" : "Keys"
+        // A one-cell margin keeps the view behind from touching the frame.
+        let top = max(1, y - 1)
+        grid.fill(x: x - 1, y: top, width: width + 2, height: min(grid.height, y + height + 1) - top)
+        let inner = grid.drawBox(x: x, y: y, width: width, height: height, title: title, glyphs: state.glyphs)
+        let room = max(0, inner.height)
+        let shown = min(scroll, max(0, lines.count - room))
+        for (i, line) in lines.dropFirst(shown).prefix(room).enumerated() {
             var cx = inner.x
             for cell in line {
                 cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
             }
         }
-        grid.put(
-            "Esc/?/q close · j/k scroll", x: inner.x, y: inner.y + inner.height - 1, style: Style(.dim),
-            maxWidth: inner.width)
+        let scrolls = lines.count > room
+        var hint = scrolls ? " Esc close · j/k scroll " : " Esc/? close "
+        if scrolls { hint += "\(shown + 1)-\(min(lines.count, shown + room))/\(lines.count) " }
+        let bottom = y + height - 1
+        if DisplayWidth.of(hint) <= width - 4 {
+            grid.put(hint, x: x + width - DisplayWidth.of(hint) - 2, y: bottom, style: Style(.modalTitle))
+        }
     }
 
     /// Word-wraps `text` into lines of at most `width` columns.
