@@ -1,0 +1,99 @@
+import CSQLite
+@testable import DeliveryCore
+import Foundation
+import HooktopTesting
+import Synchronization
+import Testing
+
+/// Every statement the store runs for the dispatcher, the dashboard and the operations is served by an index:
+/// none scans the log (deliveries, attempts, messages) except walking a primary key backwards for a page.
+struct QueryPlanTests {
+    @Test func noStatementScansTheLog() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let recorder = StatementRecorder()
+        let context = Unmanaged.passUnretained(recorder).toOpaque()
+        try store.read { db in
+            sqlite3_trace_v2(db.handle, UInt32(SQLITE_TRACE_STMT), { _, context, statement, _ in
+                guard let context, let statement else { return 0 }
+                let recorder = Unmanaged<StatementRecorder>.fromOpaque(context).takeUnretainedValue()
+                if let sql = sqlite3_sql(OpaquePointer(statement)) { recorder.add(String(cString: sql)) }
+                return 0
+            }, context)
+        }
+        defer { _ = try? store.read { db in sqlite3_trace_v2(db.handle, 0, nil, nil) } }
+
+        // Exercise the store as the daemon, the dashboard and an operator would.
+        let operations = Operations(store: store)
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a", eventTypes: ["user.*"])
+        let other = try store.addTestEndpoint("http://127.0.0.1:9/b")
+        for n in 0..<20 {
+            _ = try store.publish(eventType: n % 2 == 0 ? "user.created" : "invoice.paid", payload: "{}", idempotencyKey: "k\(n)")
+        }
+        try store.recordOutcome(try store.claimAll(endpoint), status: 500, policy: RetryPolicy(delays: []))
+        try store.recordOutcome(try store.claimAll(other), status: 200)
+        try store.releaseLeases(now: Date())
+        try store.heartbeat(WorkerInfo(id: "w:x", pid: 1, host: "h", startedAt: Date(), heartbeatAt: Date(), version: "0", inFlight: 0))
+        let some = try #require(try store.deliveries(DeliveryQuery(limit: 1)).first)
+        for query in [
+            DeliveryQuery(), DeliveryQuery(statuses: [.dead]), DeliveryQuery(statuses: [.pending, .retrying]),
+            DeliveryQuery(endpointId: endpoint.id), DeliveryQuery(eventType: "user.created"),
+            DeliveryQuery(eventType: "user.*"), DeliveryQuery(messageId: some.messageId), DeliveryQuery(before: some.id),
+            DeliveryQuery(statuses: [.dead], endpointId: endpoint.id, before: some.id),
+        ] {
+            _ = try store.deliveries(query)
+        }
+        _ = try store.retryQueue(RetryQueueQuery())
+        _ = try store.retryQueue(RetryQueueQuery(endpointId: other.id, after: (Date(), 3)))
+        _ = try store.failureGroups(endpointId: nil, limit: 10)
+        _ = try store.failureGroups(endpointId: endpoint.id, limit: 10)
+        _ = try store.messages(eventType: nil, before: nil, limit: 10)
+        _ = try store.messages(eventType: "user.created", before: 10, limit: 10)
+        _ = try store.deliveryDetail(id: some.id)
+        _ = try store.overview(now: Date())
+        _ = try store.endpointSummaries(now: Date())
+        _ = try store.recoverableCount(endpointId: endpoint.id, since: Date().addingTimeInterval(-3600))
+        _ = try await operations.recover(endpointId: endpoint.id, since: Date().addingTimeInterval(-3600), by: testActor)
+        _ = try await operations.redeliver(deliveryId: some.id, by: testActor)
+        let pending = try #require(try store.deliveries(DeliveryQuery(statuses: [.pending], limit: 1)).first)
+        try await operations.cancel(deliveryId: pending.id, by: testActor)
+        _ = try store.prune(before: Date().addingTimeInterval(60), by: testActor)
+        _ = try store.changeCounter()
+
+        let statements = recorder.statements
+        #expect(statements.count > 30)
+        var offenders: [String] = []
+        for sql in statements where !sql.hasPrefix("PRAGMA") && !sql.hasPrefix("BEGIN") && !sql.hasPrefix("COMMIT") {
+            let plan = try store.read { db in
+                try db.query("EXPLAIN QUERY PLAN " + sql, []) { $0.text(3) }
+            }
+            let walksKeyBackwards = sql.contains("ORDER BY d.id DESC") || sql.contains("ORDER BY seq DESC")
+            for step in plan where Self.scansTheLog(step) && !walksKeyBackwards {
+                offenders.append("\(step) ← \(sql.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").prefix(200))")
+            }
+        }
+        #expect(offenders.isEmpty, "\(offenders.joined(separator: "\n"))")
+    }
+
+    /// `SCAN deliveries` (or an alias) without an index: a full pass over a table that grows with traffic.
+    static func scansTheLog(_ step: String) -> Bool {
+        guard step.hasPrefix("SCAN ") else { return false }
+        let words = step.split(separator: " ")
+        guard words.count >= 2 else { return false }
+        let table = words[1]
+        let logTables: Set<Substring> = ["deliveries", "attempts", "messages", "d", "m", "a"]
+        return logTables.contains(table) && !step.contains("USING INDEX") && !step.contains("USING COVERING INDEX")
+            && !step.contains("USING INTEGER PRIMARY KEY")
+    }
+}
+
+/// The distinct SQL texts a connection ran.
+private final class StatementRecorder: Sendable {
+    private let seen = Mutex<[String]>([])
+
+    func add(_ sql: String) {
+        seen.withLock { if !$0.contains(sql) { $0.append(sql) } }
+    }
+
+    var statements: [String] { seen.withLock { $0 } }
+}
