@@ -75,6 +75,7 @@ public final class Dispatcher: Service, Sendable {
         var lastRefresh = Date.distantPast
         var lastHeartbeat = Date.distantPast
         var lastCounter: Int64 = -1
+        var rotation = 0
         _ = try? store.releaseLeases(now: Date())
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
         await withDiscardingTaskGroup { group in
@@ -86,21 +87,21 @@ public final class Dispatcher: Service, Sendable {
                         try store.releaseLeases(now: now)
                         lastHeartbeat = now
                     }
+                    // Endpoint changes (pause, resume, new endpoints) come from any process: look at most every
+                    // 50 ms when the database changed, and every second regardless.
                     let counter = try store.changeCounter()
-                    if counter != lastCounter || now.timeIntervalSince(lastRefresh) >= 1 {
+                    let sinceRefresh = now.timeIntervalSince(lastRefresh)
+                    if (counter != lastCounter && sinceRefresh >= 0.05) || sinceRefresh >= 1 {
                         endpoints = try store.endpoints().filter { $0.status == .active }
                         lastRefresh = now
                         lastCounter = counter
                     }
                     try flush(&random)
+                    rotation = endpoints.isEmpty ? 0 : (rotation + 1) % endpoints.count
                     let requests = shared.withLock { state in
-                        var room = configuration.maxInFlight - state.total
-                        return endpoints.compactMap { endpoint -> (endpoint: Endpoint, limit: Int)? in
-                            let limit = min(room, endpoint.maxInFlight - state.inFlight[endpoint.id, default: 0])
-                            guard limit > 0 else { return nil }
-                            room -= limit
-                            return (endpoint, limit)
-                        }
+                        Self.allocate(
+                            room: configuration.maxInFlight - state.total, endpoints: endpoints, start: rotation,
+                            inFlight: state.inFlight)
                     }
                     let jobs = requests.isEmpty ? [] : try store.claimDue(
                         requests, owner: workerID, now: now, lease: configuration.leaseMargin)
@@ -125,6 +126,23 @@ public final class Dispatcher: Service, Sendable {
         _ = try? store.releaseLeases(owner: workerID, now: Date())
         try? store.removeWorker(id: workerID)
         logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
+    }
+
+    /// Shares the free in-flight slots among endpoints: an equal share each (at least one), within each endpoint's
+    /// own limit, starting from a rotating position so no endpoint is always served last.
+    static func allocate(room: Int, endpoints: [Endpoint], start: Int, inFlight: [String: Int]) -> [(endpoint: Endpoint, limit: Int)] {
+        guard room > 0, !endpoints.isEmpty else { return [] }
+        var remaining = room
+        let share = max(1, room / endpoints.count)
+        var result: [(endpoint: Endpoint, limit: Int)] = []
+        for offset in 0..<endpoints.count where remaining > 0 {
+            let endpoint = endpoints[(start + offset) % endpoints.count]
+            let limit = min(share, remaining, endpoint.maxInFlight - inFlight[endpoint.id, default: 0])
+            guard limit > 0 else { continue }
+            remaining -= limit
+            result.append((endpoint, limit))
+        }
+        return result
     }
 
     private func perform(_ job: DeliveryJob) async {

@@ -15,6 +15,9 @@ public final class WebhookSender: Sendable {
         public var maxResponseBytes = 64 * 1024
         /// Response body bytes stored with the attempt (default 4 KiB).
         public var excerptBytes = 4 * 1024
+        /// Longest wait for the next bytes of a response body once its head arrived (default 30 s); the attempt's
+        /// own timeout covers the wait for the head.
+        public var readTimeout: TimeAmount = .seconds(30)
         /// Connections kept per host (default 64).
         public var connectionsPerHost = 64
         /// Whether loopback and private destinations are allowed for every endpoint (default `false`).
@@ -33,7 +36,7 @@ public final class WebhookSender: Sendable {
         self.configuration = configuration
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow
-        config.timeout = .init(connect: configuration.connectTimeout, read: .seconds(300))
+        config.timeout = .init(connect: configuration.connectTimeout, read: configuration.readTimeout)
         config.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost)
         // A refused connection fails the attempt at once instead of retrying until the connect timeout.
@@ -47,13 +50,12 @@ public final class WebhookSender: Sendable {
         try? await client.shutdown()
     }
 
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     /// The body sent for a message: the Standard Webhooks envelope `{"type", "timestamp", "data"}`.
+    /// Event types are validated to letters, digits, `.`, `_` and `-`, so they need no escaping.
     public static func body(for message: Message) -> String {
-        let timestamp = ISO8601DateFormatter.string(
-            from: message.createdAt, timeZone: TimeZone(identifier: "UTC")!,
-            formatOptions: [.withInternetDateTime, .withFractionalSeconds])
-        let type = (try? JSONEncoder().encode(message.eventType)).flatMap { String(data: $0, encoding: .utf8) } ?? "\"\""
-        return "{\"type\":\(type),\"timestamp\":\"\(timestamp)\",\"data\":\(message.payload)}"
+        "{\"type\":\"\(message.eventType)\",\"timestamp\":\"\(timestampStyle.format(message.createdAt))\",\"data\":\(message.payload)}"
     }
 
     /// The signing keys for an endpoint at `now`: the current secret, and the previous one during rotation.
@@ -136,34 +138,21 @@ public final class WebhookSender: Sendable {
         return finish()
     }
 
-    /// Reads at most `maxResponseBytes` of a body, giving up at `deadline`.
+    /// Reads at most `maxResponseBytes` of a body. Reading stops at `deadline`, at the latest one read timeout
+    /// (`readTimeout`) after it, so a receiver that drips its body cannot hold a worker.
     private func readCapped(_ body: HTTPClientResponse.Body, deadline: NIODeadline) async throws -> ([UInt8], Bool) {
         let limit = configuration.maxResponseBytes
-        let remaining = deadline - .now()
-        guard remaining > .zero else { throw HTTPClientError.deadlineExceeded }
-        return try await withThrowingTaskGroup(of: ([UInt8], Bool)?.self) { group in
-            group.addTask {
-                var bytes: [UInt8] = []
-                for try await chunk in body {
-                    let room = limit - bytes.count
-                    if chunk.readableBytes > room {
-                        bytes.append(contentsOf: chunk.readableBytesView.prefix(room))
-                        return (bytes, true)
-                    }
-                    bytes.append(contentsOf: chunk.readableBytesView)
-                }
-                return (bytes, false)
+        var bytes: [UInt8] = []
+        for try await chunk in body {
+            let room = limit - bytes.count
+            if chunk.readableBytes > room {
+                bytes.append(contentsOf: chunk.readableBytesView.prefix(room))
+                return (bytes, true)
             }
-            group.addTask {
-                try await Task.sleep(for: .nanoseconds(remaining.nanoseconds))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw HTTPClientError.deadlineExceeded
-            }
-            return result
+            bytes.append(contentsOf: chunk.readableBytesView)
+            if NIODeadline.now() > deadline { return (bytes, true) }
         }
+        return (bytes, false)
     }
 
     /// The first `limit` bytes of a body as text (invalid UTF-8 replaced), marked when cut.

@@ -307,10 +307,37 @@ extension Store {
 /// Headers stored as JSON arrays of `[name, value]` pairs.
 enum HeaderCoding {
     static func encode(_ headers: [Header]) -> String {
-        let pairs = headers.map { [$0.name, $0.value] }
-        guard let data = try? JSONSerialization.data(withJSONObject: pairs), let text = String(data: data, encoding: .utf8)
-        else { return "[]" }
-        return text
+        var out = "["
+        for (index, header) in headers.enumerated() {
+            if index > 0 { out += "," }
+            out += "["
+            escape(header.name, into: &out)
+            out += ","
+            escape(header.value, into: &out)
+            out += "]"
+        }
+        return out + "]"
+    }
+
+    private static func escape(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                        + String(scalar.value, radix: 16)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
     }
 
     static func decode(_ text: String?) -> [Header] {

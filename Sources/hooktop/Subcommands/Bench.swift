@@ -1,5 +1,56 @@
 import ArgumentParser
+import DeliveryCore
+import Foundation
+import HookServer
 
 struct Bench: AsyncParsableCommand {
-    func run() async throws { fail("not available yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Measure delivery throughput: N events to M endpoints on a local sink, through the real dispatcher.")
+    @Option(help: "Events to publish.") var events = 20_000
+    @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
+    @Option(help: "Deliveries in flight at once.") var maxInFlight = 256
+    @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard (1...10_000_000).contains(events) else { throw HooktopError.invalid("--events must be from 1 to 10000000") }
+            guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
+            guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
+            let path: String
+            if let db {
+                guard !FileManager.default.fileExists(atPath: db) else { throw HooktopError.invalid("\(db) exists: bench needs a new database") }
+                path = db
+            } else {
+                try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                path = directory.appendingPathComponent("bench.db").path
+            }
+            defer { if db == nil { try? FileManager.default.removeItem(at: directory) } }
+            let store = try Store(path: path)
+            let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight)
+            let result = try await benchmark.run(store: store) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            if json {
+                printJSON([
+                    "events": result.events, "endpoints": result.endpoints, "deliveries": result.deliveries,
+                    "seconds": result.seconds, "deliveries_per_second": result.deliveriesPerSecond,
+                    "p50_ms": result.p50Milliseconds, "p99_ms": result.p99Milliseconds,
+                    "peak_memory_mib": result.peakMemoryMiB, "attempts_recorded": result.attemptsRecorded,
+                    "delivered": result.delivered, "sink_requests": result.sinkRequests,
+                ])
+            } else {
+                print(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
+                print(String(format: "time              %.2f s", result.seconds))
+                print(String(format: "throughput        %.0f deliveries/s", result.deliveriesPerSecond))
+                print(String(format: "publish→delivered p50 %.1f ms, p99 %.1f ms", result.p50Milliseconds, result.p99Milliseconds))
+                print(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
+                print("recorded          \(result.attemptsRecorded) attempts, \(result.delivered) delivered, sink got \(result.sinkRequests) requests")
+            }
+            if result.delivered != result.deliveries || result.attemptsRecorded < result.deliveries {
+                throw HooktopError(.database, "not every delivery was recorded as delivered")
+            }
+        }
+    }
 }

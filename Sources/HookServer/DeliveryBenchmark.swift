@@ -1,0 +1,101 @@
+import DeliveryCore
+import Foundation
+import Logging
+
+/// `hooktop bench`: publishes events to endpoints on a local sink through the real dispatcher and measures
+/// sustained deliveries per second, publish-to-delivered latency and peak memory.
+public struct DeliveryBenchmark: Sendable {
+    public struct Result: Sendable {
+        public var events: Int
+        public var endpoints: Int
+        public var deliveries: Int
+        public var seconds: Double
+        public var deliveriesPerSecond: Double
+        public var p50Milliseconds: Double
+        public var p99Milliseconds: Double
+        public var peakMemoryMiB: Double
+        /// Attempt rows found in the database afterwards (every delivery must have one).
+        public var attemptsRecorded: Int
+        public var delivered: Int
+        public var sinkRequests: Int
+    }
+
+    public var events: Int
+    public var endpoints: Int
+    public var maxInFlight: Int
+    /// Deliveries allowed to wait in the queue before the publisher pauses (keeps the run steady-state).
+    public var backlog: Int
+
+    public init(events: Int, endpoints: Int, maxInFlight: Int = 256, backlog: Int = 20_000) {
+        self.events = events
+        self.endpoints = endpoints
+        self.maxInFlight = maxInFlight
+        self.backlog = backlog
+    }
+
+    public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        let sink = try await ScriptedReceiver.start(routes: ["sink": .healthy], keepRequests: false)
+        let actor = Actor.current(via: "bench")
+        for _ in 0..<endpoints {
+            _ = try store.addEndpoint(
+                url: sink.url("sink"), changes: EndpointChanges(maxInFlight: maxInFlight), allowPrivateDestination: true,
+                by: actor)
+        }
+        var logger = Logger(label: "hooktop.bench")
+        logger.logLevel = .warning
+        var configuration = Dispatcher.Configuration()
+        configuration.maxInFlight = maxInFlight
+        configuration.pollInterval = .milliseconds(20)
+        var senderConfiguration = WebhookSender.Configuration()
+        senderConfiguration.connectionsPerHost = maxInFlight
+        let sender = WebhookSender(configuration: senderConfiguration)
+        let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+        let dispatching = Task { try await dispatcher.run() }
+        let total = events * endpoints
+        let started = ContinuousClock.now
+        var published = 0
+        let payload = #"{"invoice_id":"in_123","amount":4200,"currency":"eur","customer":{"id":"cus_9","email":"ada@example.com"}}"#
+        var lastReport = ContinuousClock.now
+        while true {
+            let counts = try store.overview(now: Date()).totals
+            if published < events, counts.queued + counts.inflight < backlog {
+                let count = min(max(1, backlog / max(endpoints, 1) / 4), events - published, 500)
+                _ = try store.publish(batch: Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: nil), count: count))
+                published += count
+                dispatcher.wake()
+                continue
+            }
+            if counts.delivered + counts.dead >= total { break }
+            if ContinuousClock.now - lastReport > .seconds(2) {
+                progress("published \(published)/\(events) events, \(counts.delivered)/\(total) delivered")
+                lastReport = ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - started
+        dispatcher.stop()
+        try await dispatching.value
+        await sender.shutdown()
+        await sink.stop()
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let latencies = try store.publishToDeliveredLatencies()
+        let counts = try store.overview(now: Date()).totals
+        return Result(
+            events: events, endpoints: endpoints, deliveries: total, seconds: seconds,
+            deliveriesPerSecond: Double(total) / seconds, p50Milliseconds: Self.percentile(latencies, 0.5),
+            p99Milliseconds: Self.percentile(latencies, 0.99), peakMemoryMiB: Self.peakMemoryMiB(),
+            attemptsRecorded: try store.attemptCount(), delivered: counts.delivered, sinkRequests: sink.count)
+    }
+
+    static func percentile(_ sorted: [Double], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))]
+    }
+
+    /// Peak resident memory of this process.
+    public static func peakMemoryMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}
