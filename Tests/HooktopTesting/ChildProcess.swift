@@ -1,0 +1,89 @@
+import Foundation
+import Synchronization
+
+/// A subprocess whose output is collected in the background, with bounded waits.
+public final class ChildProcess: Sendable {
+    private let process: Process
+    private let output = OutputBuffer()
+
+    /// Starts `executable` with `arguments`; stdout and stderr are collected together.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        let output = self.output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var text: String { output.text.withLock { $0 } }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits until the output contains `needle`; returns the output, or nil on timeout or exit.
+    public func waitFor(_ needle: String, timeout: Duration = .seconds(20)) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let current = text
+            if current.contains(needle) { return current }
+            if !process.isRunning {
+                try? await Task.sleep(for: .milliseconds(50))
+                return text.contains(needle) ? text : nil
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to end; returns its exit status, or nil after `timeout` (the process is then killed).
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+final class OutputBuffer: Sendable {
+    let text = Mutex<String>("")
+}
+
+/// Runs `executable` to completion (at most `timeout`), returning its exit status and output.
+public func runProcess(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws
+    -> (status: Int32, output: String)
+{
+    let child = try ChildProcess(executable, arguments)
+    let status = await child.waitForExit(timeout: timeout) ?? -1
+    try? await Task.sleep(for: .milliseconds(30))
+    return (status, child.text)
+}
