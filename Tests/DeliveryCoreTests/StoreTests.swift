@@ -15,6 +15,11 @@ struct StoreTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: database.path)
         let mode = try #require(attributes[.posixPermissions] as? Int)
         #expect(mode & 0o777 == 0o600)
+        _ = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: database.path + suffix) {
+            let sidecar = try FileManager.default.attributesOfItem(atPath: database.path + suffix)
+            #expect((sidecar[.posixPermissions] as? Int).map { $0 & 0o777 } == 0o600, "\(suffix)")
+        }
         for table in ["endpoints", "messages", "deliveries", "attempts", "workers", "stats_minute", "audit"] {
             #expect(try store.sqlScalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'") == 1)
         }
@@ -382,6 +387,31 @@ struct StoreTests {
         #expect(groups.first { $0.statusCode == 503 }?.count == 1)
         #expect(groups.first { $0.errorClass == .connectRefused }?.count == 2)
         #expect(try store.failureGroups(endpointId: "ep_nobody", limit: 10).isEmpty)
+    }
+
+    @Test func autoDisablesAfterTheWindowWithoutASuccess() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let start = Date().addingTimeInterval(-10 * 86400)
+        let window: TimeInterval = 5 * 86400
+        let longPolicy = RetryPolicy(delays: Array(repeating: 60, count: 20), jitter: 0)
+        func attempt(at offset: TimeInterval, status: Int) throws {
+            let now = start.addingTimeInterval(offset)
+            _ = try store.publish(eventType: "a.b", payload: "{}", now: now)
+            try store.recordOutcome(
+                try store.claimAll(endpoint, now: now), status: status, policy: longPolicy, autoDisableAfter: window, now: now)
+        }
+        try attempt(at: 0, status: 500)
+        try attempt(at: 3 * 86400, status: 200)  // a success resets the window
+        try attempt(at: 4 * 86400, status: 500)
+        try attempt(at: 8.5 * 86400, status: 500)
+        #expect(try store.requireEndpoint(id: endpoint.id).status == .active, "4.5 days of failures")
+        try attempt(at: 9.1 * 86400, status: 500)
+        let disabled = try store.requireEndpoint(id: endpoint.id)
+        #expect(disabled.status == .disabled)
+        #expect(disabled.disabledReason == "no successful delivery for 5d")
+        #expect(try store.auditEntries(objectId: endpoint.id).first?.action == "endpoint.disable")
     }
 
     // MARK: Retention

@@ -136,14 +136,14 @@ extension Store {
     @discardableResult
     func recordOutcome(
         _ jobs: [DeliveryJob], status: Int?, owner: String = "w:test", policy: RetryPolicy = shortPolicy,
-        retryAfter: TimeInterval? = nil, now: Date = Date()
+        retryAfter: TimeInterval? = nil, autoDisableAfter: TimeInterval = 5 * 86400, now: Date = Date()
     ) throws -> [Int64] {
         var random = SeededGenerator(seed: 1)
         let outcomes = jobs.map { job in
             fakeOutcome(job, status: status, retryAfter: retryAfter, at: now)
         }
         return try record(
-            outcomes, owner: owner, policy: policy, autoDisableAfter: 5 * 86400, now: now, random: &random)
+            outcomes, owner: owner, policy: policy, autoDisableAfter: autoDisableAfter, now: now, random: &random)
     }
 }
 
