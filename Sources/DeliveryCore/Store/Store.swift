@@ -1,6 +1,5 @@
 import CSQLite
 import Foundation
-import Synchronization
 
 /// The delivery log: one SQLite database shared by the daemon, the dashboard and the CLI.
 ///
@@ -15,7 +14,8 @@ public final class Store: @unchecked Sendable {
     private let connection: Connection
     private let lock = NSLock()
     /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
-    private let localWrites = Atomic<Int64>(0)
+    /// Guarded by `lock`.
+    private var localWrites: Int64 = 0
 
     /// Opens the database at `path`, creating it (mode 0600) and applying migrations unless `readOnly`.
     /// - Throws: `HooktopError` with a one-line reason when the file is missing, unreadable or not a hooktop database.
@@ -105,22 +105,21 @@ public final class Store: @unchecked Sendable {
     /// Runs `body` in an immediate transaction; refused when read-only.
     func write<T>(_ body: (Connection) throws -> T) throws -> T {
         guard !isReadOnly else { throw HooktopError(.readOnly, "the database is open read-only") }
-        let (result, changed) = try withConnection { db in
+        return try withConnection { db in
             do {
                 let before = sqlite3_total_changes64(db.handle)
                 let result = try db.transaction { try body(db) }
-                return (result, sqlite3_total_changes64(db.handle) != before)
+                if sqlite3_total_changes64(db.handle) != before { localWrites += 1 }
+                return result
             } catch let error as SQLiteError {
                 throw HooktopError(.database, error.description)
             }
         }
-        if changed { localWrites.add(1, ordering: .relaxed) }
-        return result
     }
 
     /// A number that changes whenever any process commits to the database.
     public func changeCounter() throws -> Int64 {
-        try read { db in try db.scalar("PRAGMA data_version") } + localWrites.load(ordering: .relaxed)
+        try read { db in try db.scalar("PRAGMA data_version") + localWrites }
     }
 
     /// Checkpoints the WAL into the database file (on shutdown).
