@@ -1,6 +1,10 @@
 import CNCurses
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The ncurses backend: the only type that calls curses. Owns the terminal from `init` to `close`.
 ///
 /// Not `Sendable`: every call must come from the thread that created it.
@@ -101,7 +105,14 @@ public final class NCursesTerminal: Screen {
         }
     }
 
-    public func takeQuitSignal() -> Bool { hooktop_take_signal() != 0 }
+    /// A quit signal arrived (SIGINT, SIGTERM, SIGHUP), or the terminal hung up: when the pty is gone (an SSH drop,
+    /// a killed tmux) SIGHUP can be missed, and every read then fails at once: without this the loop would spin.
+    public func takeQuitSignal() -> Bool {
+        if hooktop_take_signal() != 0 { return true }
+        var terminal = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&terminal, 1, 0) >= 0 else { return false }
+        return terminal.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0
+    }
 
     private static func character(_ value: Int32) -> Key? {
         switch value {
