@@ -34,11 +34,11 @@ public struct DeliveryBenchmark: Sendable {
     }
 
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
-        let sink = try await ScriptedReceiver.start(routes: ["sink": .healthy], keepRequests: false)
+        let sink = try await BenchSink.start()
         let actor = Actor.current(via: "bench")
         for _ in 0..<endpoints {
             _ = try store.addEndpoint(
-                url: sink.url("sink"), changes: EndpointChanges(maxInFlight: maxInFlight), allowPrivateDestination: true,
+                url: sink.url, changes: EndpointChanges(maxInFlight: maxInFlight), allowPrivateDestination: true,
                 by: actor)
         }
         var logger = Logger(label: "hooktop.bench")

@@ -76,6 +76,7 @@ public final class Dispatcher: Service, Sendable {
         var lastHeartbeat = Date.distantPast
         var lastCounter: Int64 = -1
         var rotation = 0
+        try? store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
         _ = try? store.releaseLeases(now: Date())
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
         await withDiscardingTaskGroup { group in

@@ -285,6 +285,15 @@ extension Store {
         }
     }
 
+    /// Forgets dispatchers of this host whose process is gone (killed, crashed), so their leases are released
+    /// at once rather than after their heartbeat goes stale.
+    func forgetDeadWorkers(host: String, except id: String) throws {
+        let gone = try workers().filter { worker in
+            worker.host == host && worker.id != id && kill(pid_t(worker.pid), 0) == -1 && errno == ESRCH
+        }
+        for worker in gone { try removeWorker(id: worker.id) }
+    }
+
     func removeWorker(id: String) throws {
         _ = try write { db in try db.run("DELETE FROM workers WHERE id = ?", [.text(id)]) }
     }
@@ -321,6 +330,11 @@ enum HeaderCoding {
 
     private static func escape(_ text: String, into out: inout String) {
         out += "\""
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += text
+            out += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
