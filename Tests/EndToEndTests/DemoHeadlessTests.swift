@@ -1,0 +1,48 @@
+import DeliveryCore
+import Foundation
+import HooktopTesting
+import Testing
+
+/// `hooktop demo --headless`: the real command, on a database the test then reads.
+struct DemoHeadlessTests {
+    @Test(.timeLimit(.minutes(2)))
+    func producesDeliveriesInEveryPromisedState() async throws {
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-demo-test-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/hooktop.db"
+        let run = try await runProcess(
+            executable, ["demo", "--headless", "--duration", "12", "--rate", "20", "--db", path], timeout: .seconds(60))
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("published"))
+        #expect(run.output.contains("hooktop --db \(path)"))
+
+        let store = try Store(path: path, readOnly: true)
+        let summaries = try store.endpointSummaries(now: Date())
+        #expect(summaries.count == 7)
+        let totals = try store.overview(now: Date()).totals
+        #expect(totals.delivered > 50)
+        #expect(totals.retrying > 0)
+        #expect(totals.dead > 0)
+        #expect(totals.inflight == 0, "the demo hands back in-flight work when it stops")
+        let byName = Dictionary(uniqueKeysWithValues: summaries.map { ($0.endpoint.url.split(separator: "/").last.map(String.init) ?? "", $0) })
+        #expect(byName["gone"]?.endpoint.status == .disabled)
+        #expect(byName["gone"]?.endpoint.disabledReason?.contains("410") == true)
+        #expect(byName["healthy"]?.counts.delivered ?? 0 > 0)
+        #expect(byName["down"]?.lastError?.contains("connect_refused") == true)
+        #expect(byName["hanging"]?.lastError?.contains("timeout") == true)
+        #expect(byName["rate-limited"]?.lastError?.contains("429") == true)
+        #expect(byName["flaky"]?.lastError?.contains("500") == true)
+        #expect((byName["slow"]?.recent.p50Milliseconds ?? 0) > 500)
+    }
+
+    @Test func badArgumentsAreOneLineErrors() async throws {
+        let executable = try #require(hooktopExecutable())
+        for arguments in [["demo", "--rate", "0"], ["demo", "--duration", "-1"], ["publish", "x..y", "--db", "/nonexistent/dir/x.db"]] {
+            let run = try await runProcess(executable, arguments, timeout: .seconds(20))
+            #expect(run.status != 0, "\(arguments)")
+            #expect(!run.output.contains("Fatal error"), "\(arguments): \(run.output)")
+        }
+    }
+}
