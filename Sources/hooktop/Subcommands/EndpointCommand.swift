@@ -85,53 +85,45 @@ struct EndpointCommand: AsyncParsableCommand {
         }
     }
 
-    struct Pause: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Hold an endpoint's deliveries.")
+    /// The endpoint id argument of the status commands, and the one way they act.
+    struct Target: ParsableArguments {
         @OptionGroup var database: DatabaseOptions
-        @Argument var id: String
-        func run() async throws {
+        @Argument(help: "The endpoint id (ep_...).") var id: String
+
+        /// Runs one operation on the endpoint and prints `<id> <done>`.
+        func perform(_ done: String, _ operation: (Operations, String, Actor) async throws -> Void) async throws {
             try await reportingErrors {
-                try await Operations(store: database.open()).pause(endpointId: id, by: .current(via: "cli"))
-                print("\(id) paused")
+                try await operation(Operations(store: database.open()), id, .current(via: "cli"))
+                print("\(id) \(done)")
             }
         }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hold an endpoint's deliveries.")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.perform("paused") { try await $0.pause(endpointId: $1, by: $2) } }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Release a paused endpoint's deliveries.")
-        @OptionGroup var database: DatabaseOptions
-        @Argument var id: String
-        func run() async throws {
-            try await reportingErrors {
-                try await Operations(store: database.open()).resume(endpointId: id, by: .current(via: "cli"))
-                print("\(id) resumed")
-            }
-        }
+        @OptionGroup var target: Target
+        func run() async throws { try await target.perform("resumed") { try await $0.resume(endpointId: $1, by: $2) } }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop sending to an endpoint.")
-        @OptionGroup var database: DatabaseOptions
-        @Argument var id: String
+        @OptionGroup var target: Target
         @Option(help: "Why (shown in the dashboard).") var reason = ""
         func run() async throws {
-            try await reportingErrors {
-                try await Operations(store: database.open()).disable(endpointId: id, reason: reason, by: .current(via: "cli"))
-                print("\(id) disabled")
-            }
+            try await target.perform("disabled") { try await $0.disable(endpointId: $1, reason: reason, by: $2) }
         }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send to a disabled endpoint again.")
-        @OptionGroup var database: DatabaseOptions
-        @Argument var id: String
-        func run() async throws {
-            try await reportingErrors {
-                try await Operations(store: database.open()).enable(endpointId: id, by: .current(via: "cli"))
-                print("\(id) enabled")
-            }
-        }
+        @OptionGroup var target: Target
+        func run() async throws { try await target.perform("enabled") { try await $0.enable(endpointId: $1, by: $2) } }
     }
 
     struct Remove: AsyncParsableCommand {
