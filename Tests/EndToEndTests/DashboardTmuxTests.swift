@@ -234,7 +234,7 @@ struct DashboardTmuxTests {
 // MARK: - Fixtures
 
 /// A temporary folder, removed when released.
-final class TemporaryDirectory: Sendable {
+private final class TemporaryDirectory: Sendable {
     let path: String
 
     init() throws {
@@ -247,7 +247,7 @@ final class TemporaryDirectory: Sendable {
 
 /// A database with deliveries in every state, from `hooktop demo --headless` (run once per test process; each test
 /// gets its own copy in its own folder).
-struct DemoFixture {
+private struct DemoFixture {
     let directory: TemporaryDirectory
     var database: String { directory.path + "/hooktop.db" }
 
@@ -283,7 +283,7 @@ struct DemoFixture {
     }
 }
 
-struct E2EError: Error, CustomStringConvertible {
+private struct E2EError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
@@ -294,7 +294,7 @@ struct E2EError: Error, CustomStringConvertible {
 /// most signals, a child inherits that mask, and a tmux server (or a dashboard in it) that cannot receive SIGTERM,
 /// SIGHUP or SIGCHLD never exits. Waiting is `waitpid`, which needs no dispatch queue.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 10) throws -> (
+private func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 10) throws -> (
     status: Int32, output: String
 ) {
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-e2e-\(UUID().uuidString).out").path
@@ -342,7 +342,7 @@ func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 10
 // MARK: - tmux
 
 /// One private tmux server with one session running a command at a fixed size.
-final class Tmux: Sendable {
+private final class Tmux: Sendable {
     let socket: String
     let session = "e2e"
     let binary: String
@@ -454,7 +454,7 @@ final class Tmux: Sendable {
 /// A one-thread HTTP server on 127.0.0.1 that answers every request with `status` and `body`, byte for byte.
 ///
 /// `@unchecked Sendable`: `fd` and `port` are set once in `init`; the accept thread only reads them.
-final class HostileServer: @unchecked Sendable {
+private final class HostileServer: @unchecked Sendable {
     let port: Int
     private let fd: Int32
 

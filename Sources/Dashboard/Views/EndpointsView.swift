@@ -48,10 +48,10 @@ enum DeliveriesView {
     static let columns = [
         Column(title: "TIME", width: 8, priority: 7),
         Column(title: "STATUS", width: 11, priority: 10),
-        Column(title: "EVENT", width: 14, flex: 1, priority: 9),
-        Column(title: "ENDPOINT", width: 16, flex: 2, priority: 8),
+        Column(title: "EVENT", width: 15, flex: 1, priority: 9),
+        Column(title: "ENDPOINT", width: 16, flex: 3, priority: 8),
         Column(title: "ATT", width: 3, priority: 3, alignRight: true),
-        Column(title: "RESULT", width: 15, flex: 1, priority: 9),
+        Column(title: "RESULT", width: 16, priority: 9),
         Column(title: "LAT", width: 6, priority: 6, alignRight: true),
         Column(title: "ID", width: 7, priority: 4, alignRight: true),
     ]

@@ -63,9 +63,8 @@ enum OverlayView {
         lines += lines.count + 2 <= height - 2 ? [[], confirmations] : [confirmations]
         let x = (grid.width - width) / 2
         let title = state.options.readOnly ? "Keys · read-only: actions are refused" : "Keys"
-        // A one-cell margin keeps the view behind from touching the frame.
-        let top = max(1, y - 1)
-        grid.fill(x: x - 1, y: top, width: width + 2, height: min(grid.height, y + height + 1) - top)
+        // The list behind would only be noise around the box: clear everything below the first header line.
+        grid.fill(x: 0, y: 1, width: grid.width, height: grid.height - 1)
         let inner = grid.drawBox(x: x, y: y, width: width, height: height, title: title, glyphs: state.glyphs)
         let room = max(0, inner.height)
         let shown = min(scroll, max(0, lines.count - room))

@@ -1,0 +1,28 @@
+import Dashboard
+import DeliveryCore
+import Foundation
+import Testing
+
+/// `hooktop bench-dashboard`'s measurements on the fixture log.
+@Suite struct DashboardBenchmarkTests {
+    @Test func measuresEveryViewTheDetailAndIdle() {
+        let benchmark = DashboardBenchmark(frames: 3, width: 80, height: 24, idleSeconds: 0.3)
+        let result = benchmark.run(log: FixtureLog(), options: Fixture.options())
+        #expect(result.firstPaintMilliseconds > 0)
+        #expect(result.views.map(\.name) == ViewKind.allCases.map(\.title) + ["Detail"])
+        #expect(result.views.allSatisfy { $0.frame.max >= $0.frame.p95 && $0.frame.p95 >= $0.frame.p50 })
+        #expect(result.views.first?.rows == 6)
+        #expect(result.endpoints == 6)
+        let idle = try? #require(result.idle)
+        #expect((idle?.seconds ?? 0) >= 0.3)
+        #expect((idle?.percentOfCore ?? 100) < 100)
+    }
+
+    @Test func percentiles() {
+        let p = DashboardBenchmark.Percentiles((1...100).map(Double.init))
+        #expect(p.p50 == 51 || p.p50 == 50)
+        #expect(p.p95 == 95 || p.p95 == 96)
+        #expect(p.max == 100)
+        #expect(DashboardBenchmark.Percentiles([]).max == 0)
+    }
+}
