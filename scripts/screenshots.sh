@@ -50,7 +50,10 @@ WORK=$(mktemp -d)
 SOCKET="hooktop-shots-$$"
 tmux_() { tmux -L "$SOCKET" "$@"; }
 cleanup() {
+    local socket_path
+    socket_path=$(tmux_ display-message -p '#{socket_path}' 2>/dev/null || true)
     tmux_ kill-server 2>/dev/null || true
+    [ -n "$socket_path" ] && rm -f "$socket_path"
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -271,8 +271,16 @@ private struct DemoFixture {
     /// Runs `hooktop demo --headless --duration 6 --rate 20` into a new folder (left for the test process to reuse).
     private static func runDemo() throws -> String {
         let executable = try #require(hooktopExecutable(), "the hooktop executable is not built (swift build)")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-e2e-demo-\(UUID().uuidString)")
-            .path
+        // One template per test process, named by pid; templates of processes that are gone are removed here.
+        let temporary = FileManager.default.temporaryDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        where name.hasPrefix("hooktop-e2e-demo-") {
+            if let pid = Int32(name.dropFirst("hooktop-e2e-demo-".count)), pid != getpid(), kill(pid, 0) != 0 {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+            }
+        }
+        let folder = temporary.appendingPathComponent("hooktop-e2e-demo-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/hooktop.db"
         let result = try run(executable, ["demo", "--headless", "--duration", "6", "--rate", "20", "--db", path], timeout: 90)
