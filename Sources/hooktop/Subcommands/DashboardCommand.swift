@@ -18,7 +18,9 @@ struct DashboardCommand: ParsableCommand {
         } catch let error as HooktopError {
             fail(error.message)
         }
-        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, maxAttempts: maxAttempts, sender: WebhookSender())
+        let sender = WebhookSender()
+        defer { _ = blockingAwait { await sender.shutdown() } }
+        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, maxAttempts: maxAttempts, sender: sender)
     }
 }
 

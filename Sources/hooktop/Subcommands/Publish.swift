@@ -96,10 +96,15 @@ struct Redeliver: AsyncParsableCommand {
             var configuration = WebhookSender.Configuration()
             configuration.allowPrivateDestinations = allowPrivateDestinations
             let sender = WebhookSender(configuration: configuration)
-            defer { Task { await sender.shutdown() } }
             let id = parseDeliveryID(deliveryID ?? "")
-            let outcome = try await Operations(store: store, sender: sender).redeliver(deliveryId: id, by: .current(via: "cli"))
-            await sender.shutdown()
+            let outcome: RedeliveryOutcome
+            do {
+                outcome = try await Operations(store: store, sender: sender).redeliver(deliveryId: id, by: .current(via: "cli"))
+                await sender.shutdown()
+            } catch {
+                await sender.shutdown()
+                throw error
+            }
             switch outcome {
             case .queued: print("\(Identifier.formatDeliveryID(id)) queued for the running dispatcher")
             case .performed(let attempt):
