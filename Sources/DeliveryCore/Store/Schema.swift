@@ -136,6 +136,15 @@ enum Schema {
                 retrying = retrying + excluded.retrying, last_at = max(last_at, excluded.last_at),
                 last_error = excluded.last_error;
         END;
+        CREATE TRIGGER deliveries_failures_insert AFTER INSERT ON deliveries
+        WHEN NEW.status IN ('dead', 'retrying') BEGIN
+            INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
+            VALUES (NEW.endpoint_id, coalesce(NEW.last_error_class, ''), coalesce(NEW.last_status_code, 0),
+                NEW.status = 'dead', NEW.status = 'retrying', NEW.updated_at, NEW.last_error)
+            ON CONFLICT (endpoint_id, error_class, status_code) DO UPDATE SET dead = dead + excluded.dead,
+                retrying = retrying + excluded.retrying, last_at = max(last_at, excluded.last_at),
+                last_error = excluded.last_error;
+        END;
         CREATE TRIGGER deliveries_failures_delete AFTER DELETE ON deliveries WHEN OLD.status IN ('dead', 'retrying') BEGIN
             UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
             WHERE endpoint_id = OLD.endpoint_id AND error_class = coalesce(OLD.last_error_class, '')
