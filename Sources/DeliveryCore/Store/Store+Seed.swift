@@ -41,7 +41,7 @@ extension Store {
                         [.text(Identifier.make("msg", length: 24)), .text(type), .text(payload), .from(at)])
                     let sequence = db.lastInsertRowID
                     for slot in 0..<fanOut where made < total {
-                        let endpointId = endpointIds[(message + slot * 7) % endpointIds.count]
+                        let endpointId = endpointIds[(message &* 7 + slot) % endpointIds.count]
                         let roll = Int.random(in: 0..<100, using: &random)
                         let recent = now.timeIntervalSince(at) < 3600
                         let status: DeliveryStatus =
