@@ -47,6 +47,8 @@ struct QueryPlanTests {
         _ = try store.retryQueue(RetryQueueQuery(endpointId: other.id, after: (Date(), 3)))
         _ = try store.failureGroups(endpointId: nil, limit: 10)
         _ = try store.failureGroups(endpointId: endpoint.id, limit: 10)
+        _ = try store.failureSamples(endpointId: endpoint.id, errorClass: .httpStatus, statusCode: 500, limit: 20)
+        _ = try store.failureSamples(endpointId: endpoint.id, errorClass: .connectRefused, statusCode: nil, limit: 20)
         _ = try store.messages(eventType: nil, before: nil, limit: 10)
         _ = try store.messages(eventType: "user.created", before: 10, limit: 10)
         _ = try store.deliveryDetail(id: some.id)

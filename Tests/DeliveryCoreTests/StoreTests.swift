@@ -369,7 +369,13 @@ struct StoreTests {
         #expect(http.errorClass == .httpStatus)
         #expect((http.count, http.dead, http.retrying) == (3, 0, 3))
         #expect(http.label == "http 500")
-        #expect(Set(http.sampleDeliveryIds) == Set(jobs[0..<3].map(\.deliveryId)))
+        let samples = try store.failureSamples(
+            endpointId: endpoint.id, errorClass: http.errorClass, statusCode: http.statusCode, limit: 20)
+        #expect(samples.map(\.id) == jobs[0..<3].map(\.deliveryId).sorted(by: >))
+        #expect(samples.allSatisfy { $0.lastStatusCode == 500 && $0.status == .retrying })
+        let refusedSamples = try store.failureSamples(
+            endpointId: endpoint.id, errorClass: .connectRefused, statusCode: nil, limit: 1)
+        #expect(refusedSamples.map(\.id) == [max(jobs[3].deliveryId, jobs[4].deliveryId)])
         let refused = try #require(groups.first { $0.errorClass == .connectRefused })
         #expect((refused.count, refused.dead, refused.retrying) == (2, 2, 0))
         #expect(refused.statusCode == nil)

@@ -19,6 +19,10 @@ extension DashboardState {
                 deliveriesQuery = request.deliveries
             }
         }
+        if let samples = snapshot.failureSamples, let query = request.failureSamples, query == current.failureSamples {
+            groupDeliveries = samples
+            groupDeliveriesQuery = query
+        }
         if let retryQueue = snapshot.retryQueue, request.retryQueue == current.retryQueue {
             self.retryQueue = retryQueue
         }
@@ -35,7 +39,7 @@ extension DashboardState {
                 for: 8)
         }
         if request.view == view, request.deliveries == current.deliveries, request.retryQueue == current.retryQueue,
-            request.messages == current.messages
+            request.messages == current.messages, request.failureSamples == current.failureSamples
         {
             loaded = true
         }

@@ -203,7 +203,8 @@ extension DashboardState {
         if expanded {
             guard expandedGroup != key else { return }
             expandedGroup = key
-            deliveries = []
+            groupDeliveries = []
+            groupDeliveriesQuery = nil
         } else {
             guard expandedGroup == key else { return }
             expandedGroup = nil

@@ -28,12 +28,15 @@ public struct DashboardState: Sendable {
 
     public var overview: Overview?
     public var endpoints: [EndpointSummary] = []
-    /// The Deliveries page, or the deliveries of the expanded failure group.
+    /// The Deliveries page.
     public var deliveries: [Delivery] = []
     /// The query `deliveries` came from (a frozen log keeps its rows while the query stays the same).
     public var deliveriesQuery: DeliveryQuery?
     public var retryQueue: [Delivery] = []
     public var failureGroups: [FailureGroup] = []
+    /// The newest deliveries of the expanded failure group, and the query they came from.
+    public var groupDeliveries: [Delivery] = []
+    public var groupDeliveriesQuery: FailureSampleQuery?
     public var messages: [MessageSummary] = []
     public var detailData: DeliveryDetail?
     public var changeCounter: Int64 = 0
@@ -41,6 +44,8 @@ public struct DashboardState: Sendable {
     /// Whether data for the current request has arrived (the view shows "loading…" until then).
     public var loaded = false
 
+    /// Deliveries listed under an expanded failure group.
+    public static let groupSampleLimit = 20
     /// How long footer messages stay.
     public static let messageLifetime: TimeInterval = 4
     /// Rows above the list: header (2 lines) and tabs.
@@ -96,12 +101,9 @@ public struct DashboardState: Sendable {
             request.deliveries = query
         case .failures:
             request.failureGroups = true
-            if let key = expandedGroup, let group = failureGroups.first(where: { Self.groupKey($0) == key }),
-                let newest = group.sampleDeliveryIds.max()
-            {
-                request.deliveries = DeliveryQuery(
-                    statuses: [.dead, .retrying], endpointId: group.endpointId, before: newest + 1, limit: pageSize
-                )
+            // A group's deliveries are fetched only while it is expanded.
+            if let key = expandedGroup, let group = failureGroups.first(where: { Self.groupKey($0) == key }) {
+                request.failureSamples = FailureSampleQuery(group, limit: Self.groupSampleLimit)
             }
         case .retryQueue:
             var query = RetryQueueQuery(endpointId: filter.endpointId, limit: pageSize)

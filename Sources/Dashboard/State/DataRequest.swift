@@ -14,12 +14,14 @@ public enum PageCursor: Sendable, Equatable {
 /// What the background loader fetches: only what the current screen shows.
 public struct DataRequest: Sendable, Equatable {
     public var view: ViewKind
-    /// The Deliveries page (view 2) or the expanded failure group's deliveries (view 3).
+    /// The Deliveries page (view 2).
     public var deliveries: DeliveryQuery?
     public var retryQueue: RetryQueueQuery?
     /// `(eventType, before, limit)` of the Events page.
     public var messages: MessagesQuery?
     public var failureGroups: Bool
+    /// The newest deliveries of the expanded failure group (view 3), fetched only while a group is expanded.
+    public var failureSamples: FailureSampleQuery?
     public var endpoints: Bool
     /// The delivery shown in the detail overlay.
     public var detailId: Int64?
@@ -30,14 +32,15 @@ public struct DataRequest: Sendable, Equatable {
 
     public init(
         view: ViewKind, deliveries: DeliveryQuery? = nil, retryQueue: RetryQueueQuery? = nil,
-        messages: MessagesQuery? = nil, failureGroups: Bool = false, endpoints: Bool = false, detailId: Int64? = nil,
-        watchId: Int64? = nil, frozen: Bool = false
+        messages: MessagesQuery? = nil, failureGroups: Bool = false, failureSamples: FailureSampleQuery? = nil,
+        endpoints: Bool = false, detailId: Int64? = nil, watchId: Int64? = nil, frozen: Bool = false
     ) {
         self.view = view
         self.deliveries = deliveries
         self.retryQueue = retryQueue
         self.messages = messages
         self.failureGroups = failureGroups
+        self.failureSamples = failureSamples
         self.endpoints = endpoints
         self.detailId = detailId
         self.watchId = watchId
@@ -58,6 +61,26 @@ public struct MessagesQuery: Sendable, Equatable {
     }
 }
 
+/// The deliveries of one failure group: an endpoint and an error class (with the status code for HTTP errors).
+public struct FailureSampleQuery: Sendable, Equatable {
+    public var endpointId: String
+    public var errorClass: ErrorClass?
+    public var statusCode: Int?
+    public var limit: Int
+
+    public init(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int = 20) {
+        self.endpointId = endpointId
+        self.errorClass = errorClass
+        self.statusCode = statusCode
+        self.limit = limit
+    }
+
+    /// The query for `group`'s deliveries.
+    public init(_ group: FailureGroup, limit: Int = 20) {
+        self.init(endpointId: group.endpointId, errorClass: group.errorClass, statusCode: group.statusCode, limit: limit)
+    }
+}
+
 /// An immutable result of one load, handed from the loader to the UI loop.
 public struct DataSnapshot: Sendable {
     public var request: DataRequest
@@ -67,6 +90,7 @@ public struct DataSnapshot: Sendable {
     public var deliveries: [Delivery]?
     public var retryQueue: [Delivery]?
     public var failureGroups: [FailureGroup]?
+    public var failureSamples: [Delivery]?
     public var messages: [MessageSummary]?
     public var detail: DeliveryDetail?
     public var watched: DeliveryDetail?
@@ -104,6 +128,13 @@ public struct DataSnapshot: Sendable {
         if let query = request.retryQueue { snapshot.retryQueue = attempt { try log.retryQueue(query) } }
         if request.failureGroups {
             snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) }
+        }
+        if let query = request.failureSamples {
+            snapshot.failureSamples = attempt {
+                try log.failureSamples(
+                    endpointId: query.endpointId, errorClass: query.errorClass, statusCode: query.statusCode,
+                    limit: query.limit)
+            }
         }
         if let query = request.messages {
             snapshot.messages = attempt {

@@ -69,11 +69,10 @@ extension DashboardState {
             for group in sortGroups(groups) {
                 let expanded = expandedGroup == Self.groupKey(group)
                 rows.append(.group(group, expanded: expanded))
-                guard expanded else { continue }
-                let samples = Set(group.sampleDeliveryIds)
-                for delivery in deliveries where samples.contains(delivery.id) {
-                    rows.append(.groupDelivery(group, delivery))
+                guard expanded, groupDeliveriesQuery == FailureSampleQuery(group, limit: Self.groupSampleLimit) else {
+                    continue
                 }
+                for delivery in groupDeliveries { rows.append(.groupDelivery(group, delivery)) }
             }
             return rows
         case .events:

@@ -160,12 +160,10 @@ public struct FailureGroup: Sendable, Equatable {
     public var lastAt: Date
     /// A sample error message.
     public var lastError: String?
-    /// The newest deliveries of the group (at most 20).
-    public var sampleDeliveryIds: [Int64]
 
     public init(
         endpointId: String, endpointURL: String, errorClass: ErrorClass?, statusCode: Int?, count: Int, dead: Int,
-        retrying: Int, lastAt: Date, lastError: String?, sampleDeliveryIds: [Int64]
+        retrying: Int, lastAt: Date, lastError: String?
     ) {
         self.endpointId = endpointId
         self.endpointURL = endpointURL
@@ -176,7 +174,6 @@ public struct FailureGroup: Sendable, Equatable {
         self.retrying = retrying
         self.lastAt = lastAt
         self.lastError = lastError
-        self.sampleDeliveryIds = sampleDeliveryIds
     }
 
     /// `connect_refused` or `http 500`: the label the Failures view shows.
@@ -220,6 +217,9 @@ public protocol DeliveryLogReader: Sendable {
     func retryQueue(_ query: RetryQueueQuery) throws -> [Delivery]
     /// Dead and retrying deliveries grouped by endpoint and error class, largest first.
     func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup]
+    /// The newest dead and retrying deliveries of one failure group (the group's `errorClass` and `statusCode`,
+    /// `nil` matching a missing value), newest first: what an expanded group lists.
+    func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws -> [Delivery]
     /// Newest first; `before` is the `sequence` of the last row of the previous page.
     func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary]
     func deliveryDetail(id: Int64) throws -> DeliveryDetail?

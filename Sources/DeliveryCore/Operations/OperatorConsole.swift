@@ -19,6 +19,11 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
     public func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup] {
         try store.failureGroups(endpointId: endpointId, limit: limit)
     }
+    public func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws
+        -> [Delivery]
+    {
+        try store.failureSamples(endpointId: endpointId, errorClass: errorClass, statusCode: statusCode, limit: limit)
+    }
     public func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary] {
         try store.messages(eventType: eventType, before: before, limit: limit)
     }

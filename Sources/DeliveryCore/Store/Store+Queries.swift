@@ -89,7 +89,7 @@ extension Store: DeliveryLogReader {
 
     public func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup] {
         try read { db in
-            let groups = try db.query(
+            try db.query(
                 """
                 SELECT f.endpoint_id, e.url, f.error_class, f.status_code, f.dead, f.retrying, f.last_at, f.last_error
                 FROM failure_groups f JOIN endpoints e ON e.id = f.endpoint_id
@@ -101,20 +101,26 @@ extension Store: DeliveryLogReader {
                     endpointId: row.text(0), endpointURL: row.text(1),
                     errorClass: ErrorClass(rawValue: row.text(2)), statusCode: row.int(3) == 0 ? nil : row.int(3),
                     count: row.int(4) + row.int(5), dead: row.int(4), retrying: row.int(5), lastAt: row.date(6),
-                    lastError: row.optionalText(7), sampleDeliveryIds: [])
+                    lastError: row.optionalText(7))
             }
-            return try groups.map { group in
-                var group = group
-                group.sampleDeliveryIds = try db.query(
-                    """
-                    SELECT id FROM deliveries
-                    WHERE endpoint_id = ? AND last_error_class IS ? AND last_status_code IS ?
-                        AND status IN ('dead', 'retrying')
-                    ORDER BY id DESC LIMIT 20
-                    """, [.text(group.endpointId), .from(group.errorClass?.rawValue), .from(group.statusCode)]
-                ) { $0.int64(0) }
-                return group
-            }
+        }
+    }
+
+    public func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws
+        -> [Delivery]
+    {
+        try read { db in
+            try db.query(
+                """
+                SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+                WHERE d.endpoint_id = ? AND d.last_error_class IS ? AND d.last_status_code IS ?
+                    AND d.status IN ('dead', 'retrying')
+                ORDER BY d.id DESC LIMIT ?
+                """,
+                [
+                    .text(endpointId), .from(errorClass?.rawValue), .from(statusCode),
+                    .from(max(1, min(limit, 10_000))),
+                ], Self.delivery)
         }
     }
 

@@ -240,21 +240,33 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             FailureGroup(
                 endpointId: "ep_down", endpointURL: "https://down.example.net/hook", errorClass: .connectRefused,
                 statusCode: nil, count: 312, dead: 301, retrying: 11, lastAt: t.addingTimeInterval(-40),
-                lastError: "connect ECONNREFUSED 203.0.113.7:443", sampleDeliveryIds: [1007, 1002]),
+                lastError: "connect ECONNREFUSED 203.0.113.7:443"),
             FailureGroup(
                 endpointId: "ep_crm", endpointURL: "https://crm.example.org/hooks/in", errorClass: .httpStatus,
                 statusCode: 500, count: 41, dead: 0, retrying: 41, lastAt: t.addingTimeInterval(-75),
-                lastError: "Internal Server Error", sampleDeliveryIds: [1001]),
+                lastError: "Internal Server Error"),
             FailureGroup(
                 endpointId: "ep_tokyo", endpointURL: "https://tokyo.example.jp/受信", errorClass: .httpStatus,
                 statusCode: 502, count: 3, dead: 3, retrying: 0, lastAt: t.addingTimeInterval(-300),
-                lastError: "\u{1b}]0;owned\u{07}\u{1b}[2J bad gateway 支払い", sampleDeliveryIds: [1008]),
+                lastError: "\u{1b}]0;owned\u{07}\u{1b}[2J bad gateway 支払い"),
             FailureGroup(
                 endpointId: "ep_legacy", endpointURL: "https://legacy.example.com/notify", errorClass: .timeout,
                 statusCode: nil, count: 1, dead: 0, retrying: 1, lastAt: t.addingTimeInterval(-600),
-                lastError: "timed out after 15000 ms", sampleDeliveryIds: [1011]),
+                lastError: "timed out after 15000 ms"),
         ]
         return Array(groups.filter { g in endpointId.map { g.endpointId == $0 } ?? true }.prefix(limit))
+    }
+
+    func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws
+        -> [Delivery]
+    {
+        lock.withLock {
+            Array(
+                deliveryList.lazy.filter { d in
+                    d.endpointId == endpointId && d.lastErrorClass == errorClass && d.lastStatusCode == statusCode
+                        && (d.status == .dead || d.status == .retrying)
+                }.prefix(limit))
+        }
     }
 
     func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary] {
