@@ -25,12 +25,15 @@ public struct DeliveryBenchmark: Sendable {
     public var maxInFlight: Int
     /// Deliveries allowed to wait in the queue before the publisher pauses (keeps the run steady-state).
     public var backlog: Int
+    /// Events published per second; `nil` publishes as fast as the dispatcher keeps up (throughput).
+    public var rate: Double?
 
-    public init(events: Int, endpoints: Int, maxInFlight: Int = 256, backlog: Int = 20_000) {
+    public init(events: Int, endpoints: Int, maxInFlight: Int = 256, backlog: Int = 20_000, rate: Double? = nil) {
         self.events = events
         self.endpoints = endpoints
         self.maxInFlight = maxInFlight
         self.backlog = backlog
+        self.rate = rate
     }
 
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
@@ -58,8 +61,14 @@ public struct DeliveryBenchmark: Sendable {
         var lastReport = ContinuousClock.now
         while true {
             let counts = try store.overview(now: Date()).totals
-            if published < events, counts.queued + counts.inflight < backlog {
-                let count = min(max(1, backlog / max(endpoints, 1) / 4), events - published, 500)
+            var allowed = events - published
+            if let rate {
+                let elapsed = ContinuousClock.now - started
+                let due = Int(rate * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+                allowed = min(allowed, due - published)
+            }
+            if allowed > 0, counts.queued + counts.inflight < backlog {
+                let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, 500)
                 _ = try store.publish(batch: Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: nil), count: count))
                 published += count
                 dispatcher.wake()

@@ -9,6 +9,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Events to publish.") var events = 20_000
     @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
     @Option(help: "Deliveries in flight at once.") var maxInFlight = 256
+    @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -28,7 +29,8 @@ struct Bench: AsyncParsableCommand {
             }
             defer { if db == nil { try? FileManager.default.removeItem(at: directory) } }
             let store = try Store(path: path)
-            let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight)
+            if let rate, !(rate > 0 && rate <= 1_000_000) { throw HooktopError.invalid("--rate must be between 0 and 1000000") }
+            let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight, rate: rate)
             let result = try await benchmark.run(store: store) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
