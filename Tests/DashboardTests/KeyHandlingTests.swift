@@ -317,7 +317,11 @@ import Testing
     @Test func failureGroupsExpand() {
         let log = FixtureLog()
         var state = Fixture.state(log, view: .failures)
+        #expect(state.dataRequest.failureSamples == nil)  // collapsed groups fetch no deliveries
         state.press(.right)
+        #expect(
+            state.dataRequest.failureSamples
+                == FailureSampleQuery(endpointId: "ep_down", errorClass: .connectRefused, statusCode: nil, limit: 20))
         state.reload(from: log)
         #expect(state.rows.count == 4 + 2)
         state.press(.down)
@@ -325,5 +329,6 @@ import Testing
         state.press(.left)
         #expect(state.rows.count == 4)
         #expect(state.selectedKey?.hasPrefix("g:ep_down") == true)
+        #expect(state.dataRequest.failureSamples == nil)
     }
 }

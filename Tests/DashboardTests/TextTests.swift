@@ -135,3 +135,47 @@ import Testing
         assertSnapshot(DashboardRenderer.render(state).text(), named: "too-small-30x8")
     }
 }
+
+@Suite struct TextFastPathTests {
+    @Test func namesSortWithNumbersInOrder() {
+        let names = ["Customer 10", "customer 2", "Customer 1", "Customer 02b", "Billing", "api-10", "api-9", "東京"]
+        #expect(
+            names.sorted(by: NaturalOrder.less)
+                == ["api-9", "api-10", "Billing", "Customer 1", "customer 2", "Customer 02b", "Customer 10", "東京"])
+        #expect(NaturalOrder.less("Customer 2", "Customer 10"))
+        #expect(!NaturalOrder.less("Customer 10", "Customer 2"))
+        #expect(!NaturalOrder.less("same", "Same"))
+        #expect(NaturalOrder.less("a", "a1"))
+    }
+
+    @Test func trimmingMatchesFoundation() {
+        for text in ["", " ", "a", "  a b  ", "\ta\t", "\u{3000}全角\u{3000}", "\u{A0}x\u{2003}", " é\u{301} ", "x "] {
+            #expect(Formatting.trimmingWhitespace(text) == text.trimmingCharacters(in: .whitespaces), "\(text.debugDescription)")
+        }
+    }
+
+    /// The ASCII fast paths draw exactly what the general path draws.
+    @Test func asciiFastPathsAgreeWithTheGeneralPath() {
+        let texts = ["", "abc", "connect_refused", String(repeating: "x", count: 90), "a\u{7}b", "é", "ab支払い"]
+        for text in texts {
+            let general = text.reduce(0) { $0 + DisplayWidth.of($1) }
+            #expect(DisplayWidth.of(text) == general)
+            for width in [0, 1, 3, 8, 100] {
+                let cut = DisplayWidth.truncate(text, to: width)
+                #expect(DisplayWidth.of(cut) <= max(0, width))
+                if general <= width { #expect(cut == text) }
+            }
+        }
+        #expect(DisplayWidth.truncate("hello world", to: 8) == "hello w…")
+        #expect(DisplayWidth.pad("ab", to: 5, alignRight: true) == "   ab")
+        var grid = CellGrid(width: 10, height: 1)
+        let end = grid.put("hello world", x: 2, y: 0, maxWidth: 6)
+        #expect(end == 8)
+        #expect(grid.text() == "  hello")
+        #expect(grid[7, 0].text == " " && grid[7, 0].width == 1)
+        var wide = CellGrid(width: 4, height: 1)
+        wide.put("支払", x: 0, y: 0)
+        wide.put("ab", x: 1, y: 0)  // overwrites the second half of 支: its first half is blanked
+        #expect(wide.text() == " ab")
+    }
+}

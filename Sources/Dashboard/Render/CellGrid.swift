@@ -39,6 +39,16 @@ public struct CellGrid: Sendable, Equatable {
         guard y >= 0, y < height else { return x }
         let limit = min(width, maxWidth.map { x + max(0, $0) } ?? width)
         var column = x
+        if DisplayWidth.printableASCIIWidth(text) != nil {
+            // One byte, one cell (the common case): no grapheme breaking, no width lookups.
+            let strings = Self.asciiText
+            for byte in text.utf8 {
+                if column + 1 > limit { break }
+                if column >= 0 { set(column, y, Cell(text: strings[Int(byte)], width: 1, style: style)) }
+                column += 1
+            }
+            return column
+        }
         for character in text {
             let w = DisplayWidth.of(character)
             if w == 0 {
@@ -68,6 +78,9 @@ public struct CellGrid: Sendable, Equatable {
         }
         return column
     }
+
+    /// One-character strings for the ASCII bytes.
+    private static let asciiText: [String] = (0..<128).map { String(UnicodeScalar(UInt8($0))) }
 
     /// Sets the style of `count` cells from (x, y), keeping their text (highlights a row).
     public mutating func restyle(x: Int, y: Int, count: Int, style: Style) {

@@ -8,7 +8,7 @@ import Foundation
 public enum EndpointName {
     /// The display name of `endpoint` (sanitised).
     public static func of(_ endpoint: Endpoint) -> String {
-        let description = Sanitizer.line(endpoint.description).trimmingCharacters(in: .whitespaces)
+        let description = Formatting.trimmingWhitespace(Sanitizer.line(endpoint.description))
         if !description.isEmpty { return description }
         return hostAndPath(endpoint.url) ?? Sanitizer.line(endpoint.id)
     }
@@ -30,7 +30,17 @@ extension DashboardState {
     /// The display name of the endpoint `id`, from the loaded endpoints (the id itself when it is not loaded).
     public func endpointName(_ id: String) -> String {
         if let detailData, detailData.endpoint.id == id { return EndpointName.of(detailData.endpoint) }
-        if let summary = endpoints.first(where: { $0.endpoint.id == id }) { return EndpointName.of(summary.endpoint) }
+        if let name = endpointNames[id] { return name }
         return Sanitizer.line(id)
+    }
+
+    /// Display names by endpoint id (the first summary wins for a repeated id).
+    static func names(of endpoints: [EndpointSummary]) -> [String: String] {
+        var names: [String: String] = [:]
+        names.reserveCapacity(endpoints.count)
+        for summary in endpoints where names[summary.endpoint.id] == nil {
+            names[summary.endpoint.id] = EndpointName.of(summary.endpoint)
+        }
+        return names
     }
 }

@@ -35,7 +35,7 @@ extension DashboardState {
         list.selectedIndex = min(max(0, target), rows.count - 1)
         list.selectedKey = rows[list.selectedIndex].key
         self.list = list
-        keepSelectionVisible()
+        keepSelectionVisible(rowCount: rows.count)
     }
 
     mutating func moveToTop() {
@@ -90,14 +90,14 @@ extension DashboardState {
         }
         list.selectedKey = rows[list.selectedIndex].key
         self.list = list
-        keepSelectionVisible()
+        keepSelectionVisible(rowCount: rows.count)
     }
 
-    /// Adjusts `top` so the selected row is inside the visible body.
-    mutating func keepSelectionVisible() {
+    /// Adjusts `top` so the selected row is inside the visible body (`rowCount`: the rows, when already known).
+    mutating func keepSelectionVisible(rowCount: Int? = nil) {
         var list = self.list
         let visible = bodyRows
-        let count = rows.count
+        let count = rowCount ?? rows.count
         if list.selectedIndex < list.top { list.top = list.selectedIndex }
         if list.selectedIndex >= list.top + visible { list.top = list.selectedIndex - visible + 1 }
         list.top = max(0, min(list.top, max(0, count - visible)))

@@ -27,7 +27,11 @@ public struct DashboardState: Sendable {
     // MARK: Data, as last loaded
 
     public var overview: Overview?
-    public var endpoints: [EndpointSummary] = []
+    public var endpoints: [EndpointSummary] = [] {
+        didSet { endpointNames = Self.names(of: endpoints) }
+    }
+    /// Display names of `endpoints` by id, worked out once per load (every row of every view shows one).
+    public private(set) var endpointNames: [String: String] = [:]
     /// The Deliveries page.
     public var deliveries: [Delivery] = []
     /// The query `deliveries` came from (a frozen log keeps its rows while the query stays the same).

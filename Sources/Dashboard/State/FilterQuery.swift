@@ -77,8 +77,8 @@ public struct FilterQuery: Sendable, Equatable {
         return EventTypeFilter.matches(patterns: [eventType], eventType: candidate)
     }
 
-    /// Whether a row's text passes the free-text part.
-    func matches(text candidate: String) -> Bool {
-        text.isEmpty || candidate.lowercased().contains(text)
+    /// Whether a row's text passes the free-text part (the text is only built when there is free text).
+    func matches(text candidate: @autoclosure () -> String) -> Bool {
+        text.isEmpty || candidate().lowercased().contains(text)
     }
 }

@@ -51,7 +51,7 @@ extension DashboardState {
                 let e = summary.endpoint
                 return (filter.endpointId.map { e.id == $0 } ?? true)
                     && filter.matches(
-                        text: [e.id, e.url, EndpointName.of(e), e.status.rawValue].joined(separator: " "))
+                        text: [e.id, e.url, endpointName(e.id), e.status.rawValue].joined(separator: " "))
             }
             return sortEndpoints(kept).map(Row.endpoint)
         case .deliveries:
@@ -110,7 +110,7 @@ extension DashboardState {
             func p95(_ s: EndpointSummary) -> Double { s.recent.p95Milliseconds ?? -1 }
             return list.sorted { (p95($0), $1.endpoint.id) > (p95($1), $0.endpoint.id) }
         default:
-            let named = list.map { (key: EndpointName.of($0.endpoint).lowercased(), summary: $0) }
+            let named = list.map { (key: NaturalOrder.Key(endpointName($0.endpoint.id)), summary: $0) }
             return named.sorted { ($0.key, $0.summary.endpoint.id) < ($1.key, $1.summary.endpoint.id) }.map(\.summary)
         }
     }
@@ -119,7 +119,7 @@ extension DashboardState {
         switch sort {
         case .recent: return list.sorted { ($0.lastAt, $1.endpointId) > ($1.lastAt, $0.endpointId) }
         case .name:
-            let named = list.map { (key: endpointName($0.endpointId).lowercased(), group: $0) }
+            let named = list.map { (key: NaturalOrder.Key(endpointName($0.endpointId)), group: $0) }
             return named.sorted { ($0.key, $0.group.endpointId, $0.group.label) < ($1.key, $1.group.endpointId, $1.group.label) }
                 .map(\.group)
         default: return list  // the store returns the largest first

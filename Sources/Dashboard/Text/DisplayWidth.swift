@@ -42,6 +42,7 @@ public enum DisplayWidth {
 
     /// Columns a string occupies.
     public static func of(_ text: some StringProtocol) -> Int {
+        if let width = printableASCIIWidth(text) { return width }
         var total = 0
         for character in text { total += of(character) }
         return total
@@ -51,10 +52,13 @@ public enum DisplayWidth {
     /// A wide character is never split: when it does not fit, it is left out (the result may be a column short).
     public static func truncate(_ text: String, to width: Int, ellipsis: String = "…") -> String {
         guard width > 0 else { return "" }
-        if of(text) <= width { return text }
+        let ascii = printableASCIIWidth(text)
+        if (ascii ?? of(text)) <= width { return text }
         let ellipsisWidth = of(ellipsis)
         let budget = width - ellipsisWidth
         guard budget >= 0 else { return String(repeating: ".", count: width) }
+        // One column per byte: cut at the byte.
+        if ascii != nil { return String(decoding: text.utf8.prefix(budget), as: UTF8.self) + ellipsis }
         var result = ""
         var used = 0
         for character in text {
@@ -72,6 +76,18 @@ public enum DisplayWidth {
         let gap = max(0, width - of(cut))
         let spaces = String(repeating: " ", count: gap)
         return alignRight ? spaces + cut : cut + spaces
+    }
+
+    /// The width of `text` when it is all printable ASCII (one column per byte, the common case of table cells),
+    /// else `nil`: the fast path that skips grapheme breaking and Unicode properties.
+    @inline(__always)
+    static func printableASCIIWidth(_ text: some StringProtocol) -> Int? {
+        var count = 0
+        for byte in text.utf8 {
+            guard byte >= 0x20, byte < 0x7F else { return nil }
+            count += 1
+        }
+        return count
     }
 
     /// East Asian Wide and Fullwidth ranges, plus emoji with default emoji presentation.

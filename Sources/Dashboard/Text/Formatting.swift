@@ -6,7 +6,27 @@ public enum Formatting {
     public static func clock(_ date: Date, timeZone: TimeZone) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + timeZone.secondsFromGMT(for: date)
         let day = ((seconds % 86_400) + 86_400) % 86_400
-        return String(format: "%02d:%02d:%02d", day / 3600, day / 60 % 60, day % 60)
+        return twoDigits(day / 3600) + ":" + twoDigits(day / 60 % 60) + ":" + twoDigits(day % 60)
+    }
+
+    /// `07` from 7 (0...99).
+    static func twoDigits(_ value: Int) -> String {
+        value < 10 ? "0\(value)" : "\(value)"
+    }
+
+    /// `text` without leading and trailing spaces and tabs (Unicode `Zs` and U+0009, as `CharacterSet.whitespaces`).
+    public static func trimmingWhitespace(_ text: String) -> String {
+        func isWhitespace(_ s: Unicode.Scalar) -> Bool {
+            s == " " || s == "\t" || (s.value >= 0x80 && s.properties.generalCategory == .spaceSeparator)
+        }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.first, let last = scalars.last else { return text }
+        if !isWhitespace(first), !isWhitespace(last) { return text }
+        var start = scalars.startIndex
+        var end = scalars.endIndex
+        while start < end, isWhitespace(scalars[start]) { start = scalars.index(after: start) }
+        while end > start, isWhitespace(scalars[scalars.index(before: end)]) { end = scalars.index(before: end) }
+        return String(scalars[start..<end])
     }
 
     /// `14:02` in `timeZone`.

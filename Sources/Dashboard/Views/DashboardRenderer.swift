@@ -14,12 +14,16 @@ public enum DashboardRenderer {
         HeaderView.draw(state, into: &grid)
         let bodyY = DashboardState.headerHeight
         let bodyHeight = grid.height - DashboardState.headerHeight - DashboardState.footerHeight
+        var rowCount: Int?
         if let detail = state.detail {
             DetailView.draw(state, detail: detail, y: bodyY, height: bodyHeight, into: &grid)
         } else {
-            drawList(state, y: bodyY, height: bodyHeight, into: &grid)
+            // The rows are worked out once per frame; only the visible ones become cells.
+            let rows = state.rows
+            rowCount = rows.count
+            drawList(state, rows: rows, y: bodyY, height: bodyHeight, into: &grid)
         }
-        FooterView.draw(state, into: &grid)
+        FooterView.draw(state, rowCount: rowCount, into: &grid)
         OverlayView.draw(state, into: &grid)
         return grid
     }
@@ -73,8 +77,7 @@ public enum DashboardRenderer {
         }
     }
 
-    private static func drawList(_ state: DashboardState, y: Int, height: Int, into grid: inout CellGrid) {
-        let rows = state.rows
+    private static func drawList(_ state: DashboardState, rows: [Row], y: Int, height: Int, into grid: inout CellGrid) {
         let list = state.list
         let columns: [Column] =
             switch state.view {
@@ -89,7 +92,7 @@ public enum DashboardRenderer {
             y: y, height: height, glyphs: state.glyphs,
             cells: { index in
                 switch rows[index] {
-                case .endpoint(let s): EndpointsView.cells(s, glyphs: state.glyphs)
+                case .endpoint(let s): EndpointsView.cells(s, name: state.endpointName(s.endpoint.id), glyphs: state.glyphs)
                 case .delivery(let d):
                     state.view == .retryQueue
                         ? RetryQueueView.cells(d, state: state) : DeliveriesView.cells(d, state: state)

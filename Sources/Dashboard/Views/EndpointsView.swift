@@ -16,7 +16,7 @@ enum EndpointsView {
         Column(title: "LAST ERROR", width: 13, flex: 2, priority: 6),
     ]
 
-    static func cells(_ s: EndpointSummary, glyphs: Glyphs) -> [TableCell] {
+    static func cells(_ s: EndpointSummary, name: String, glyphs: Glyphs) -> [TableCell] {
         let e = s.endpoint
         let status: TableCell =
             switch e.status {
@@ -30,7 +30,7 @@ enum EndpointsView {
         if e.status == .disabled, let reason = e.disabledReason { lastError = "disabled: " + Sanitizer.line(reason) }
         return [
             status,
-            TableCell(EndpointName.of(e), Style(.normal, bold: true)),
+            TableCell(name, Style(.normal, bold: true)),
             TableCell(Sanitizer.line(e.url), Style(.dim)),
             TableCell(Formatting.percent(rate), Style(rateRole)),
             TableCell(s.counts.inflight == 0 ? "-" : "\(s.counts.inflight)"),
@@ -95,7 +95,7 @@ enum DeliveriesView {
     /// The part of an error message that says more than its class or status code: `connection refused` from
     /// `connect_refused: connection refused`; `nil` for `http 429`, which the status code already says.
     static func errorText(_ error: String?, errorClass: ErrorClass?, statusCode: Int? = nil) -> String? {
-        guard var text = error.map(Sanitizer.line)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+        guard var text = error.map({ Formatting.trimmingWhitespace(Sanitizer.line($0)) }), !text.isEmpty else {
             return nil
         }
         if let errorClass, text.hasPrefix(errorClass.rawValue + ": ") {

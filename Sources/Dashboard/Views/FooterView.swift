@@ -2,13 +2,14 @@ import Foundation
 
 /// The last two lines: the keys that work here, and a message line (results, errors, the filter editor).
 enum FooterView {
-    static func draw(_ state: DashboardState, into grid: inout CellGrid) {
+    /// - Parameter rowCount: rows of the list, when the caller has them already (else they are worked out).
+    static func draw(_ state: DashboardState, rowCount: Int? = nil, into grid: inout CellGrid) {
         let keysY = grid.height - 2
         let messageY = grid.height - 1
         grid.fill(x: 0, y: keysY, width: grid.width, height: 1, style: Style(.header))
         var x = 1
         let pairs = KeyBindings.footer(view: state.view, detail: state.detail != nil)
-        let position = positionText(state)
+        let position = positionText(state, rowCount: rowCount)
         let limit = grid.width - DisplayWidth.of(position) - 2
         for (key, label) in pairs {
             let w = DisplayWidth.of(key) + 1 + DisplayWidth.of(label)
@@ -36,9 +37,9 @@ enum FooterView {
     }
 
     /// `12/200` (row within the loaded page, plus `+` when more pages follow).
-    private static func positionText(_ state: DashboardState) -> String {
+    private static func positionText(_ state: DashboardState, rowCount: Int?) -> String {
         guard state.detail == nil else { return "" }
-        let count = state.rows.count
+        let count = rowCount ?? state.rows.count
         guard count > 0 else { return "" }
         let page = state.list.pages.isEmpty ? "" : " p\(state.list.pages.count + 1)"
         return "\(min(state.list.selectedIndex, count - 1) + 1)/\(count)\(page)"
