@@ -78,10 +78,13 @@ extension Store: DeliveryLogReader {
             arguments += [.from(at), .int(id)]
         }
         arguments.append(.from(max(1, min(query.limit, 10_000))))
+        // Across endpoints, walk the queue index in order: without statistics SQLite prefers the status index and
+        // sorts every waiting delivery (milliseconds on a large backlog); one endpoint's are served by deliveries_due.
+        let index = query.endpointId == nil ? "INDEXED BY deliveries_queue" : ""
         return try read { db in
             try db.query(
                 """
-                SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
+                SELECT \(Self.deliveryColumns) FROM deliveries d \(index) JOIN messages m ON m.seq = d.message_seq
                 WHERE \(conditions.joined(separator: " AND ")) ORDER BY d.next_attempt_at, d.id LIMIT ?
                 """, arguments, Self.delivery)
         }
