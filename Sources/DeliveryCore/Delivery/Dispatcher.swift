@@ -62,9 +62,14 @@ public final class Dispatcher: Service, Sendable {
     public var inFlightCount: Int { shared.withLock { $0.total } }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await loop()
-        } onGracefulShutdown: {
+        // A graceful shutdown (SIGTERM) and a cancellation (another service of the group failed) both stop it.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await loop()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
             self.stop()
         }
     }

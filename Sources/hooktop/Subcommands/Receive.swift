@@ -49,7 +49,11 @@ struct Receive: AsyncParsableCommand {
             do {
                 try await app.runService()
             } catch {
-                throw HooktopError.invalid("receive stopped: \(error)")
+                let text = "\(error)"
+                if text.contains("Address already in use") {
+                    throw HooktopError.invalid("cannot listen on \(listen): address already in use")
+                }
+                throw HooktopError.invalid("receive stopped: \(text)")
             }
         }
     }

@@ -66,7 +66,11 @@ struct Serve: AsyncParsableCommand {
                 try await group.run()
             } catch {
                 await runtime.shutdown()
-                throw HooktopError(.invalidInput, "serve stopped: \(error)")
+                let text = "\(error)"
+                if text.contains("Address already in use") {
+                    throw HooktopError(.invalidInput, "cannot listen on \(listen): address already in use")
+                }
+                throw HooktopError(.invalidInput, "serve stopped: \(text)")
             }
             await runtime.shutdown()
         }

@@ -93,7 +93,7 @@ func withDispatcher<T>(
 extension Store {
     /// Adds a loopback endpoint for tests, with a short timeout.
     func addTestEndpoint(
-        _ url: String, eventTypes: [String] = [], maxInFlight: Int? = nil, timeoutMilliseconds: Int = 1000,
+        _ url: String, eventTypes: [String] = [], maxInFlight: Int? = nil, timeoutMilliseconds: Int = 5000,
         secret: String? = nil, now: Date = Date()
     ) throws -> Endpoint {
         try addEndpoint(
