@@ -108,3 +108,42 @@ public struct DeliveryBenchmark: Sendable {
         return Double(usage.ru_maxrss) / 1024
     }
 }
+
+extension DeliveryBenchmark {
+    /// The HTTP ceiling: signed POSTs from the same sender to the same sink with no database at all, `concurrency` at
+    /// a time. Returns requests per second.
+    public static func httpOnly(requests: Int, concurrency: Int) async throws -> Double {
+        let sink = try await BenchSink.start()
+        var configuration = WebhookSender.Configuration()
+        configuration.connectionsPerHost = concurrency
+        configuration.allowPrivateDestinations = true
+        let sender = WebhookSender(configuration: configuration)
+        let endpoint = Endpoint(
+            id: "ep_bench", url: sink.url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", createdAt: Date(),
+            updatedAt: Date())
+        let message = Message(
+            id: "msg_bench", eventType: "invoice.paid", payload: #"{"amount":4200}"#, idempotencyKey: nil,
+            createdAt: Date())
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var index = worker
+                    while index < requests {
+                        let job = DeliveryJob(
+                            deliveryId: Int64(index), endpoint: endpoint, message: message, attemptNumber: 1,
+                            trigger: .scheduled)
+                        let outcome = await sender.send(job)
+                        guard outcome.succeeded else { throw HooktopError(.database, "sink failed: \(outcome.summary ?? "")") }
+                        index += concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        await sender.shutdown()
+        await sink.stop()
+        return Double(requests) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}

@@ -18,6 +18,14 @@ public struct DeliveryJob: Sendable {
     /// The attempt's 1-based number.
     public var attemptNumber: Int
     public var trigger: AttemptTrigger
+
+    public init(deliveryId: Int64, endpoint: Endpoint, message: Message, attemptNumber: Int, trigger: AttemptTrigger) {
+        self.deliveryId = deliveryId
+        self.endpoint = endpoint
+        self.message = message
+        self.attemptNumber = attemptNumber
+        self.trigger = trigger
+    }
 }
 
 /// What one attempt produced, to be recorded in the log.

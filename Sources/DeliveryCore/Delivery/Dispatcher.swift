@@ -74,64 +74,108 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    private func loop() async throws {
-        var random = SystemRandomNumberGenerator()
+    /// What the loop remembers between iterations.
+    private struct LoopState: Sendable {
         var endpoints: [Endpoint] = []
         var lastRefresh = Date.distantPast
         var lastHeartbeat = Date.distantPast
         var lastCounter: Int64 = -1
         var rotation = 0
-        try? store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
-        _ = try? store.releaseLeases(now: Date())
+    }
+
+    private func loop() async throws {
+        var state = LoopState()
+        _ = try? await store.offload { [self] in
+            try store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
+            return try store.releaseLeases(now: Date())
+        }
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
         await withDiscardingTaskGroup { group in
             while !shared.withLock({ $0.stopping }) {
-                let now = Date()
+                await gatherBatch(endpoints: state.endpoints)
+                let jobs: [DeliveryJob]
                 do {
-                    if now.timeIntervalSince(lastHeartbeat) >= 1 {
-                        try store.heartbeat(worker(now: now))
-                        try store.releaseLeases(now: now)
-                        lastHeartbeat = now
-                    }
-                    // Endpoint changes (pause, resume, new endpoints) come from any process: look at most every
-                    // 50 ms when the database changed, and every second regardless.
-                    let counter = try store.changeCounter()
-                    let sinceRefresh = now.timeIntervalSince(lastRefresh)
-                    if (counter != lastCounter && sinceRefresh >= 0.05) || sinceRefresh >= 1 {
-                        endpoints = try store.endpoints().filter { $0.status == .active }
-                        lastRefresh = now
-                        lastCounter = counter
-                    }
-                    try flush(&random)
-                    rotation = endpoints.isEmpty ? 0 : (rotation + 1) % endpoints.count
-                    let requests = shared.withLock { state in
-                        Self.allocate(
-                            room: configuration.maxInFlight - state.total, endpoints: endpoints, start: rotation,
-                            inFlight: state.inFlight)
-                    }
-                    let jobs = requests.isEmpty ? [] : try store.claimDue(
-                        requests, owner: workerID, now: now, lease: configuration.leaseMargin)
-                    for job in jobs {
-                        shared.withLock { state in
-                            state.inFlight[job.endpoint.id, default: 0] += 1
-                            state.total += 1
-                        }
-                        group.addTask { await self.perform(job) }
-                    }
-                    if !jobs.isEmpty { continue }
+                    // The database work of one iteration runs on the store's thread, so Swift's few cooperative
+                    // threads stay free to drive the HTTP requests.
+                    (state, jobs) = try await store.offload { [self, state] in try iterate(state) }
                 } catch {
                     logger.error("dispatcher: \(error)")
+                    jobs = []
                 }
+                for job in jobs {
+                    group.addTask { await self.perform(job) }
+                }
+                if !jobs.isEmpty { continue }
                 if shared.withLock({ $0.outcomes.isEmpty }) {
                     await wakeSignal.wait(timeout: configuration.pollInterval)
                 }
             }
-            await drain(&random)
+            await drain()
             group.cancelAll()
         }
-        _ = try? store.releaseLeases(owner: workerID, now: Date())
-        try? store.removeWorker(id: workerID)
+        _ = try? await store.offload { [self] in
+            try store.releaseLeases(owner: workerID, now: Date())
+            try store.removeWorker(id: workerID)
+        }
         logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
+    }
+
+    /// One iteration's database work: heartbeat, endpoint refresh, recording finished attempts, claiming due ones.
+    /// The claimed jobs are already counted in flight.
+    private func iterate(_ previous: LoopState) throws -> (LoopState, [DeliveryJob]) {
+        var state = previous
+        let now = Date()
+        if now.timeIntervalSince(state.lastHeartbeat) >= 1 {
+            try store.heartbeat(worker(now: now))
+            try store.releaseLeases(now: now)
+            state.lastHeartbeat = now
+        }
+        // Endpoint changes (pause, resume, new endpoints) come from any process: look every 50 ms whether the
+        // database changed, and reload every second regardless.
+        let sinceRefresh = now.timeIntervalSince(state.lastRefresh)
+        if sinceRefresh >= 0.05 {
+            let counter = try store.changeCounter()
+            if counter != state.lastCounter || sinceRefresh >= 1 {
+                state.endpoints = try store.endpoints().filter { $0.status == .active }
+                state.lastRefresh = now
+                state.lastCounter = counter
+            }
+        }
+        try flush()
+        state.rotation = state.endpoints.isEmpty ? 0 : (state.rotation + 1) % state.endpoints.count
+        let requests = shared.withLock { shared in
+            Self.allocate(
+                room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
+                inFlight: shared.inFlight)
+        }
+        guard !requests.isEmpty else { return (state, []) }
+        let jobs = try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
+        shared.withLock { shared in
+            for job in jobs {
+                shared.inFlight[job.endpoint.id, default: 0] += 1
+                shared.total += 1
+            }
+        }
+        return (state, jobs)
+    }
+
+    /// Under load, waits up to 2 ms for several sends to finish, so that one transaction records and claims many
+    /// deliveries instead of one per wake-up. Returns at once when idle or when a batch is ready.
+    private func gatherBatch(endpoints: [Endpoint]) async {
+        let batch = max(1, min(64, configuration.maxInFlight / 8))
+        let deadline = ContinuousClock.now + .milliseconds(2)
+        while ContinuousClock.now < deadline {
+            let ready = shared.withLock { state -> Bool in
+                if state.total == 0 || state.outcomes.count >= batch || state.stopping { return true }
+                let claimable = Self.allocate(
+                    room: configuration.maxInFlight - state.total, endpoints: endpoints, start: 0,
+                    inFlight: state.inFlight
+                ).reduce(0) { $0 + $1.limit }
+                return claimable >= batch
+            }
+            if ready { return }
+            await wakeSignal.wait(timeout: .milliseconds(1))
+        }
     }
 
     /// Shares the free in-flight slots among endpoints: an equal share each (at least one), within each endpoint's
@@ -162,7 +206,8 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Records every finished attempt in one transaction.
-    private func flush(_ random: inout SystemRandomNumberGenerator) throws {
+    private func flush() throws {
+        var random = SystemRandomNumberGenerator()
         let outcomes = shared.withLock { state in
             defer { state.outcomes.removeAll(keepingCapacity: true) }
             return state.outcomes
@@ -180,13 +225,13 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Lets in-flight sends finish within the grace period, recording them; the rest are released unrecorded.
-    private func drain(_ random: inout SystemRandomNumberGenerator) async {
+    private func drain() async {
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
         while shared.withLock({ $0.total > 0 }) && ContinuousClock.now < deadline {
-            try? flush(&random)
+            _ = try? await store.offload { [self] in try flush() }
             await wakeSignal.wait(timeout: .milliseconds(20))
         }
-        try? flush(&random)
+        _ = try? await store.offload { [self] in try flush() }
         shared.withLock { $0.discard = true }
     }
 

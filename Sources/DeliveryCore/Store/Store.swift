@@ -13,6 +13,8 @@ public final class Store: @unchecked Sendable {
     public let isReadOnly: Bool
     private let connection: Connection
     private let lock = NSLock()
+    /// The thread `offload` runs work on.
+    private let queue = DispatchQueue(label: "hooktop.store")
     /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
     /// Guarded by `lock`.
     private var localWrites: Int64 = 0
@@ -114,6 +116,14 @@ public final class Store: @unchecked Sendable {
             } catch let error as SQLiteError {
                 throw HooktopError(.database, error.description)
             }
+        }
+    }
+
+    /// Runs `body` (store calls) on the store's own thread and returns its result, so that waiting for SQLite never
+    /// holds one of Swift's cooperative threads.
+    public func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
         }
     }
 

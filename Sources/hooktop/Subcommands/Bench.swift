@@ -12,12 +12,18 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Measure only the HTTP ceiling: signed POSTs to the sink, no database.") var httpOnly = false
 
     func run() async throws {
         try await reportingErrors {
             guard (1...10_000_000).contains(events) else { throw HooktopError.invalid("--events must be from 1 to 10000000") }
             guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
             guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
+            if httpOnly {
+                let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
+                print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
+                return
+            }
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
             let path: String
             if let db {
