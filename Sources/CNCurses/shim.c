@@ -123,6 +123,10 @@ int hooktop_redirect_stderr(const char *path) {
     int saved = dup(2);
     if (saved < 0) return -1;
     int fd = open(path != NULL ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 && path != NULL) {
+        /* The log cannot be written (a read-only folder): still keep stderr off the screen. */
+        fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    }
     if (fd < 0) {
         close(saved);
         return -1;
