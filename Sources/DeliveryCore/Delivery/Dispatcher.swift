@@ -148,7 +148,8 @@ public final class Dispatcher: Service, Sendable {
                 room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
                 inFlight: shared.inFlight)
         }
-        guard !requests.isEmpty else { return (state, []) }
+        // A read first: most idle polls find nothing due and then take no write lock at all.
+        guard !requests.isEmpty, try store.hasDueWork(now: now) else { return (state, []) }
         let jobs = try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
         shared.withLock { shared in
             for job in jobs {

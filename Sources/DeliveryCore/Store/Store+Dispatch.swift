@@ -42,6 +42,17 @@ extension Store {
         }
     }
 
+    /// Whether any waiting delivery is due (one index probe, no write lock).
+    func hasDueWork(now: Date) throws -> Bool {
+        try read { db in
+            try db.queryOne(
+                """
+                SELECT 1 FROM deliveries INDEXED BY deliveries_queue
+                WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ? LIMIT 1
+                """, [.from(now)], { _ in true }) ?? false
+        }
+    }
+
     /// Claims one delivery regardless of its schedule (a manual redelivery performed by the asking process).
     func claimOne(deliveryId: Int64, owner: String, now: Date, leaseUntil: Date) throws -> DeliveryJob? {
         try write { db in
