@@ -11,6 +11,23 @@ public enum Identifier {
         return result
     }
 
+    /// Whether `id` has the form of an identifier with `prefix`: `prefix` + `_` + 1 to 64 base62 characters
+    /// (what `make` produces, and what a caller-chosen id must look like).
+    public static func isWellFormed(_ id: String, prefix: String) -> Bool {
+        guard id.hasPrefix(prefix + "_") else { return false }
+        let rest = id.utf8.dropFirst(prefix.utf8.count + 1)
+        return (1...64).contains(rest.count)
+            && rest.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+    }
+
+    /// Checks a caller-chosen id.
+    /// - Throws: `HooktopError.invalidInput` saying what the id must look like.
+    static func validate(_ id: String, prefix: String) throws {
+        guard isWellFormed(id, prefix: prefix) else {
+            throw HooktopError.invalid("bad id '\(id)': use \(prefix)_ followed by 1 to 64 letters or digits")
+        }
+    }
+
     /// Delivery ids are database row ids shown as `dlv_<n>`; this accepts both forms.
     public static func parseDeliveryID(_ text: String) -> Int64? {
         let digits = text.hasPrefix("dlv_") ? String(text.dropFirst(4)) : text

@@ -59,23 +59,29 @@ extension Store {
     }
 
     /// Registers an endpoint. The URL's form is checked here; its destination by the caller's `DestinationPolicy`.
+    /// - Parameter id: the endpoint's id (`ep_` + 1 to 64 letters or digits); a random one when `nil`.
+    /// - Throws: `HooktopError.invalidInput` for a bad field or id, `conflict` when `id` is taken.
     public func addEndpoint(
         url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
-        allowPrivateDestination: Bool = false, now: Date = Date(), by actor: Actor
+        allowPrivateDestination: Bool = false, id: String? = nil, now: Date = Date(), by actor: Actor
     ) throws -> Endpoint {
         var changes = changes
         changes.url = url
         try changes.validate()
+        if let id { try Identifier.validate(id, prefix: "ep") }
         // The log keeps milliseconds: return the endpoint exactly as a later read will see it.
         let now = Date(milliseconds: now.milliseconds)
         let secret = secret ?? WebhookSignature.generateSecret()
         _ = try WebhookSignature.key(fromSecret: secret)
         let endpoint = Endpoint(
-            id: Identifier.make("ep"), url: url, description: changes.description ?? "",
+            id: id ?? Identifier.make("ep"), url: url, description: changes.description ?? "",
             eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? 32,
             timeoutMilliseconds: changes.timeoutMilliseconds ?? 15_000,
             allowPrivateDestination: allowPrivateDestination, createdAt: now, updatedAt: now)
         try write { db in
+            if id != nil, try db.scalar("SELECT count(*) FROM endpoints WHERE id = ?", [.text(endpoint.id)]) > 0 {
+                throw HooktopError(.conflict, "endpoint \(endpoint.id) already exists")
+            }
             try db.run(
                 """
                 INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight, timeout_ms,

@@ -39,8 +39,11 @@ extension Store {
 
     /// Records an event and fans it out to every active or paused endpoint whose filter accepts its type.
     /// Disabled endpoints get no delivery (recovery sends what they missed).
+    /// - Parameter id: the message's id (`msg_` + 1 to 64 letters or digits); a random one when `nil`. Unused when
+    ///   the idempotency key was seen (the first message is returned).
+    /// - Throws: `HooktopError.invalidInput` for a bad field or id, `conflict` when `id` is taken.
     public func publish(
-        eventType: String, payload: String, idempotencyKey: String? = nil, now: Date = Date()
+        eventType: String, payload: String, idempotencyKey: String? = nil, id: String? = nil, now: Date = Date()
     ) throws -> PublishResult {
         guard EventType.isValid(eventType) else {
             throw HooktopError.invalid("bad event type '\(eventType)': use dotted names like invoice.paid")
@@ -49,13 +52,21 @@ extension Store {
         if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 256 {
             throw HooktopError.invalid("idempotency key must be 1 to 256 bytes")
         }
-        return try publish(batch: [(eventType, payload, idempotencyKey)], now: now)[0]
+        if let id { try Identifier.validate(id, prefix: "msg") }
+        return try publish(batch: [(eventType, payload, idempotencyKey)], ids: [id], now: now)[0]
     }
 
     /// Records several already-validated events in one transaction (bulk ingest, seeding and benchmarks).
     public func publish(batch: [(type: String, payload: String, idempotencyKey: String?)], now: Date = Date()) throws
         -> [PublishResult]
     {
+        try publish(batch: batch, ids: [], now: now)
+    }
+
+    /// `publish(batch:now:)` with validated message ids: `ids[i]` (when present and not `nil`) for `batch[i]`.
+    private func publish(
+        batch: [(type: String, payload: String, idempotencyKey: String?)], ids: [String?], now: Date
+    ) throws -> [PublishResult] {
         try write { db in
             let endpoints = try db.query(
                 "SELECT id, event_types FROM endpoints WHERE status <> 'disabled' ORDER BY created_at, id", []
@@ -65,7 +76,8 @@ extension Store {
             }
             var results: [PublishResult] = []
             results.reserveCapacity(batch.count)
-            for event in batch {
+            for (index, event) in batch.enumerated() {
+                let chosenId = index < ids.count ? ids[index] : nil
                 if let key = event.idempotencyKey,
                     let existing = try db.queryOne(
                         """
@@ -77,8 +89,13 @@ extension Store {
                     results.append(PublishResult(message: existing, deliveryCount: 0, duplicate: true))
                     continue
                 }
+                if let chosenId,
+                    try db.scalar("SELECT count(*) FROM messages WHERE id = ?", [.text(chosenId)]) > 0
+                {
+                    throw HooktopError(.conflict, "message \(chosenId) already exists")
+                }
                 let message = Message(
-                    id: Identifier.make("msg", length: 24), eventType: event.type, payload: event.payload,
+                    id: chosenId ?? Identifier.make("msg", length: 24), eventType: event.type, payload: event.payload,
                     idempotencyKey: event.idempotencyKey, createdAt: now)
                 try db.run(
                     "INSERT INTO messages (id, event_type, payload, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?)",
