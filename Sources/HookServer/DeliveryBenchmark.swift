@@ -60,7 +60,7 @@ public struct DeliveryBenchmark: Sendable {
         let payload = #"{"invoice_id":"in_123","amount":4200,"currency":"eur","customer":{"id":"cus_9","email":"ada@example.com"}}"#
         var lastReport = ContinuousClock.now
         while true {
-            let counts = try store.overview(now: Date()).totals
+            let counts = try await store.offload { try store.statusTotals() }
             var allowed = events - published
             if let rate {
                 let elapsed = ContinuousClock.now - started
@@ -69,7 +69,8 @@ public struct DeliveryBenchmark: Sendable {
             }
             if allowed > 0, counts.queued + counts.inflight < backlog {
                 let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, 500)
-                _ = try store.publish(batch: Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: nil), count: count))
+                let events = Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: String?.none), count: count)
+                _ = try await store.offload { try store.publish(batch: events) }
                 published += count
                 dispatcher.wake()
                 continue
@@ -79,7 +80,7 @@ public struct DeliveryBenchmark: Sendable {
                 progress("published \(published)/\(events) events, \(counts.delivered)/\(total) delivered")
                 lastReport = ContinuousClock.now
             }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(10))
         }
         let elapsed = ContinuousClock.now - started
         dispatcher.stop()

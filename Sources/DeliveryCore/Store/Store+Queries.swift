@@ -204,6 +204,17 @@ extension Store: DeliveryLogReader {
         }
     }
 
+    /// Deliveries per status across all endpoints, from the counters the triggers keep (a few rows, no log scan).
+    public func statusTotals() throws -> StatusCounts {
+        try read { db in
+            var totals = StatusCounts()
+            for counts in try statusCounts(db).values {
+                for status in DeliveryStatus.allCases { totals[status] += counts[status] }
+            }
+            return totals
+        }
+    }
+
     /// Deliveries per status for every endpoint, from the counters the triggers keep.
     func statusCounts(_ db: Connection) throws -> [String: StatusCounts] {
         var result: [String: StatusCounts] = [:]
