@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure delivery throughput: N events to M endpoints on a local sink, through the real dispatcher.")
     @Option(help: "Events to publish.") var events = 20_000
     @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
-    @Option(help: "Deliveries in flight at once.") var maxInFlight = 256
+    @Option(help: "Deliveries in flight at once (at most 1000).") var maxInFlight = 512
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
     @Flag(help: "Print JSON.") var json = false
@@ -18,7 +18,7 @@ struct Bench: AsyncParsableCommand {
         try await reportingErrors {
             guard (1...10_000_000).contains(events) else { throw HooktopError.invalid("--events must be from 1 to 10000000") }
             guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
-            guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
+            guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
             if httpOnly {
                 let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
                 print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
