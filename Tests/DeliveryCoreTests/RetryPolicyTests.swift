@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import HooktopTesting
 import Testing
 
 struct RetryPolicyTests {

@@ -65,21 +65,6 @@ final class FixtureDatabase: Sendable {
     }
 }
 
-/// SplitMix64: retry jitter that is the same on every run.
-struct FixtureRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension FixtureDatabase {
     /// What a receiver did with one attempt.
     enum Reply {
@@ -92,7 +77,7 @@ extension FixtureDatabase {
 
     struct Builder {
         let store: Store
-        var random = FixtureRandom(seed: 20_261_130)
+        var random = SeededGenerator(seed: 20_261_130)
         let actor = Actor(user: "ops", pid: 4300, via: "cli")
 
         func at(_ offset: TimeInterval) -> Date { FixtureDatabase.now.addingTimeInterval(offset) }

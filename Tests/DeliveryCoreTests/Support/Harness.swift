@@ -5,21 +5,6 @@ import HooktopTesting
 import Logging
 import Testing
 
-/// A deterministic generator (SplitMix64) for retry jitter.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A short schedule for tests: two retries 200 ms apart, no jitter (three attempts in all).
 let shortPolicy = RetryPolicy(delays: [0.2, 0.2], jitter: 0)
 
