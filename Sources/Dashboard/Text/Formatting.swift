@@ -9,6 +9,20 @@ public enum Formatting {
         return twoDigits(day / 3600) + ":" + twoDigits(day / 60 % 60) + ":" + twoDigits(day % 60)
     }
 
+    /// For list rows: `14:02:09` on the day of `now`, else the date (`Nov 29`), as `ps` does for old processes,
+    /// so that yesterday's rows do not pass for today's. Always 8 columns or fewer.
+    public static func listTime(_ date: Date, now: Date, timeZone: TimeZone) -> String {
+        let offset = timeZone.secondsFromGMT(for: date)
+        let day = (Int(date.timeIntervalSince1970.rounded(.down)) + offset).floorDiv(86_400)
+        let today = (Int(now.timeIntervalSince1970.rounded(.down)) + timeZone.secondsFromGMT(for: now)).floorDiv(86_400)
+        if day == today { return clock(date, timeZone: timeZone) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let c = calendar.dateComponents([.month, .day], from: date)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return months[max(0, min(11, (c.month ?? 1) - 1))] + " " + twoDigits(c.day ?? 0)
+    }
+
     /// `07` from 7 (0...99).
     static func twoDigits(_ value: Int) -> String {
         value < 10 ? "0\(value)" : "\(value)"
@@ -104,5 +118,13 @@ public enum Formatting {
         }
         guard digits.isEmpty, total > 0 else { return nil }
         return total
+    }
+}
+
+extension Int {
+    /// Division rounding toward negative infinity (days before 1970 stay on their own day).
+    fileprivate func floorDiv(_ divisor: Int) -> Int {
+        let q = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
     }
 }

@@ -58,7 +58,7 @@ enum DeliveriesView {
 
     static func cells(_ d: Delivery, state: DashboardState) -> [TableCell] {
         [
-            TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone), Style(.dim)),
+            TableCell(Formatting.listTime(d.updatedAt, now: state.now, timeZone: state.options.timeZone), Style(.dim)),
             status(d.status, glyphs: state.glyphs),
             TableCell(Sanitizer.line(d.eventType)),
             TableCell(state.endpointName(d.endpointId)),

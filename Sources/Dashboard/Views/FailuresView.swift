@@ -20,7 +20,7 @@ enum FailuresView {
             TableCell("\(g.label) \(glyphs.times)\(g.count)", Style(.error, bold: true)),
             TableCell("\(g.dead)", Style(g.dead > 0 ? .error : .dim)),
             TableCell("\(g.retrying)", Style(g.retrying > 0 ? .warning : .dim)),
-            TableCell(Formatting.clock(g.lastAt, timeZone: state.options.timeZone), Style(.dim)),
+            TableCell(Formatting.listTime(g.lastAt, now: state.now, timeZone: state.options.timeZone), Style(.dim)),
             TableCell(
                 DeliveriesView.errorText(g.lastError, errorClass: g.errorClass, statusCode: g.statusCode) ?? "-",
                 Style(.dim)),
@@ -34,7 +34,7 @@ enum FailuresView {
         status.text = DisplayWidth.pad(status.text, to: 11)
         return [
             TableCell("   " + DisplayWidth.pad("#\(d.id)", to: 8, alignRight: true) + " ", Style(.dim)),
-            TableCell(Formatting.clock(d.updatedAt, timeZone: state.options.timeZone) + " ", Style(.dim)),
+            TableCell(Formatting.listTime(d.updatedAt, now: state.now, timeZone: state.options.timeZone) + " ", Style(.dim)),
             status,
             TableCell(" " + DisplayWidth.pad(Sanitizer.line(d.eventType), to: 18, ellipsis: ellipsis) + " "),
             TableCell(DisplayWidth.pad("\(d.attemptCount)/\(state.options.maxAttempts)", to: 5) + " ", Style(.dim)),
@@ -94,7 +94,7 @@ enum EventsView {
 
     static func cells(_ m: MessageSummary, state: DashboardState) -> [TableCell] {
         [
-            TableCell(Formatting.clock(m.message.createdAt, timeZone: state.options.timeZone), Style(.dim)),
+            TableCell(Formatting.listTime(m.message.createdAt, now: state.now, timeZone: state.options.timeZone), Style(.dim)),
             TableCell(Sanitizer.line(m.message.id)),
             TableCell(Sanitizer.line(m.message.eventType), Style(.normal, bold: true)),
             TableCell("\(state.glyphs.arrowRight) \(m.deliveryCount)"),
