@@ -206,13 +206,15 @@ extension Store: DeliveryLogReader {
 
     /// Deliveries per status across all endpoints, from the counters the triggers keep (a few rows, no log scan).
     public func statusTotals() throws -> StatusCounts {
-        try read { db in
-            var totals = StatusCounts()
-            for counts in try statusCounts(db).values {
-                for status in DeliveryStatus.allCases { totals[status] += counts[status] }
-            }
-            return totals
+        try read { db in try statusTotals(db) }
+    }
+
+    func statusTotals(_ db: Connection) throws -> StatusCounts {
+        var totals = StatusCounts()
+        for counts in try statusCounts(db).values {
+            for status in DeliveryStatus.allCases { totals[status] += counts[status] }
         }
+        return totals
     }
 
     /// Deliveries per status for every endpoint, from the counters the triggers keep.
@@ -229,18 +231,16 @@ extension Store: DeliveryLogReader {
     /// Per-endpoint attempt stats since `since`, from the per-minute buckets.
     func windowStats(_ db: Connection, since: Date) throws -> [String: WindowStats] {
         let buckets = (0..<LatencyBuckets.count).map { "sum(h\($0))" }.joined(separator: ", ")
-        var result: [String: WindowStats] = [:]
-        try db.query(
+        let rows = try db.query(
             """
             SELECT endpoint_id, sum(attempts), sum(successes), sum(failures), \(buckets)
             FROM stats_minute WHERE minute >= ? GROUP BY endpoint_id
             """, [.int(since.milliseconds / 60_000)]
         ) { row in
             let histogram = (0..<LatencyBuckets.count).map { row.int(Int32(4 + $0)) }
-            result[row.text(0)] = Self.stats(attempts: row.int(1), successes: row.int(2), failures: row.int(3), histogram)
+            return (row.text(0), Self.stats(attempts: row.int(1), successes: row.int(2), failures: row.int(3), histogram))
         }
-        .forEach { _ in }
-        return result
+        return Dictionary(rows, uniquingKeysWith: { first, _ in first })
     }
 
     static func stats(attempts: Int, successes: Int, failures: Int, _ histogram: [Int]) -> WindowStats {
@@ -273,10 +273,7 @@ extension Store: DeliveryLogReader {
     public func overview(now: Date) throws -> Overview {
         let workers = try workers()
         return try read { db in
-            var totals = StatusCounts()
-            for counts in try statusCounts(db).values {
-                for status in DeliveryStatus.allCases { totals[status] += counts[status] }
-            }
+            let totals = try statusTotals(db)
             let nowMinute = now.milliseconds / 60_000
             let buckets = (0..<LatencyBuckets.count).map { "sum(h\($0))" }.joined(separator: ", ")
             let recent = try db.queryOne(
