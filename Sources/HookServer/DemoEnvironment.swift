@@ -122,9 +122,7 @@ public final class DemoEnvironment: Sendable {
                     String(summary.counts.dead).leftPadded(4), String(summary.recent.attempts).leftPadded(12), label,
                 ].joined(separator: "  "))
         }
-        let totals = summaries.reduce(into: StatusCounts()) { result, summary in
-            for status in DeliveryStatus.allCases { result[status] += summary.counts[status] }
-        }
+        let totals = try store.statusTotals()
         lines.append("total: \(totals.delivered) delivered, \(totals.retrying) retrying, \(totals.dead) dead, \(totals.pending + totals.inflight) pending or in flight")
         return lines.joined(separator: "\n")
     }
