@@ -88,12 +88,7 @@ struct OperationsTests {
             let priorAttempts = try put(store, endpoint, into: status)
             #expect(try store.status(deliveryId) == status)
             try await withSender { sender in
-                let operations = Operations(store: store, sender: sender, retryPolicy: shortPolicy)
-                let outcome = try await operations.redeliver(deliveryId: deliveryId, by: testActor)
-                guard case .performed(let attempt) = outcome else {
-                    Issue.record("expected .performed, got \(outcome)")
-                    return
-                }
+                let attempt = try await redeliverHere(store, sender, deliveryId)
                 #expect(attempt.responseStatus == 200)
                 #expect(attempt.trigger == .manual)
                 #expect(attempt.number == priorAttempts + 1)
@@ -119,12 +114,7 @@ struct OperationsTests {
             let deliveryId = try store.onlyDelivery(messageId: published.message.id).id
             _ = try put(store, endpoint, into: .dead)
             try await withSender { sender in
-                let operations = Operations(store: store, sender: sender, retryPolicy: shortPolicy)
-                let outcome = try await operations.redeliver(deliveryId: deliveryId, by: testActor)
-                guard case .performed(let attempt) = outcome else {
-                    Issue.record("expected .performed, got \(outcome)")
-                    return
-                }
+                let attempt = try await redeliverHere(store, sender, deliveryId)
                 #expect(attempt.responseStatus == 500)
                 #expect(attempt.errorClass == .httpStatus)
                 #expect(attempt.trigger == .manual)
@@ -351,4 +341,14 @@ struct PauseRaceTests {
         try await operations.enable(endpointId: stale.id, by: testActor)
         #expect(try store.claimAll(stale).count == 1)
     }
+}
+
+/// Redelivers with no dispatcher alive, so this process performs it; returns the attempt it made.
+private func redeliverHere(_ store: Store, _ sender: WebhookSender, _ deliveryId: Int64) async throws -> Attempt {
+    let operations = Operations(store: store, sender: sender, retryPolicy: shortPolicy)
+    let outcome = try await operations.redeliver(deliveryId: deliveryId, by: testActor)
+    guard case .performed(let attempt) = outcome else {
+        throw HooktopError(.conflict, "expected the redelivery to be performed here, got \(outcome)")
+    }
+    return attempt
 }
