@@ -133,7 +133,7 @@ struct DashboardTmuxTests {
         try await tmux.waitFor("Enter apply")
         tmux.type("status:dead")
         tmux.send("Enter")
-        try await tmux.waitFor("/ status:dead", "✗ dead")
+        try await tmux.waitFor { $0.contains("/ status:dead") && $0.contains("✗ dead") && !$0.contains("loading") }
         tmux.send("r")
         // No dispatcher is alive: the dashboard sends it itself and says so, with the result.
         try await tmux.waitFor("sent from this dashboard")
@@ -217,7 +217,11 @@ struct DashboardTmuxTests {
         try await tmux.waitFor("Hostile receiver")
         let title = tmux.display("#{pane_title}")
         tmux.send("2")
-        try await tmux.waitFor("502")
+        // The deliveries list itself has the row (the endpoints list shows the 502 too), loaded and selectable.
+        try await tmux.waitFor(describing: "the delivery row") { screen in
+            screen.contains("RESULT") && !screen.contains("loading")
+                && tmux.tableRows().contains { $0.contains("retrying") && $0.contains("502") }
+        }
         tmux.send("Enter")
         try await tmux.waitFor("Delivery #", "ATTEMPTS")
         tmux.send("G")  // scroll to the end, where the response body is
