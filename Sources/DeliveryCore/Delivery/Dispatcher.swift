@@ -29,8 +29,9 @@ public final class Dispatcher: Service, Sendable {
     /// `w:` + random: the lease owner and `workers` row id.
     public let workerID: String
     private let logger: Logger
-    private let wakeSignal = WakeSignal()
     private let shared = Mutex(Shared())
+    /// What iterations remember; only touched on the store's thread.
+    private let loopState = Mutex(LoopState())
     private let started = Date()
 
     private struct Shared {
@@ -38,7 +39,17 @@ public final class Dispatcher: Service, Sendable {
         var inFlight: [String: Int] = [:]
         var total = 0
         var stopping = false
+        var stopDeadline: ContinuousClock.Instant?
+        /// Outcomes that arrive now are dropped (after the grace period: their leases are released).
         var discard = false
+        var finished = false
+        var whenFinished: CheckedContinuation<Void, Never>?
+        /// Iterations run so far; a delayed iteration finding it changed has nothing left to do.
+        var generation = 0
+        /// An iteration is queued to run at once.
+        var queuedNow = false
+        /// When the earliest delayed iteration is queued to run.
+        var queuedAt: ContinuousClock.Instant?
     }
 
     public init(store: Store, sender: WebhookSender, configuration: Configuration = Configuration(), logger: Logger) {
@@ -50,22 +61,28 @@ public final class Dispatcher: Service, Sendable {
     }
 
     /// Looks for due work now instead of at the next poll (after a publish or an operator action).
-    public func wake() { wakeSignal.signal() }
+    public func wake() { schedule(after: nil) }
 
     /// Stops claiming; in-flight work finishes or is released within the grace period, then `run` returns.
     public func stop() {
         shared.withLock { $0.stopping = true }
-        wakeSignal.signal()
+        schedule(after: nil)
     }
 
     /// Deliveries being sent right now.
     public var inFlightCount: Int { shared.withLock { $0.total } }
 
+    /// Runs until stopped. The work happens on the store's thread, one iteration at a time (recording finished
+    /// attempts, claiming due ones, heartbeats), and the HTTP exchanges on the client's event loops; iterations are
+    /// driven by finished attempts, wake-ups and a poll timer, so no task or thread is busy while nothing happens.
     public func run() async throws {
         // A graceful shutdown (SIGTERM) and a cancellation (another service of the group failed) both stop it.
-        try await withTaskCancellationHandler {
-            try await withGracefulShutdownHandler {
-                try await loop()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withCheckedContinuation { continuation in
+                    shared.withLock { $0.whenFinished = continuation }
+                    store.enqueue { self.begin() }
+                }
             } onGracefulShutdown: {
                 self.stop()
             }
@@ -74,7 +91,7 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    /// What the loop remembers between iterations.
+    /// What iterations remember between them.
     private struct LoopState: Sendable {
         var endpoints: [Endpoint] = []
         var lastRefresh = Date.distantPast
@@ -83,46 +100,92 @@ public final class Dispatcher: Service, Sendable {
         var rotation = 0
     }
 
-    private func loop() async throws {
-        var state = LoopState()
-        _ = try? await store.offload { [self] in
+    /// Outcomes that make an iteration run at once instead of after `batchDelay`.
+    private var batchSize: Int { max(1, min(64, configuration.maxInFlight / 8)) }
+    /// Under load, how long finished attempts may wait to be recorded together with others.
+    private static let batchDelay = Duration.milliseconds(2)
+
+    private func begin() {
+        do {
             try store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
-            return try store.releaseLeases(now: Date())
+            try store.releaseLeases(now: Date())
+        } catch {
+            logger.error("dispatcher: \(error)")
         }
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
-        await withDiscardingTaskGroup { group in
-            while !shared.withLock({ $0.stopping }) {
-                await gatherBatch(endpoints: state.endpoints)
-                let jobs: [DeliveryJob]
-                do {
-                    // The database work of one iteration runs on the store's thread, so Swift's few cooperative
-                    // threads stay free to drive the HTTP requests.
-                    (state, jobs) = try await store.offload { [self, state] in try iterate(state) }
-                } catch {
-                    logger.error("dispatcher: \(error)")
-                    jobs = []
-                }
-                for job in jobs {
-                    group.addTask { await self.perform(job) }
-                }
-                if !jobs.isEmpty { continue }
-                if shared.withLock({ $0.outcomes.isEmpty }) {
-                    await wakeSignal.wait(timeout: configuration.pollInterval)
-                }
+        iterate(generation: nil)
+    }
+
+    /// Queues an iteration on the store's thread: at once (`nil`) or after `delay`, unless one is queued as soon.
+    private func schedule(after delay: Duration?) {
+        let generation = shared.withLock { state -> Int? in
+            guard !state.finished else { return nil }
+            guard let delay else {
+                if state.queuedNow { return nil }
+                state.queuedNow = true
+                return -1
             }
-            await drain()
-            group.cancelAll()
+            let at = ContinuousClock.now + delay
+            if state.queuedNow || (state.queuedAt.map { $0 <= at } ?? false) { return nil }
+            state.queuedAt = at
+            return state.generation
         }
-        _ = try? await store.offload { [self] in
-            try store.releaseLeases(owner: workerID, now: Date())
-            try store.removeWorker(id: workerID)
+        guard let generation else { return }
+        if generation < 0 {
+            store.enqueue { self.iterate(generation: nil) }
+        } else {
+            store.enqueue(after: delay) { self.iterate(generation: generation) }
         }
-        logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
+    }
+
+    /// One iteration, on the store's thread; a delayed one (`generation` given) is skipped when another ran since.
+    private func iterate(generation: Int?) {
+        let stopping = shared.withLock { state -> Bool? in
+            if state.finished { return nil }
+            if let generation, generation != state.generation { return nil }
+            state.generation += 1
+            state.queuedNow = false
+            state.queuedAt = nil
+            if state.stopping && state.stopDeadline == nil {
+                state.stopDeadline = ContinuousClock.now + configuration.shutdownGracePeriod
+            }
+            return state.stopping
+        }
+        guard let stopping else { return }
+        if stopping { return drainStep() }
+        var state = loopState.withLock { $0 }
+        do {
+            let jobs: [DeliveryJob]
+            (state, jobs) = try claimAndRecord(state)
+            loopState.withLock { $0 = state }
+            sender.start(jobs) { outcome in self.finished(outcome) }
+        } catch {
+            logger.error("dispatcher: \(error)")
+            loopState.withLock { $0 = state }
+            return schedule(after: configuration.pollInterval)
+        }
+        // Nothing in flight: poll for due work and other processes' changes. In flight: finished attempts schedule
+        // the next iteration; still poll so heartbeats and endpoint changes keep coming.
+        let busy = shared.withLock { $0.total > 0 || !$0.outcomes.isEmpty }
+        schedule(after: busy ? min(configuration.pollInterval, .milliseconds(100)) : configuration.pollInterval)
+    }
+
+    /// A finished attempt, on an event loop: counted out of flight and queued to be recorded.
+    private func finished(_ outcome: AttemptOutcome) {
+        let (count, discarded) = shared.withLock { state -> (Int, Bool) in
+            state.inFlight[outcome.endpointId, default: 1] -= 1
+            state.total -= 1
+            if state.discard { return (0, true) }
+            state.outcomes.append(outcome)
+            return (state.outcomes.count, false)
+        }
+        guard !discarded else { return }
+        schedule(after: count >= batchSize ? nil : Self.batchDelay)
     }
 
     /// One iteration's database work: heartbeat, endpoint refresh, recording finished attempts, claiming due ones.
     /// The claimed jobs are already counted in flight.
-    private func iterate(_ previous: LoopState) throws -> (LoopState, [DeliveryJob]) {
+    private func claimAndRecord(_ previous: LoopState) throws -> (LoopState, [DeliveryJob]) {
         var state = previous
         let now = Date()
         if now.timeIntervalSince(state.lastHeartbeat) >= 1 {
@@ -141,16 +204,32 @@ public final class Dispatcher: Service, Sendable {
                 state.lastCounter = counter
             }
         }
-        try flush()
         state.rotation = state.endpoints.isEmpty ? 0 : (state.rotation + 1) % state.endpoints.count
-        let requests = shared.withLock { shared in
-            Self.allocate(
+        let (outcomes, requests) = shared.withLock { shared in
+            defer { shared.outcomes.removeAll(keepingCapacity: true) }
+            let requests = Self.allocate(
                 room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
                 inFlight: shared.inFlight)
+            return (shared.outcomes, requests)
         }
-        // A read first: most idle polls find nothing due and then take no write lock at all.
-        guard !requests.isEmpty, try store.hasDueWork(now: now) else { return (state, []) }
-        let jobs = try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
+        let jobs: [DeliveryJob]
+        do {
+            if outcomes.isEmpty {
+                // A read first: most idle polls find nothing due and then take no write lock at all.
+                guard !requests.isEmpty, try store.hasDueWork(now: now) else { return (state, []) }
+                jobs = try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
+            } else {
+                var random = SystemRandomNumberGenerator()
+                jobs = try store.recordAndClaim(
+                    outcomes, claiming: requests, owner: workerID, policy: configuration.retryPolicy,
+                    autoDisableAfter: configuration.autoDisableAfter, now: now, lease: configuration.leaseMargin,
+                    random: &random)
+            }
+        } catch {
+            // Keep them for the next iteration rather than lose attempts that happened.
+            shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
+            throw error
+        }
         shared.withLock { shared in
             for job in jobs {
                 shared.inFlight[job.endpoint.id, default: 0] += 1
@@ -160,23 +239,30 @@ public final class Dispatcher: Service, Sendable {
         return (state, jobs)
     }
 
-    /// Under load, waits up to 2 ms for several sends to finish, so that one transaction records and claims many
-    /// deliveries instead of one per wake-up. Returns at once when idle or when a batch is ready.
-    private func gatherBatch(endpoints: [Endpoint]) async {
-        let batch = max(1, min(64, configuration.maxInFlight / 8))
-        let deadline = ContinuousClock.now + .milliseconds(2)
-        while ContinuousClock.now < deadline {
-            let ready = shared.withLock { state -> Bool in
-                if state.total == 0 || state.outcomes.count >= batch || state.stopping { return true }
-                let claimable = Self.allocate(
-                    room: configuration.maxInFlight - state.total, endpoints: endpoints, start: 0,
-                    inFlight: state.inFlight
-                ).reduce(0) { $0 + $1.limit }
-                return claimable >= batch
-            }
-            if ready { return }
-            await wakeSignal.wait(timeout: .milliseconds(1))
+    /// Stopping: records what finished; once nothing is in flight, or the grace period is over, releases the rest
+    /// of its leases, removes its worker row and lets `run` return.
+    private func drainStep() {
+        do { try flush() } catch { logger.error("dispatcher: \(error)") }
+        let done = shared.withLock { state -> Bool in
+            guard state.total == 0 || ContinuousClock.now >= state.stopDeadline ?? .now else { return false }
+            state.discard = true
+            return true
         }
+        guard done else { return schedule(after: .milliseconds(20)) }
+        do { try flush() } catch { logger.error("dispatcher: \(error)") }
+        do {
+            try store.releaseLeases(owner: workerID, now: Date())
+            try store.removeWorker(id: workerID)
+        } catch {
+            logger.error("dispatcher: \(error)")
+        }
+        logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
+        let continuation = shared.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.whenFinished = nil }
+            return state.whenFinished
+        }
+        continuation?.resume()
     }
 
     /// Shares the free in-flight slots among endpoints: an equal share each (at least one), within each endpoint's
@@ -194,16 +280,6 @@ public final class Dispatcher: Service, Sendable {
             result.append((endpoint, limit))
         }
         return result
-    }
-
-    private func perform(_ job: DeliveryJob) async {
-        let outcome = await sender.send(job)
-        shared.withLock { state in
-            state.inFlight[job.endpoint.id, default: 1] -= 1
-            state.total -= 1
-            if !state.discard { state.outcomes.append(outcome) }
-        }
-        wakeSignal.signal()
     }
 
     /// Records every finished attempt in one transaction.
@@ -225,20 +301,10 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    /// Lets in-flight sends finish within the grace period, recording them; the rest are released unrecorded.
-    private func drain() async {
-        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
-        while shared.withLock({ $0.total > 0 }) && ContinuousClock.now < deadline {
-            _ = try? await store.offload { [self] in try flush() }
-            await wakeSignal.wait(timeout: .milliseconds(20))
-        }
-        _ = try? await store.offload { [self] in try flush() }
-        shared.withLock { $0.discard = true }
-    }
-
     private func worker(now: Date) -> WorkerInfo {
         WorkerInfo(
             id: workerID, pid: Int(getpid()), host: ProcessInfo.processInfo.hostName, startedAt: started,
             heartbeatAt: now, version: HooktopVersion.current, inFlight: inFlightCount)
     }
 }
+

@@ -15,8 +15,8 @@ public final class WebhookSender: Sendable {
         public var maxResponseBytes = 64 * 1024
         /// Response body bytes stored with the attempt (default 4 KiB).
         public var excerptBytes = 4 * 1024
-        /// Longest wait for the next bytes of a response body once its head arrived (default 30 s); the attempt's
-        /// own timeout covers the wait for the head.
+        /// Longest silence from a connected receiver (default 30 s); the endpoint's timeout bounds the whole
+        /// exchange, body included, so a receiver that drips its body cannot hold a slot.
         public var readTimeout: TimeAmount = .seconds(30)
         /// Connections kept per host (default 64).
         public var connectionsPerHost = 64
@@ -31,6 +31,7 @@ public final class WebhookSender: Sendable {
     public let configuration: Configuration
     private let client: HTTPClient
     private let resolver = DestinationCache()
+    private let eventLoops: [any EventLoop]
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -43,6 +44,7 @@ public final class WebhookSender: Sendable {
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
+        self.eventLoops = Array(HTTPClient.defaultEventLoopGroup.makeIterator())
     }
 
     /// Closes every connection. Call once, when done.
@@ -70,6 +72,29 @@ public final class WebhookSender: Sendable {
     /// Sends `job` and returns the outcome.
     public func send(_ job: DeliveryJob, now: @Sendable () -> Date = { Date() }) async -> AttemptOutcome {
         let started = now()
+        return await withCheckedContinuation { continuation in
+            start(job, startedAt: started, on: nil) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Starts sending every job without waiting, shared among the client's event loops: `completion` runs once per
+    /// job with its outcome, on an event loop thread. The dispatcher's way: no task and no thread hop per delivery.
+    public func start(_ jobs: [DeliveryJob], completion: @escaping @Sendable (AttemptOutcome) -> Void) {
+        guard !jobs.isEmpty else { return }
+        let loops = eventLoops
+        for (index, loop) in loops.enumerated() where index < jobs.count {
+            let share = Array(stride(from: index, to: jobs.count, by: loops.count).lazy.map { jobs[$0] })
+            loop.execute {
+                for job in share { self.start(job, startedAt: Date(), on: loop, completion: completion) }
+            }
+        }
+    }
+
+    /// Builds, signs and sends one request; `completion` gets the outcome.
+    private func start(
+        _ job: DeliveryJob, startedAt started: Date, on loop: (any EventLoop)?,
+        completion: @escaping @Sendable (AttemptOutcome) -> Void
+    ) {
         let clock = ContinuousClock.now
         let timestamp = Int64(started.timeIntervalSince1970)
         let body = Self.body(for: job.message)
@@ -82,77 +107,94 @@ public final class WebhookSender: Sendable {
             Header(name: "webhook-signature", value: WebhookSignature.header(
                 id: job.message.id, timestamp: timestamp, body: Array(body.utf8), keys: keys)),
         ]
-        var outcome = AttemptOutcome(
+        let attempt = AttemptOutcome(
             deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: started,
             durationMilliseconds: 0, requestHeaders: headers, responseStatus: nil, responseHeaders: [],
             responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil, retryAfter: nil)
-        func finish() -> AttemptOutcome {
-            let elapsed = ContinuousClock.now - clock
-            outcome.durationMilliseconds = Int(elapsed.components.seconds * 1000)
-                + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
-            return outcome
+        func fail(_ errorClass: ErrorClass, _ message: String) {
+            var outcome = attempt
+            outcome.errorClass = errorClass
+            outcome.errorMessage = message
+            completion(Self.timed(outcome, since: clock))
         }
         do {
             if !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) {
                 try resolver.check(url: job.endpoint.url, now: started)
             }
         } catch let error as HooktopError {
-            outcome.errorClass = error.code == .destinationRefused ? .destinationRefused : .dns
-            outcome.errorMessage = error.message
-            return finish()
+            return fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
         } catch {
-            outcome.errorClass = .dns
-            outcome.errorMessage = "\(error)"
-            return finish()
+            return fail(.dns, "\(error)")
         }
-        var request = HTTPClientRequest(url: job.endpoint.url)
-        request.method = .POST
-        for header in headers { request.headers.add(name: header.name, value: header.value) }
-        request.body = .bytes(ByteBuffer(string: body))
-        let deadline = NIODeadline.now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds))
+        let request: HTTPClient.Request
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            outcome.responseStatus = Int(response.status.code)
-            outcome.responseHeaders = response.headers.prefix(64).map {
-                Header(name: $0.name, value: String($0.value.prefix(1024)))
-            }
-            if let retryAfter = response.headers.first(name: "retry-after") {
-                outcome.retryAfter = RetryPolicy.parseRetryAfter(retryAfter, now: started)
-            }
-            let (bytes, truncated) = try await readCapped(response.body, deadline: deadline)
-            outcome.responseBodyExcerpt = Self.excerpt(bytes, limit: configuration.excerptBytes, truncated: truncated)
-            if !outcome.succeeded {
-                outcome.errorClass = .httpStatus
-                outcome.errorMessage = "HTTP \(response.status.code) \(response.status.reasonPhrase)"
-            }
+            var requestHeaders = HTTPHeaders()
+            requestHeaders.reserveCapacity(headers.count)
+            for header in headers { requestHeaders.add(name: header.name, value: header.value) }
+            request = try HTTPClient.Request(
+                url: job.endpoint.url, method: .POST, headers: requestHeaders,
+                body: .byteBuffer(ByteBuffer(string: body)))
         } catch {
-            if outcome.responseStatus != nil, outcome.succeeded {
-                // The receiver accepted it; only reading the rest of the body failed.
-                outcome.responseBodyExcerpt = outcome.responseBodyExcerpt ?? "(body not read: \(Self.classify(error).1))"
-            } else {
-                let (errorClass, message) = Self.classify(error)
-                outcome.errorClass = errorClass
-                outcome.errorMessage = message
-            }
+            let (errorClass, message) = Self.classify(error)
+            return fail(errorClass, message)
         }
-        return finish()
+        let collector = ResponseCollector(limit: configuration.maxResponseBytes)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds))
+        let task = client.execute(
+            request: request, delegate: collector, eventLoop: loop.map { .delegate(on: $0) } ?? .indifferent,
+            deadline: deadline)
+        let excerptBytes = configuration.excerptBytes
+        task.futureResult.whenComplete { result in
+            var error: (any Error)?
+            if case .failure(let failure) = result { error = failure }
+            let outcome = Self.outcome(attempt, collected: collector.collected, error: error, excerptBytes: excerptBytes)
+            completion(Self.timed(outcome, since: clock))
+        }
     }
 
-    /// Reads at most `maxResponseBytes` of a body. Reading stops at `deadline`, at the latest one read timeout
-    /// (`readTimeout`) after it, so a receiver that drips its body cannot hold a worker.
-    private func readCapped(_ body: HTTPClientResponse.Body, deadline: NIODeadline) async throws -> ([UInt8], Bool) {
-        let limit = configuration.maxResponseBytes
-        var bytes: [UInt8] = []
-        for try await chunk in body {
-            let room = limit - bytes.count
-            if chunk.readableBytes > room {
-                bytes.append(contentsOf: chunk.readableBytesView.prefix(room))
-                return (bytes, true)
+    /// The attempt described by what the receiver answered, and by the error that ended the exchange, if any.
+    static func outcome(
+        _ attempt: AttemptOutcome, collected: ResponseCollector.Collected, error: (any Error)?, excerptBytes: Int
+    ) -> AttemptOutcome {
+        var outcome = attempt
+        if let head = collected.head {
+            outcome.responseStatus = Int(head.status.code)
+            outcome.responseHeaders = head.headers.prefix(64).map {
+                Header(name: $0.name, value: String($0.value.prefix(1024)))
             }
-            bytes.append(contentsOf: chunk.readableBytesView)
-            if NIODeadline.now() > deadline { return (bytes, true) }
+            if let retryAfter = head.headers.first(name: "retry-after") {
+                outcome.retryAfter = RetryPolicy.parseRetryAfter(retryAfter, now: attempt.startedAt)
+            }
         }
-        return (bytes, false)
+        switch error {
+        case nil, is ResponseCollector.LimitReached:
+            guard let head = collected.head else {
+                outcome.errorClass = .network
+                outcome.errorMessage = "no response"
+                return outcome
+            }
+            outcome.responseBodyExcerpt = excerpt(collected.bytes, limit: excerptBytes, truncated: collected.truncated)
+            if !outcome.succeeded {
+                outcome.errorClass = .httpStatus
+                outcome.errorMessage = "HTTP \(head.status.code) \(head.status.reasonPhrase)"
+            }
+        case let error?:
+            if outcome.succeeded {
+                // The receiver accepted it; only reading the rest of the body failed.
+                outcome.responseBodyExcerpt = "(body not read: \(classify(error).1))"
+            } else {
+                (outcome.errorClass, outcome.errorMessage) = classify(error)
+            }
+        }
+        return outcome
+    }
+
+    private static func timed(_ outcome: AttemptOutcome, since clock: ContinuousClock.Instant) -> AttemptOutcome {
+        var outcome = outcome
+        let elapsed = ContinuousClock.now - clock
+        outcome.durationMilliseconds = Int(elapsed.components.seconds * 1000)
+            + Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
+        return outcome
     }
 
     /// The first `limit` bytes of a body as text (invalid UTF-8 replaced), marked when cut.
@@ -190,6 +232,48 @@ public final class WebhookSender: Sendable {
         if lower.contains("timeout") || lower.contains("timed out") { return (.timeout, "timed out") }
         return (.network, String(text.prefix(200)))
     }
+}
+
+/// Keeps a response's head and at most `limit` bytes of its body; past the limit it ends the exchange.
+final class ResponseCollector: HTTPClientResponseDelegate {
+    typealias Response = Void
+
+    struct Collected: Sendable {
+        var head: HTTPResponseHead?
+        var bytes: [UInt8] = []
+        var truncated = false
+    }
+
+    /// Ends the exchange once `limit` bytes were read (not a failure of the attempt).
+    struct LimitReached: Error {}
+
+    let limit: Int
+    private let state = Mutex(Collected())
+
+    init(limit: Int) { self.limit = limit }
+
+    var collected: Collected { state.withLock { $0 } }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLock { $0.head = head }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let full = state.withLock { state -> Bool in
+            let room = limit - state.bytes.count
+            if buffer.readableBytes > room {
+                state.bytes.append(contentsOf: buffer.readableBytesView.prefix(room))
+                state.truncated = true
+                return true
+            }
+            state.bytes.append(contentsOf: buffer.readableBytesView)
+            return false
+        }
+        return full ? task.eventLoop.makeFailedFuture(LimitReached()) : task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {}
 }
 
 /// Destination checks at connect time, cached per host for a minute.

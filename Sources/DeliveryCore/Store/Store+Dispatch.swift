@@ -7,16 +7,39 @@ extension Store {
     func claimDue(_ requests: [(endpoint: Endpoint, limit: Int)], owner: String, now: Date, lease: TimeInterval) throws
         -> [DeliveryJob]
     {
+        try write { db in try Self.claimDue(db, requests, owner: owner, now: now, lease: lease) }
+    }
+
+    /// Records finished attempts (see `record`) and claims due deliveries (see `claimDue`) in one transaction: the
+    /// dispatcher's iteration under load, one commit instead of two.
+    func recordAndClaim(
+        _ outcomes: [AttemptOutcome], claiming requests: [(endpoint: Endpoint, limit: Int)], owner: String,
+        policy: RetryPolicy, autoDisableAfter: TimeInterval?, now: Date, lease: TimeInterval,
+        random: inout some RandomNumberGenerator
+    ) throws -> [DeliveryJob] {
         try write { db in
-            try requests.flatMap { endpoint, limit in
-                try Self.claimDue(db, endpoint: endpoint, owner: owner, limit: limit, now: now,
-                    leaseUntil: now.addingTimeInterval(lease + Double(endpoint.timeoutMilliseconds) / 1000))
-            }
+            try Self.record(
+                db, outcomes, owner: owner, policy: policy, autoDisableAfter: autoDisableAfter, now: now, random: &random)
+            return try Self.claimDue(db, requests, owner: owner, now: now, lease: lease)
         }
     }
 
     private static func claimDue(
-        _ db: Connection, endpoint: Endpoint, owner: String, limit: Int, now: Date, leaseUntil: Date
+        _ db: Connection, _ requests: [(endpoint: Endpoint, limit: Int)], owner: String, now: Date, lease: TimeInterval
+    ) throws -> [DeliveryJob] {
+        // Every endpoint's delivery of one message carries the same message: read it once.
+        var messages: [Int64: Message] = [:]
+        return try requests.flatMap { endpoint, limit in
+            try claimDue(
+                db, endpoint: endpoint, owner: owner, limit: limit, now: now,
+                leaseUntil: now.addingTimeInterval(lease + Double(endpoint.timeoutMilliseconds) / 1000),
+                messages: &messages)
+        }
+    }
+
+    private static func claimDue(
+        _ db: Connection, endpoint: Endpoint, owner: String, limit: Int, now: Date, leaseUntil: Date,
+        messages: inout [Int64: Message]
     ) throws -> [DeliveryJob] {
         guard limit > 0 else { return [] }
         let claimed = try db.query(
@@ -32,10 +55,12 @@ extension Store {
             """, [.text(owner), .from(leaseUntil), .from(now), .text(endpoint.id), .from(limit)]
         ) { row in (row.int64(0), row.int64(1), row.int(2), row.int(3)) }
         return try claimed.map { id, sequence, attempts, manual in
+            let cached = messages[sequence]
             guard
-                let message = try db.queryOne(
+                let message = try cached ?? db.queryOne(
                     "SELECT \(Self.messageColumns) FROM messages WHERE seq = ?", [.int(sequence)], { Self.message($0) })
             else { throw HooktopError(.database, "delivery \(id) has no message") }
+            if cached == nil { messages[sequence] = message }
             return DeliveryJob(
                 deliveryId: id, endpoint: endpoint, message: message, attemptNumber: attempts + 1,
                 trigger: manual == 0 ? .scheduled : .manual)
@@ -86,10 +111,22 @@ extension Store {
         now: Date, random: inout some RandomNumberGenerator
     ) throws -> [Int64] {
         guard !outcomes.isEmpty else { return [] }
+        return try write { db in
+            try Self.record(
+                db, outcomes, owner: owner, policy: policy, autoDisableAfter: autoDisableAfter, now: now, random: &random)
+        }
+    }
+
+    @discardableResult
+    private static func record(
+        _ db: Connection, _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy,
+        autoDisableAfter: TimeInterval?, now: Date, random: inout some RandomNumberGenerator
+    ) throws -> [Int64] {
+        guard !outcomes.isEmpty else { return [] }
         var lost: [Int64] = []
         var stats: [StatsKey: StatsDelta] = [:]
         var health: [String: EndpointHealth] = [:]
-        try write { db in
+        do {
             for outcome in outcomes {
                 guard
                     let state = try db.queryOne(
@@ -134,8 +171,8 @@ extension Store {
                         .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
                     ])
             }
-            try Self.applyStats(db, stats)
-            try Self.applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
+            try applyStats(db, stats)
+            try applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
         }
         return lost
     }

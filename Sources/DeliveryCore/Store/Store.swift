@@ -127,6 +127,16 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the store's own thread, after `delay` when given: the dispatcher's iterations.
+    func enqueue(after delay: Duration? = nil, _ body: @escaping @Sendable () -> Void) {
+        guard let delay, delay > .zero else {
+            queue.async(execute: body)
+            return
+        }
+        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds)), execute: body)
+    }
+
     /// A number that changes whenever any process commits to the database.
     public func changeCounter() throws -> Int64 {
         try read { db in try db.scalar("PRAGMA data_version") + localWrites }
