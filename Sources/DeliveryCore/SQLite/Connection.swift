@@ -7,8 +7,12 @@ final class Connection {
     let path: String
     private var statements: [String: Statement] = [:]
 
+    /// SQLite's process-wide settings, applied once before the first connection opens.
+    private static let configured: Int32 = hooktop_sqlite_configure()
+
     /// Opens (and with `create`, creates) the database at `path`.
     init(path: String, readOnly: Bool, create: Bool) throws {
+        _ = Self.configured
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         if readOnly {
             flags |= SQLITE_OPEN_READONLY
@@ -26,6 +30,7 @@ final class Connection {
         self.handle = db
         self.path = path
         sqlite3_extended_result_codes(db, 1)
+        _ = hooktop_sqlite_lookaside(db, 1200, 1000)
     }
 
     deinit {

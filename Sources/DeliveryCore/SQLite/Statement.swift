@@ -46,7 +46,17 @@ final class Statement {
             case .null: rc = sqlite3_bind_null(handle, index)
             case .int(let v): rc = sqlite3_bind_int64(handle, index, v)
             case .double(let v): rc = sqlite3_bind_double(handle, index, v)
-            case .text(let v): rc = sqlite3_bind_text(handle, index, v, -1, hooktop_sqlite_transient())
+            case .text(let v):
+                var text = v
+                rc = text.withUTF8 { bytes in
+                    // An empty buffer has no address, and a NULL pointer would bind NULL instead of ''.
+                    guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                        return sqlite3_bind_text(handle, index, "", 0, hooktop_sqlite_transient())
+                    }
+                    return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                        sqlite3_bind_text(handle, index, $0, Int32(bytes.count), hooktop_sqlite_transient())
+                    }
+                }
             }
             try connection.check(rc, sql: sql)
         }
