@@ -37,6 +37,34 @@ struct StoreTests {
         #expect(try readOnly.endpoints().map(\.id) == [endpoint.id])
     }
 
+    @Test func migratesAVersionOneDatabaseKeepingItsFailureGroups() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v1-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v1.db").path
+        // A database as the first release wrote it: schema v1, a delivery retrying after a refused connection.
+        do {
+            let connection = try Connection(path: path, readOnly: false, create: true)
+            try connection.execute(Schema.migrations[0])
+            try connection.execute("PRAGMA user_version = 1")
+        }
+        let store = try Store(path: path)
+        #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
+        let trigger = try store.read { db in
+            try db.queryOne(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'deliveries_failures_update'", [],
+                { $0.text(0) })
+        }
+        #expect(trigger?.contains("WHEN OLD.status IN ('dead', 'retrying')") == true)
+        // The migrated trigger still moves deliveries between groups: failing, then delivered.
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        _ = try store.publish(eventType: "user.created", payload: #"{"n":1}"#)
+        try store.recordOutcome(try store.claimAll(endpoint), status: nil)
+        #expect(try store.failureGroups(endpointId: endpoint.id, limit: 5).map(\.retrying) == [1])
+        try store.recordOutcome(try store.claimAll(endpoint, now: Date().addingTimeInterval(3600)), status: 200)
+        #expect(try store.failureGroups(endpointId: endpoint.id, limit: 5).allSatisfy { $0.count == 0 })
+    }
+
     @Test func readOnlyStoreRefusesEveryWrite() async throws {
         let database = try TemporaryDatabase()
         let endpoint = try database.store.addTestEndpoint("http://127.0.0.1:9/a")
