@@ -1,10 +1,10 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// The cheapest possible receiver for `hooktop bench`: answers every request with `200 ok` straight from a NIO
-/// channel handler (no router, no task per request), so the benchmark measures hooktop rather than its sink.
+/// The cheapest possible receiver for `hooktop bench`: a minimal HTTP/1.1 responder on a bare NIO channel (no HTTP
+/// codec, no router, no task per request) that answers every request with `200 ok`, so the benchmark measures
+/// hooktop rather than its sink. It understands what the sender sends: a head, a `content-length` body, keep-alive.
 public final class BenchSink: Sendable {
     public let port: Int
     private let channel: any Channel
@@ -18,7 +18,6 @@ public final class BenchSink: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
                     try channel.pipeline.syncOperations.addHandler(SinkHandler(counter: counter))
                 }
             }
@@ -44,32 +43,73 @@ final class SinkCounter: Sendable {
     let value = Atomic<Int>(0)
 }
 
+/// Reads requests off the byte stream (pipelined ones too) and answers each as soon as its body is complete.
 private final class SinkHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let counter: SinkCounter
-    private var keepAlive = true
-    private static let headers: HTTPHeaders = ["content-length": "2", "content-type": "text/plain"]
+    private var pending = ByteBuffer()
+    private static let response = Array("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok".utf8)
 
     init(counter: SinkCounter) { self.counter = counter }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            keepAlive = head.isKeepAlive
-        case .body:
-            break
-        case .end:
-            counter.value.add(1, ordering: .relaxed)
-            var headers = Self.headers
-            if !keepAlive { headers.add(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
-            let keepAlive = self.keepAlive
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [context] _ in
-                if !keepAlive { context.close(promise: nil) }
+        var incoming = unwrapInboundIn(data)
+        pending.writeBuffer(&incoming)
+        var answered = 0
+        var close = false
+        while let closes = nextRequest() {
+            answered += 1
+            if closes {
+                close = true
+                break
             }
+        }
+        guard answered > 0 || close else { return }
+        counter.value.add(answered, ordering: .relaxed)
+        var out = context.channel.allocator.buffer(capacity: Self.response.count * answered)
+        for _ in 0..<answered { out.writeBytes(Self.response) }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if close { context.close(promise: nil) }
+        if pending.readableBytes == 0 { pending.clear() }
+    }
+
+    /// Consumes one whole request from `pending` and tells whether the client asked to close; `nil` while the
+    /// request is not all there yet.
+    private func nextRequest() -> Bool? {
+        let parsed = pending.withUnsafeReadableBytes { bytes -> (size: Int, close: Bool)? in
+            // The end of the head: the first CR LF CR LF.
+            var end = 3
+            while end < bytes.count {
+                if bytes[end] == 10, bytes[end - 1] == 13, bytes[end - 2] == 10, bytes[end - 3] == 13 { break }
+                end += 1
+            }
+            guard end < bytes.count else { return nil }
+            var length = 0
+            var close = false
+            var lineStart = 0
+            for index in 0...end where bytes[index] == 10 {
+                let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index])
+                lineStart = index + 1
+                if Self.hasPrefix(line, "content-length:") {
+                    length = line.dropFirst(15).reduce(0) { (48...57).contains($1) ? $0 * 10 + Int($1 - 48) : $0 }
+                } else if Self.hasPrefix(line, "connection:") {
+                    close = Self.hasPrefix(UnsafeRawBufferPointer(rebasing: line.dropFirst(11)).drop { $0 == 32 }, "close")
+                }
+            }
+            return (end + 1 + length, close)
+        }
+        guard let parsed, pending.readableBytes >= parsed.size else { return nil }
+        pending.moveReaderIndex(forwardBy: parsed.size)
+        return parsed.close
+    }
+
+    /// Whether `bytes` starts with the ASCII `prefix`, ignoring case.
+    private static func hasPrefix(_ bytes: some Collection<UInt8>, _ prefix: StaticString) -> Bool {
+        guard bytes.count >= prefix.utf8CodeUnitCount else { return false }
+        return zip(bytes, UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)).allSatisfy {
+            ($0 | 0x20) == $1 || $0 == $1
         }
     }
 }
