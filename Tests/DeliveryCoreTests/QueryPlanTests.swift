@@ -13,7 +13,7 @@ struct QueryPlanTests {
         let store = database.store
         let recorder = StatementRecorder()
         let context = Unmanaged.passUnretained(recorder).toOpaque()
-        try store.read { db in
+        _ = try store.read { db in
             sqlite3_trace_v2(db.handle, UInt32(SQLITE_TRACE_STMT), { _, context, statement, _ in
                 guard let context, let statement else { return 0 }
                 let recorder = Unmanaged<StatementRecorder>.fromOpaque(context).takeUnretainedValue()

@@ -157,7 +157,6 @@ enum HeaderView {
         }
         var right = grid.width
         for badge in badges.reversed() {
-            let w = DisplayWidth.of(badge.text)
             let room = right - x - 2
             guard room >= 8 else { break }
             let text = DisplayWidth.truncate(badge.text, to: room, ellipsis: state.glyphs.ellipsis)
