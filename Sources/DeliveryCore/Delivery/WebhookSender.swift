@@ -15,9 +15,6 @@ public final class WebhookSender: Sendable {
         public var maxResponseBytes = 64 * 1024
         /// Response body bytes stored with the attempt (default 4 KiB).
         public var excerptBytes = 4 * 1024
-        /// Longest silence from a connected receiver (default 30 s); the endpoint's timeout bounds the whole
-        /// exchange, body included, so a receiver that drips its body cannot hold a slot.
-        public var readTimeout: TimeAmount = .seconds(30)
         /// Connections kept per host (default 64).
         public var connectionsPerHost = 64
         /// Whether loopback and private destinations are allowed for every endpoint (default `false`).
@@ -32,12 +29,15 @@ public final class WebhookSender: Sendable {
     private let client: HTTPClient
     private let resolver = DestinationCache()
     private let eventLoops: [any EventLoop]
+    private let deadlines: DeadlineSweeper
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow
-        config.timeout = .init(connect: configuration.connectTimeout, read: configuration.readTimeout)
+        // Only the connect timeout is AHC's: each attempt's own timeout (the endpoint's, covering the whole exchange,
+        // body included) is enforced by `deadlines`, which saves two timers per request on the event loops.
+        config.timeout = .init(connect: configuration.connectTimeout)
         config.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost)
         // A refused connection fails the attempt at once instead of retrying until the connect timeout.
@@ -45,10 +45,12 @@ public final class WebhookSender: Sendable {
         config.decompression = .disabled
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
         self.eventLoops = Array(HTTPClient.defaultEventLoopGroup.makeIterator())
+        self.deadlines = DeadlineSweeper(on: HTTPClient.defaultEventLoopGroup.next())
     }
 
     /// Closes every connection. Call once, when done.
     public func shutdown() async {
+        deadlines.stop()
         try? await client.shutdown()
     }
 
@@ -139,12 +141,12 @@ public final class WebhookSender: Sendable {
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
-        let deadline = NIODeadline.now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds))
         let task = client.execute(
-            request: request, delegate: collector, eventLoop: loop.map { .delegate(on: $0) } ?? .indifferent,
-            deadline: deadline)
+            request: request, delegate: collector, eventLoop: loop.map { .delegate(on: $0) } ?? .indifferent)
+        let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
-        task.futureResult.whenComplete { result in
+        task.futureResult.whenComplete { [deadlines] result in
+            deadlines.forget(watch)
             var error: (any Error)?
             if case .failure(let failure) = result { error = failure }
             let outcome = Self.outcome(attempt, collected: collector.collected, error: error, excerptBytes: excerptBytes)
@@ -274,6 +276,53 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {}
+}
+
+/// Fails requests that outlive their deadline, checked every 100 ms by one timer for all of them (a timer per request
+/// would cost two heap operations on an event loop per attempt).
+final class DeadlineSweeper: Sendable {
+    private struct State {
+        var next = 0
+        var watched: [Int: (deadline: NIODeadline, task: HTTPClient.Task<Void>)] = [:]
+        var timer: RepeatedTask?
+    }
+
+    private let state = Mutex(State())
+    static let interval = TimeAmount.milliseconds(100)
+
+    init(on eventLoop: any EventLoop) {
+        let timer = eventLoop.scheduleRepeatedTask(initialDelay: Self.interval, delay: Self.interval) { [weak self] _ in
+            self?.sweep()
+        }
+        state.withLock { $0.timer = timer }
+    }
+
+    deinit { stop() }
+
+    /// Starts watching `task`; returns the ticket for `forget`.
+    func watch(_ task: HTTPClient.Task<Void>, until deadline: NIODeadline) -> Int {
+        state.withLock { state in
+            state.next += 1
+            state.watched[state.next] = (deadline, task)
+            return state.next
+        }
+    }
+
+    func forget(_ ticket: Int) {
+        _ = state.withLock { $0.watched.removeValue(forKey: ticket) }
+    }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        let overdue = state.withLock { state in
+            state.watched.values.filter { $0.deadline <= now }.map(\.task)
+        }
+        for task in overdue { task.fail(reason: HTTPClientError.deadlineExceeded) }
+    }
+
+    func stop() {
+        state.withLock { $0.timer }?.cancel()
+    }
 }
 
 /// Destination checks at connect time, cached per host for a minute.
