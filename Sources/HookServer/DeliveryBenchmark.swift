@@ -68,7 +68,8 @@ public struct DeliveryBenchmark: Sendable {
                 allowed = min(allowed, due - published)
             }
             if allowed > 0, counts.queued + counts.inflight < backlog {
-                let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, 100)
+                // Small transactions: a long one would hold the store thread while the dispatcher waits to record.
+                let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, 20)
                 let events = Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: String?.none), count: count)
                 _ = try await store.offload { try store.publish(batch: events) }
                 published += count
