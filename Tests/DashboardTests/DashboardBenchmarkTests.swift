@@ -5,7 +5,7 @@ import Testing
 
 /// `hooktop bench-dashboard`'s measurements on the fixture log.
 @Suite struct DashboardBenchmarkTests {
-    @Test func measuresEveryViewTheDetailAndIdle() {
+    @Test func measuresEveryViewTheDetailAndIdle() throws {
         let benchmark = DashboardBenchmark(frames: 3, width: 80, height: 24, idleSeconds: 0.3)
         let result = benchmark.run(log: FixtureLog(), options: Fixture.options())
         #expect(result.firstPaintMilliseconds > 0)
@@ -13,9 +13,9 @@ import Testing
         #expect(result.views.allSatisfy { $0.frame.max >= $0.frame.p95 && $0.frame.p95 >= $0.frame.p50 })
         #expect(result.views.first?.rows == 6)
         #expect(result.endpoints == 6)
-        let idle = try? #require(result.idle)
-        #expect((idle?.seconds ?? 0) >= 0.3)
-        #expect((idle?.percentOfCore ?? 100) < 100)
+        let idle = try #require(result.idle)
+        #expect(idle.seconds >= 0.3)
+        #expect(idle.percentOfCore < 100)
     }
 
     @Test func percentiles() {
