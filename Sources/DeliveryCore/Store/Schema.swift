@@ -198,8 +198,10 @@ enum Schema {
         CREATE INDEX audit_object ON audit (object_type, object_id, id);
         """,
         // v2: the failure groups trigger runs only when a failing status is involved (most updates are claims and
-        // successes, which it left unchanged anyway).
+        // successes, which it left unchanged anyway); expired leases are found through `deliveries_status` (the
+        // in-flight rows are few), so no index is maintained for them on every claim and record.
         """
+        DROP INDEX deliveries_lease;
         DROP TRIGGER deliveries_failures_update;
         CREATE TRIGGER deliveries_failures_update
         AFTER UPDATE OF status, last_error_class, last_status_code ON deliveries
