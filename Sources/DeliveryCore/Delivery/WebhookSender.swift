@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -30,6 +31,7 @@ public final class WebhookSender: Sendable {
     private let resolver = DestinationCache()
     private let eventLoops: [any EventLoop]
     private let deadlines: DeadlineSweeper
+    private let prepared = PreparedValues()
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -59,7 +61,11 @@ public final class WebhookSender: Sendable {
     /// The body sent for a message: the Standard Webhooks envelope `{"type", "timestamp", "data"}`.
     /// Event types are validated to letters, digits, `.`, `_` and `-`, so they need no escaping.
     public static func body(for message: Message) -> String {
-        "{\"type\":\"\(message.eventType)\",\"timestamp\":\"\(timestampStyle.format(message.createdAt))\",\"data\":\(message.payload)}"
+        body(for: message, timestamp: timestampStyle.format(message.createdAt))
+    }
+
+    private static func body(for message: Message, timestamp: String) -> String {
+        "{\"type\":\"\(message.eventType)\",\"timestamp\":\"\(timestamp)\",\"data\":\(message.payload)}"
     }
 
     /// The signing keys for an endpoint at `now`: the current secret, and the previous one during rotation.
@@ -99,8 +105,10 @@ public final class WebhookSender: Sendable {
     ) {
         let clock = ContinuousClock.now
         let timestamp = Int64(started.timeIntervalSince1970)
-        let body = Self.body(for: job.message)
-        let keys = Self.signingKeys(for: job.endpoint, now: started).compactMap { try? WebhookSignature.key(fromSecret: $0) }
+        let body = Self.body(
+            for: job.message,
+            timestamp: prepared.timestamp(job.message.createdAt) { Self.timestampStyle.format($0) })
+        let keys = Self.signingKeys(for: job.endpoint, now: started).compactMap { prepared.key($0) }
         let headers = [
             Header(name: "content-type", value: "application/json"),
             Header(name: "user-agent", value: configuration.userAgent),
@@ -133,9 +141,9 @@ public final class WebhookSender: Sendable {
             var requestHeaders = HTTPHeaders()
             requestHeaders.reserveCapacity(headers.count)
             for header in headers { requestHeaders.add(name: header.name, value: header.value) }
+            guard let url = prepared.url(job.endpoint.url) else { throw HTTPClientError.invalidURL }
             request = try HTTPClient.Request(
-                url: job.endpoint.url, method: .POST, headers: requestHeaders,
-                body: .byteBuffer(ByteBuffer(string: body)))
+                url: url, method: .POST, headers: requestHeaders, body: .byteBuffer(ByteBuffer(string: body)))
         } catch {
             let (errorClass, message) = Self.classify(error)
             return fail(errorClass, message)
@@ -276,6 +284,49 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {}
+}
+
+/// What every attempt would otherwise recompute: signing keys decoded from their secrets, parsed endpoint URLs,
+/// formatted message timestamps. Each table is small and starts over when full.
+final class PreparedValues: Sendable {
+    private struct Tables {
+        var keys: [String: SymmetricKey] = [:]
+        var urls: [String: URL] = [:]
+        var timestamps: [Date: String] = [:]
+    }
+
+    private let tables = Mutex(Tables())
+    private static let capacity = 1024
+
+    func key(_ secret: String) -> SymmetricKey? {
+        if let key = tables.withLock({ $0.keys[secret] }) { return key }
+        guard let key = try? WebhookSignature.key(fromSecret: secret) else { return nil }
+        tables.withLock { tables in
+            if tables.keys.count >= Self.capacity { tables.keys.removeAll() }
+            tables.keys[secret] = key
+        }
+        return key
+    }
+
+    func url(_ text: String) -> URL? {
+        if let url = tables.withLock({ $0.urls[text] }) { return url }
+        guard let url = URL(string: text) else { return nil }
+        tables.withLock { tables in
+            if tables.urls.count >= Self.capacity { tables.urls.removeAll() }
+            tables.urls[text] = url
+        }
+        return url
+    }
+
+    func timestamp(_ date: Date, format: (Date) -> String) -> String {
+        if let text = tables.withLock({ $0.timestamps[date] }) { return text }
+        let text = format(date)
+        tables.withLock { tables in
+            if tables.timestamps.count >= Self.capacity { tables.timestamps.removeAll() }
+            tables.timestamps[date] = text
+        }
+        return text
+    }
 }
 
 /// Fails requests that outlive their deadline, checked every 100 ms by one timer for all of them (a timer per request
