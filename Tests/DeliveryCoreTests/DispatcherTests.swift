@@ -44,6 +44,33 @@ struct DispatcherTests {
         }
     }
 
+    @Test func sendsNothingBeforeRunAndEverythingOnceRunning() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        try await withReceiver(["ok": .healthy]) { receiver in
+            _ = try store.addTestEndpoint(receiver.url("ok"))
+            try await withSender { sender in
+                var logger = Logger(label: "test-dispatcher")
+                logger.logLevel = .critical
+                let dispatcher = Dispatcher(
+                    store: store, sender: sender, configuration: testDispatcherConfiguration(), logger: logger)
+                let published = try store.publish(eventType: "user.created", payload: #"{"id":7}"#)
+                // A publish wakes whatever dispatcher the process has; one not running yet must not claim anything.
+                dispatcher.wake()
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try store.onlyDelivery(messageId: published.message.id).status == .pending)
+                #expect(receiver.requests.isEmpty)
+                let running = Task { try await dispatcher.run() }
+                let delivery = try await finished(store, published.message.id)
+                #expect(delivery.status == .delivered)
+                dispatcher.stop()
+                try await running.value
+                #expect(dispatcher.inFlightCount == 0)
+                #expect(try store.workers().isEmpty, "a stopped dispatcher removes its worker row")
+            }
+        }
+    }
+
     @Test func retriesA500UntilDeadWithTheSameWebhookId() async throws {
         let database = try TemporaryDatabase()
         let store = database.store

@@ -42,6 +42,8 @@ public final class Dispatcher: Service, Sendable {
         var stopDeadline: ContinuousClock.Instant?
         /// Outcomes that arrive now are dropped (after the grace period: their leases are released).
         var discard = false
+        /// `run` was called: iterations may be scheduled.
+        var running = false
         var finished = false
         var whenFinished: CheckedContinuation<Void, Never>?
         /// Iterations run so far; a delayed iteration finding it changed has nothing left to do.
@@ -80,7 +82,10 @@ public final class Dispatcher: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { continuation in
-                    shared.withLock { $0.whenFinished = continuation }
+                    shared.withLock { state in
+                        state.whenFinished = continuation
+                        state.running = true
+                    }
                     store.enqueue { self.begin() }
                 }
             } onGracefulShutdown: {
@@ -119,7 +124,7 @@ public final class Dispatcher: Service, Sendable {
     /// Queues an iteration on the store's thread: at once (`nil`) or after `delay`, unless one is queued as soon.
     private func schedule(after delay: Duration?) {
         let generation = shared.withLock { state -> Int? in
-            guard !state.finished else { return nil }
+            guard state.running, !state.finished else { return nil }
             guard let delay else {
                 if state.queuedNow { return nil }
                 state.queuedNow = true
