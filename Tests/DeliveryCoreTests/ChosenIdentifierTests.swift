@@ -5,6 +5,15 @@ import Testing
 
 /// Endpoints and messages created with an id the caller chose (fixtures, imports): checked for form and uniqueness.
 struct ChosenIdentifierTests {
+    @Test func randomIdsHaveTheLengthAskedUseTheWholeAlphabetAndDoNotRepeat() {
+        let ids = (0..<2000).map { _ in Identifier.make("msg", length: 24) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.count == 28 && Identifier.isWellFormed($0, prefix: "msg") })
+        // 48,000 characters drawn from 62: every one of them shows up (each about 770 times).
+        let seen = Set(ids.flatMap { $0.dropFirst(4) })
+        #expect(seen.count == 62)
+    }
+
     @Test func wellFormedIds() {
         #expect(Identifier.isWellFormed("ep_billing", prefix: "ep"))
         #expect(Identifier.isWellFormed(Identifier.make("ep"), prefix: "ep"))
