@@ -125,16 +125,7 @@ enum Schema {
         ) WITHOUT ROWID;
         CREATE TRIGGER deliveries_failures_update
         AFTER UPDATE OF status, last_error_class, last_status_code ON deliveries BEGIN
-            UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
-            WHERE OLD.status IN ('dead', 'retrying') AND endpoint_id = OLD.endpoint_id
-                AND error_class = coalesce(OLD.last_error_class, '') AND status_code = coalesce(OLD.last_status_code, 0);
-            INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
-            SELECT NEW.endpoint_id, coalesce(NEW.last_error_class, ''), coalesce(NEW.last_status_code, 0),
-                NEW.status = 'dead', NEW.status = 'retrying', NEW.updated_at, NEW.last_error
-            WHERE NEW.status IN ('dead', 'retrying')
-            ON CONFLICT (endpoint_id, error_class, status_code) DO UPDATE SET dead = dead + excluded.dead,
-                retrying = retrying + excluded.retrying, last_at = max(last_at, excluded.last_at),
-                last_error = excluded.last_error;
+            \(moveBetweenFailureGroups)
         END;
         CREATE TRIGGER deliveries_failures_insert AFTER INSERT ON deliveries
         WHEN NEW.status IN ('dead', 'retrying') BEGIN
@@ -206,7 +197,14 @@ enum Schema {
         CREATE TRIGGER deliveries_failures_update
         AFTER UPDATE OF status, last_error_class, last_status_code ON deliveries
         WHEN OLD.status IN ('dead', 'retrying') OR NEW.status IN ('dead', 'retrying') BEGIN
-            UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
+            \(moveBetweenFailureGroups)
+        END;
+        """,
+    ]
+
+    /// The failure groups trigger's body: the delivery leaves its old group (if failing) and joins its new one.
+    private static let moveBetweenFailureGroups = """
+        UPDATE failure_groups SET dead = dead - (OLD.status = 'dead'), retrying = retrying - (OLD.status = 'retrying')
             WHERE OLD.status IN ('dead', 'retrying') AND endpoint_id = OLD.endpoint_id
                 AND error_class = coalesce(OLD.last_error_class, '') AND status_code = coalesce(OLD.last_status_code, 0);
             INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
@@ -216,9 +214,7 @@ enum Schema {
             ON CONFLICT (endpoint_id, error_class, status_code) DO UPDATE SET dead = dead + excluded.dead,
                 retrying = retrying + excluded.retrying, last_at = max(last_at, excluded.last_at),
                 last_error = excluded.last_error;
-        END;
-        """,
-    ]
+        """
 
     /// The schema version this build writes.
     static var version: Int { migrations.count }
