@@ -1,11 +1,12 @@
 import Dashboard
 import DeliveryCore
 import Foundation
+import HooktopTesting
 import Testing
 
 /// The UI loop end to end with an in-memory screen: background loading, an action through the operations, quit.
 @Suite struct DashboardSessionTests {
-    @Test func loadsPausesAndQuits() {
+    @Test func loadsPausesAndQuits() async {
         let log = FixtureLog()
         let screen = InMemoryScreen(width: 100, height: 30)
         var idle = 0
@@ -24,7 +25,8 @@ import Testing
             if idle > 2000 { screen.quitSignal = true }
         }
         let session = DashboardSession(log: log, options: Fixture.options(), screen: screen, clock: { FixtureLog.now })
-        session.run()
+        // The loop blocks its thread, as it does on the terminal; the pause runs meanwhile on the cooperative pool.
+        await onOwnThread { session.run() }
         #expect(log.actions == ["pause ep_billing"])
         #expect(screen.lastFrameText.contains("paused Billing"))
         #expect(session.state.quitting)

@@ -47,3 +47,21 @@ public func hooktopExecutable() -> String? {
     let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/hooktop"
     return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
 }
+
+/// Runs blocking `body` (a UI loop, say) on a thread of its own and waits for it without holding one of Swift's few
+/// cooperative threads, which the code under test may need meanwhile (its background tasks run there).
+public func onOwnThread(_ body: @escaping () -> Void) async {
+    let work = UncheckedBox(body)
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        Thread {
+            work.value()
+            continuation.resume()
+        }.start()
+    }
+}
+
+/// Hands a value to another thread that alone uses it from then on.
+private final class UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
