@@ -158,21 +158,16 @@ public final class Dispatcher: Service, Sendable {
         }
         guard let stopping else { return }
         if stopping { return drainStep() }
-        var state = loopState.withLock { $0 }
         do {
-            let jobs: [DeliveryJob]
-            (state, jobs) = try claimAndRecord(state)
+            let (state, jobs) = try claimAndRecord(loopState.withLock { $0 })
             loopState.withLock { $0 = state }
             sender.start(jobs) { outcome in self.finished(outcome) }
         } catch {
             logger.error("dispatcher: \(error)")
-            loopState.withLock { $0 = state }
-            return schedule(after: configuration.pollInterval)
         }
-        // Nothing in flight: poll for due work and other processes' changes. In flight: finished attempts schedule
-        // the next iteration; still poll so heartbeats and endpoint changes keep coming.
-        let busy = shared.withLock { $0.total > 0 || !$0.outcomes.isEmpty }
-        schedule(after: busy ? min(configuration.pollInterval, .milliseconds(100)) : configuration.pollInterval)
+        // Finished attempts schedule the next iteration sooner; the poll keeps heartbeats, endpoint changes and
+        // other processes' publishes coming when nothing finishes.
+        schedule(after: configuration.pollInterval)
     }
 
     /// A finished attempt, on an event loop: counted out of flight and queued to be recorded.
@@ -210,30 +205,22 @@ public final class Dispatcher: Service, Sendable {
             }
         }
         state.rotation = state.endpoints.isEmpty ? 0 : (state.rotation + 1) % state.endpoints.count
-        let (outcomes, requests) = shared.withLock { shared in
-            defer { shared.outcomes.removeAll(keepingCapacity: true) }
-            let requests = Self.allocate(
+        let requests = shared.withLock { shared in
+            Self.allocate(
                 room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
                 inFlight: shared.inFlight)
-            return (shared.outcomes, requests)
         }
-        let jobs: [DeliveryJob]
-        do {
+        let jobs = try withOutcomes { outcomes -> [DeliveryJob] in
             if outcomes.isEmpty {
                 // A read first: most idle polls find nothing due and then take no write lock at all.
-                guard !requests.isEmpty, try store.hasDueWork(now: now) else { return (state, []) }
-                jobs = try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
-            } else {
-                var random = SystemRandomNumberGenerator()
-                jobs = try store.recordAndClaim(
-                    outcomes, claiming: requests, owner: workerID, policy: configuration.retryPolicy,
-                    autoDisableAfter: configuration.autoDisableAfter, now: now, lease: configuration.leaseMargin,
-                    random: &random)
+                guard !requests.isEmpty, try store.hasDueWork(now: now) else { return [] }
+                return try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
             }
-        } catch {
-            // Keep them for the next iteration rather than lose attempts that happened.
-            shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
-            throw error
+            var random = SystemRandomNumberGenerator()
+            return try store.recordAndClaim(
+                outcomes, claiming: requests, owner: workerID, policy: configuration.retryPolicy,
+                autoDisableAfter: configuration.autoDisableAfter, now: now, lease: configuration.leaseMargin,
+                random: &random)
         }
         shared.withLock { shared in
             for job in jobs {
@@ -289,18 +276,25 @@ public final class Dispatcher: Service, Sendable {
 
     /// Records every finished attempt in one transaction.
     private func flush() throws {
-        var random = SystemRandomNumberGenerator()
+        try withOutcomes { outcomes in
+            guard !outcomes.isEmpty else { return }
+            var random = SystemRandomNumberGenerator()
+            try store.record(
+                outcomes, owner: workerID, policy: configuration.retryPolicy,
+                autoDisableAfter: configuration.autoDisableAfter, now: Date(), random: &random)
+        }
+    }
+
+    /// Hands the finished attempts to `body`; when it throws they are kept for the next iteration rather than lose
+    /// attempts that happened.
+    private func withOutcomes<T>(_ body: ([AttemptOutcome]) throws -> T) throws -> T {
         let outcomes = shared.withLock { state in
             defer { state.outcomes.removeAll(keepingCapacity: true) }
             return state.outcomes
         }
-        guard !outcomes.isEmpty else { return }
         do {
-            try store.record(
-                outcomes, owner: workerID, policy: configuration.retryPolicy,
-                autoDisableAfter: configuration.autoDisableAfter, now: Date(), random: &random)
+            return try body(outcomes)
         } catch {
-            // Keep them for the next flush rather than lose attempts that happened.
             shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
             throw error
         }
@@ -312,4 +306,3 @@ public final class Dispatcher: Service, Sendable {
             heartbeatAt: now, version: HooktopVersion.current, inFlight: inFlightCount)
     }
 }
-

@@ -289,43 +289,31 @@ final class ResponseCollector: HTTPClientResponseDelegate {
 /// What every attempt would otherwise recompute: signing keys decoded from their secrets, parsed endpoint URLs,
 /// formatted message timestamps. Each table is small and starts over when full.
 final class PreparedValues: Sendable {
-    private struct Tables {
-        var keys: [String: SymmetricKey] = [:]
-        var urls: [String: URL] = [:]
-        var timestamps: [Date: String] = [:]
-    }
+    private let keys = BoundedCache<String, SymmetricKey>()
+    private let urls = BoundedCache<String, URL>()
+    private let timestamps = BoundedCache<Date, String>()
 
-    private let tables = Mutex(Tables())
-    private static let capacity = 1024
+    func key(_ secret: String) -> SymmetricKey? { keys.value(for: secret) { try? WebhookSignature.key(fromSecret: $0) } }
+    func url(_ text: String) -> URL? { urls.value(for: text) { URL(string: $0) } }
+    func timestamp(_ date: Date, format: (Date) -> String) -> String { timestamps.value(for: date, make: format)! }
+}
 
-    func key(_ secret: String) -> SymmetricKey? {
-        if let key = tables.withLock({ $0.keys[secret] }) { return key }
-        guard let key = try? WebhookSignature.key(fromSecret: secret) else { return nil }
-        tables.withLock { tables in
-            if tables.keys.count >= Self.capacity { tables.keys.removeAll() }
-            tables.keys[secret] = key
+/// A dictionary of computed values, emptied when it reaches `capacity` entries.
+final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let entries = Mutex<[Key: Value]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 1024) { self.capacity = capacity }
+
+    /// The cached value for `key`, or what `make` returns for it (kept unless `nil`).
+    func value(for key: Key, make: (Key) -> Value?) -> Value? {
+        if let value = entries.withLock({ $0[key] }) { return value }
+        guard let value = make(key) else { return nil }
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll() }
+            entries[key] = value
         }
-        return key
-    }
-
-    func url(_ text: String) -> URL? {
-        if let url = tables.withLock({ $0.urls[text] }) { return url }
-        guard let url = URL(string: text) else { return nil }
-        tables.withLock { tables in
-            if tables.urls.count >= Self.capacity { tables.urls.removeAll() }
-            tables.urls[text] = url
-        }
-        return url
-    }
-
-    func timestamp(_ date: Date, format: (Date) -> String) -> String {
-        if let text = tables.withLock({ $0.timestamps[date] }) { return text }
-        let text = format(date)
-        tables.withLock { tables in
-            if tables.timestamps.count >= Self.capacity { tables.timestamps.removeAll() }
-            tables.timestamps[date] = text
-        }
-        return text
+        return value
     }
 }
 

@@ -126,72 +126,70 @@ extension Store {
         var lost: [Int64] = []
         var stats: [StatsKey: StatsDelta] = [:]
         var health: [String: EndpointHealth] = [:]
-        do {
-            for outcome in outcomes {
-                // A success on a lease still held (nearly every attempt under load): one statement.
-                if outcome.succeeded,
-                    let number = try db.queryOne(
-                        """
-                        UPDATE deliveries SET status = 'delivered', attempt_count = attempt_count + 1,
-                            next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, manual = 0,
-                            manual_count = manual_count + (manual <> 0), last_status_code = ?, last_error = NULL,
-                            last_error_class = NULL, last_latency_ms = ?, updated_at = ?
-                        WHERE id = ? AND status = 'inflight' AND lease_owner = ?
-                        RETURNING attempt_count
-                        """,
-                        [.from(outcome.responseStatus), .from(outcome.durationMilliseconds), .from(now),
-                         .int(outcome.deliveryId), .text(owner)], { $0.int(0) })
-                {
-                    try insertAttempt(db, outcome, number: number)
-                    accumulate(outcome, into: &stats, health: &health)
-                    continue
-                }
-                guard
-                    let state = try db.queryOne(
-                        "SELECT attempt_count, manual, manual_count, lease_owner, status FROM deliveries WHERE id = ?",
-                        [.int(outcome.deliveryId)], { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4)) })
-                else { continue }  // deleted meanwhile (endpoint removed, pruned)
-                let number = state.0 + 1
-                try Self.insertAttempt(db, outcome, number: number)
-                Self.accumulate(outcome, into: &stats, health: &health)
-                guard state.4 == DeliveryStatus.inflight.rawValue, state.3 == owner else {
-                    lost.append(outcome.deliveryId)
-                    continue
-                }
-                let mode = ManualMode(rawValue: state.1) ?? .scheduled
-                let manualCount = state.2 + (mode == .scheduled ? 0 : 1)
-                let status: DeliveryStatus
-                var next: Date?
-                if outcome.succeeded {
-                    status = .delivered
-                } else if outcome.responseStatus == 410 {
-                    status = .dead
-                    health[outcome.endpointId, default: EndpointHealth()].gone = true
-                } else if mode == .fromFinished {
-                    status = .dead
-                } else {
-                    let scheduled = max(1, number - manualCount)
-                    let retryAfter = [429, 503].contains(outcome.responseStatus ?? 0) ? outcome.retryAfter : nil
-                    next = policy.nextAttempt(
-                        afterFailedAttempt: scheduled, retryAfter: retryAfter, now: now, using: &random)
-                    status = next == nil ? .dead : .retrying
-                }
-                try db.run(
+        for outcome in outcomes {
+            // A success on a lease still held (nearly every attempt under load): one statement.
+            if outcome.succeeded,
+                let number = try db.queryOne(
                     """
-                    UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_owner = NULL,
-                        lease_expires_at = NULL, manual = 0, manual_count = ?, last_status_code = ?, last_error = ?,
-                        last_error_class = ?, last_latency_ms = ?, updated_at = ?
-                    WHERE id = ?
+                    UPDATE deliveries SET status = 'delivered', attempt_count = attempt_count + 1,
+                        next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, manual = 0,
+                        manual_count = manual_count + (manual <> 0), last_status_code = ?, last_error = NULL,
+                        last_error_class = NULL, last_latency_ms = ?, updated_at = ?
+                    WHERE id = ? AND status = 'inflight' AND lease_owner = ?
+                    RETURNING attempt_count
                     """,
-                    [
-                        .text(status.rawValue), .from(number), .from(next), .from(manualCount),
-                        .from(outcome.responseStatus), .from(outcome.summary), .from(outcome.errorClass?.rawValue),
-                        .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
-                    ])
+                    [.from(outcome.responseStatus), .from(outcome.durationMilliseconds), .from(now),
+                     .int(outcome.deliveryId), .text(owner)], { $0.int(0) })
+            {
+                try insertAttempt(db, outcome, number: number)
+                accumulate(outcome, into: &stats, health: &health)
+                continue
             }
-            try applyStats(db, stats)
-            try applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
+            guard
+                let state = try db.queryOne(
+                    "SELECT attempt_count, manual, manual_count, lease_owner, status FROM deliveries WHERE id = ?",
+                    [.int(outcome.deliveryId)], { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4)) })
+            else { continue }  // deleted meanwhile (endpoint removed, pruned)
+            let number = state.0 + 1
+            try insertAttempt(db, outcome, number: number)
+            accumulate(outcome, into: &stats, health: &health)
+            guard state.4 == DeliveryStatus.inflight.rawValue, state.3 == owner else {
+                lost.append(outcome.deliveryId)
+                continue
+            }
+            let mode = ManualMode(rawValue: state.1) ?? .scheduled
+            let manualCount = state.2 + (mode == .scheduled ? 0 : 1)
+            let status: DeliveryStatus
+            var next: Date?
+            if outcome.succeeded {
+                status = .delivered
+            } else if outcome.responseStatus == 410 {
+                status = .dead
+                health[outcome.endpointId, default: EndpointHealth()].gone = true
+            } else if mode == .fromFinished {
+                status = .dead
+            } else {
+                let scheduled = max(1, number - manualCount)
+                let retryAfter = [429, 503].contains(outcome.responseStatus ?? 0) ? outcome.retryAfter : nil
+                next = policy.nextAttempt(
+                    afterFailedAttempt: scheduled, retryAfter: retryAfter, now: now, using: &random)
+                status = next == nil ? .dead : .retrying
+            }
+            try db.run(
+                """
+                UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_owner = NULL,
+                    lease_expires_at = NULL, manual = 0, manual_count = ?, last_status_code = ?, last_error = ?,
+                    last_error_class = ?, last_latency_ms = ?, updated_at = ?
+                WHERE id = ?
+                """,
+                [
+                    .text(status.rawValue), .from(number), .from(next), .from(manualCount),
+                    .from(outcome.responseStatus), .from(outcome.summary), .from(outcome.errorClass?.rawValue),
+                    .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
+                ])
         }
+        try applyStats(db, stats)
+        try applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
         return lost
     }
 
