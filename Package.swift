@@ -82,7 +82,13 @@ let package = Package(
         ),
         .testTarget(
             name: "DeliveryCoreTests",
-            dependencies: ["DeliveryCore", "HookServer", "HooktopTesting"],
+            dependencies: [
+                "DeliveryCore", "HookServer", "HooktopTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -45,6 +45,10 @@ public final class WebhookSender: Sendable {
         // A refused connection fails the attempt at once instead of retrying until the connect timeout.
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
+        // No distributed tracing: without a tracer bootstrapped, AHC would still build and label a no-op span
+        // for every request.
+        config.tracing.tracer = nil
+        config.http1_1ConnectionDebugInitializer = RequestHeadCoalescer.install(on:)
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
         self.eventLoops = Array(HTTPClient.defaultEventLoopGroup.makeIterator())
         self.deadlines = DeadlineSweeper(on: HTTPClient.defaultEventLoopGroup.next())
@@ -108,14 +112,14 @@ public final class WebhookSender: Sendable {
         let body = Self.body(
             for: job.message,
             timestamp: prepared.timestamp(job.message.createdAt) { Self.timestampStyle.format($0) })
-        let keys = Self.signingKeys(for: job.endpoint, now: started).compactMap { prepared.key($0) }
+        let keys = Self.signingKeys(for: job.endpoint, now: started).compactMap { prepared.keyed($0) }
         let headers = [
             Header(name: "content-type", value: "application/json"),
             Header(name: "user-agent", value: configuration.userAgent),
             Header(name: "webhook-id", value: job.message.id),
             Header(name: "webhook-timestamp", value: String(timestamp)),
             Header(name: "webhook-signature", value: WebhookSignature.header(
-                id: job.message.id, timestamp: timestamp, body: Array(body.utf8), keys: keys)),
+                id: job.message.id, timestamp: timestamp, body: Array(body.utf8), keyed: keys)),
         ]
         let attempt = AttemptOutcome(
             deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: started,
@@ -136,14 +140,12 @@ public final class WebhookSender: Sendable {
         } catch {
             return fail(.dns, "\(error)")
         }
-        let request: HTTPClient.Request
+        var request: HTTPClient.Request
         do {
-            var requestHeaders = HTTPHeaders()
-            requestHeaders.reserveCapacity(headers.count)
-            for header in headers { requestHeaders.add(name: header.name, value: header.value) }
-            guard let url = prepared.url(job.endpoint.url) else { throw HTTPClientError.invalidURL }
-            request = try HTTPClient.Request(
-                url: url, method: .POST, headers: requestHeaders, body: .byteBuffer(ByteBuffer(string: body)))
+            request = try prepared.request(job.endpoint.url)
+            request.headers.reserveCapacity(headers.count)
+            for header in headers { request.headers.add(name: header.name, value: header.value) }
+            request.body = .byteBuffer(ByteBuffer(string: body))
         } catch {
             let (errorClass, message) = Self.classify(error)
             return fail(errorClass, message)
@@ -286,15 +288,26 @@ final class ResponseCollector: HTTPClientResponseDelegate {
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {}
 }
 
-/// What every attempt would otherwise recompute: signing keys decoded from their secrets, parsed endpoint URLs,
-/// formatted message timestamps. Each table is small and starts over when full.
+/// What every attempt would otherwise recompute: HMACs keyed with each secret, requests for each endpoint URL
+/// (parsed, without headers and body), formatted message timestamps. Each table is small and starts over when full.
 final class PreparedValues: Sendable {
-    private let keys = BoundedCache<String, SymmetricKey>()
-    private let urls = BoundedCache<String, URL>()
+    private let keys = BoundedCache<String, HMAC<SHA256>>()
+    private let requests = BoundedCache<String, HTTPClient.Request>()
     private let timestamps = BoundedCache<Date, String>()
 
-    func key(_ secret: String) -> SymmetricKey? { keys.value(for: secret) { try? WebhookSignature.key(fromSecret: $0) } }
-    func url(_ text: String) -> URL? { urls.value(for: text) { URL(string: $0) } }
+    func keyed(_ secret: String) -> HMAC<SHA256>? {
+        keys.value(for: secret) { secret in (try? WebhookSignature.key(fromSecret: secret)).map { HMAC(key: $0) } }
+    }
+
+    /// A POST to `url` with no headers and no body yet.
+    /// - Throws: what AHC says of a URL it cannot send to (such URLs are not kept).
+    func request(_ url: String) throws -> HTTPClient.Request {
+        if let request = requests.value(for: url, make: { try? HTTPClient.Request(url: $0, method: .POST) }) {
+            return request
+        }
+        return try HTTPClient.Request(url: url, method: .POST)
+    }
+
     func timestamp(_ date: Date, format: (Date) -> String) -> String { timestamps.value(for: date, make: format)! }
 }
 
@@ -314,6 +327,38 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             entries[key] = value
         }
         return value
+    }
+}
+
+/// Holds back the flush after a request head when a body follows, so head and body leave in one write (one system
+/// call and one TCP segment per attempt instead of two). AHC flushes the head and each body part separately.
+final class RequestHeadCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private var bodyFollows = false
+
+    /// Adds a coalescer to an AHC HTTP/1.1 connection, next to its request encoder.
+    @Sendable static func install(on channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.submit {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(
+                RequestHeadCoalescer(), position: .after(pipeline.handler(type: HTTPRequestEncoder.self)))
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head(let head) = unwrapOutboundIn(data) {
+            bodyFollows = head.headers.contains(name: "transfer-encoding")
+                || head.headers.first(name: "content-length").flatMap { Int($0) }.map { $0 > 0 } ?? false
+        } else {
+            bodyFollows = false
+        }
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if !bodyFollows { context.flush() }
     }
 }
 

@@ -27,7 +27,12 @@ public enum WebhookSignature {
 
     /// One `v1,<base64>` signature of `body` for message `id` at `timestamp`.
     public static func sign(id: String, timestamp: Int64, body: some DataProtocol, key: SymmetricKey) -> String {
-        var hmac = HMAC<SHA256>(key: key)
+        sign(id: id, timestamp: timestamp, body: body, keyed: HMAC<SHA256>(key: key))
+    }
+
+    /// One signature from an HMAC already keyed (the key schedule done once per secret, not once per message).
+    static func sign(id: String, timestamp: Int64, body: some DataProtocol, keyed: HMAC<SHA256>) -> String {
+        var hmac = keyed
         hmac.update(data: Array("\(id).\(timestamp).".utf8))
         hmac.update(data: body)
         return "v1," + Data(hmac.finalize()).base64EncodedString()
@@ -35,7 +40,11 @@ public enum WebhookSignature {
 
     /// The `webhook-signature` header value: one signature per key, space-separated (several during rotation).
     public static func header(id: String, timestamp: Int64, body: some DataProtocol, keys: [SymmetricKey]) -> String {
-        keys.map { sign(id: id, timestamp: timestamp, body: body, key: $0) }.joined(separator: " ")
+        header(id: id, timestamp: timestamp, body: body, keyed: keys.map { HMAC<SHA256>(key: $0) })
+    }
+
+    static func header(id: String, timestamp: Int64, body: some DataProtocol, keyed: [HMAC<SHA256>]) -> String {
+        keyed.map { sign(id: id, timestamp: timestamp, body: body, keyed: $0) }.joined(separator: " ")
     }
 
     /// Why a received webhook was rejected.

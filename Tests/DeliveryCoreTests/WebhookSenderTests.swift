@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import Crypto
+@testable import DeliveryCore
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+struct RequestHeadCoalescerTests {
+    private func channel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
+        let installed = RequestHeadCoalescer.install(on: channel)
+        channel.embeddedEventLoop.run()
+        try installed.wait()
+        return channel
+    }
+
+    private func head(_ headers: [(String, String)]) -> HTTPClientRequestPart {
+        .head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hook", headers: HTTPHeaders(headers)))
+    }
+
+    private func written(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+        return text
+    }
+
+    @Test func aHeadWithABodyToFollowWaitsForTheBody() throws {
+        let channel = try channel()
+        defer { _ = try? channel.finish() }
+        channel.write(head([("content-length", "5")]), promise: nil)
+        channel.flush()
+        #expect(try written(channel).isEmpty)
+
+        try channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "hello")))).wait()
+        try channel.writeAndFlush(HTTPClientRequestPart.end(nil)).wait()
+        let text = try written(channel)
+        #expect(text.hasPrefix("POST /hook HTTP/1.1\r\n"))
+        #expect(text.hasSuffix("\r\n\r\nhello"))
+    }
+
+    @Test func aHeadWithoutABodyIsFlushedAtOnce() throws {
+        let channel = try channel()
+        defer { _ = try? channel.finish() }
+        channel.write(head([("content-length", "0")]), promise: nil)
+        channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        channel.flush()
+        #expect(try written(channel).hasPrefix("POST /hook HTTP/1.1\r\n"))
+
+        try channel.writeAndFlush(head([])).wait()
+        #expect(try written(channel).hasPrefix("POST /hook HTTP/1.1\r\n"))
+    }
+
+    @Test func aChunkedHeadWaitsForItsFirstChunk() throws {
+        let channel = try channel()
+        defer { _ = try? channel.finish() }
+        channel.write(head([("transfer-encoding", "chunked")]), promise: nil)
+        channel.flush()
+        #expect(try written(channel).isEmpty)
+        try channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "abc")))).wait()
+        #expect(try written(channel).contains("\r\n\r\n3\r\nabc\r\n"))
+    }
+}
+
+struct PreparedValuesTests {
+    @Test func requestsAreParsedOncePerURLAndStartEmpty() throws {
+        let prepared = PreparedValues()
+        var first = try prepared.request("http://127.0.0.1:9/a?x=1")
+        first.headers.add(name: "webhook-id", value: "msg_1")
+        first.body = .byteBuffer(ByteBuffer(string: "{}"))
+        let again = try prepared.request("http://127.0.0.1:9/a?x=1")
+        #expect(again.headers.isEmpty)
+        #expect(again.body == nil)
+        #expect(again.method == .POST)
+        #expect(again.url.absoluteString == "http://127.0.0.1:9/a?x=1")
+        #expect(try prepared.request("http://127.0.0.1:9/b").url.path == "/b")
+    }
+
+    @Test func aURLThatCannotBeSentToThrowsEveryTime() {
+        let prepared = PreparedValues()
+        for _ in 0..<2 {
+            #expect(throws: HTTPClientError.self) { try prepared.request("ftp://example.com/hook") }
+            #expect(throws: HTTPClientError.self) { try prepared.request("http://") }
+        }
+    }
+
+    @Test func aKeyedHMACSignsEachMessageAfreshAndRejectsBadSecrets() throws {
+        let prepared = PreparedValues()
+        let keyed = try #require(prepared.keyed(WebhookSignatureTests.vectorSecret))
+        let vector = {
+            WebhookSignature.header(
+                id: WebhookSignatureTests.vectorId, timestamp: WebhookSignatureTests.vectorTimestamp,
+                body: WebhookSignatureTests.vectorBody, keyed: [keyed])
+        }
+        #expect(vector() == WebhookSignatureTests.vectorSignature)
+        let other = WebhookSignature.header(id: "msg_other", timestamp: 1, body: Array("{}".utf8), keyed: [keyed])
+        #expect(other != WebhookSignatureTests.vectorSignature)
+        #expect(vector() == WebhookSignatureTests.vectorSignature)
+        #expect(prepared.keyed("whsec_!!!") == nil)
+    }
+}
