@@ -567,3 +567,22 @@ struct StoreTests {
         #expect(failureMismatches == 0, sourceLocation: sourceLocation)
     }
 }
+
+struct HeaderCodingTests {
+    @Test func headersSurviveTheRoundTripWhateverTheyHold() throws {
+        let headers = [
+            Header(name: "content-type", value: "application/json"),
+            Header(name: "x-quote", value: #"say "hi" \ back\slash"#),
+            Header(name: "x-control", value: "line\nbreak\ttab\r\u{01}\u{1f}"),
+            Header(name: "x-unicode", value: "café ✓ 🚀"),
+            Header(name: "", value: ""),
+        ]
+        let text = HeaderCoding.encode(headers)
+        #expect(HeaderCoding.decode(text) == headers)
+        #expect(text.hasPrefix(#"[["content-type","application/json"],["x-quote","say \"hi\" \\ back\\slash"]"#))
+        #expect(text.contains(#""line\nbreak\ttab\r\u0001\u001f""#))
+        #expect(HeaderCoding.encode([]) == "[]")
+        #expect(HeaderCoding.decode("[]").isEmpty)
+        #expect(HeaderCoding.decode("not json").isEmpty)
+    }
+}

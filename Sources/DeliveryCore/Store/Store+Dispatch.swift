@@ -379,43 +379,42 @@ extension Store {
 
 /// Headers stored as JSON arrays of `[name, value]` pairs.
 enum HeaderCoding {
+    /// The JSON text, built as bytes (every attempt stores two of these, on the store's thread).
     static func encode(_ headers: [Header]) -> String {
-        var out = "["
+        var out: [UInt8] = []
+        out.reserveCapacity(headers.reduce(2) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 })
+        out.append(UInt8(ascii: "["))
         for (index, header) in headers.enumerated() {
-            if index > 0 { out += "," }
-            out += "["
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "["))
             escape(header.name, into: &out)
-            out += ","
+            out.append(UInt8(ascii: ","))
             escape(header.value, into: &out)
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         }
-        return out + "]"
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func escape(_ text: String, into out: inout String) {
-        out += "\""
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out += text
-            out += "\""
+    private static func escape(_ text: String, into out: inout [UInt8]) {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        out.append(quote)
+        defer { out.append(quote) }
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == quote || $0 == backslash }) else {
+            out.append(contentsOf: text.utf8)
             return
         }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case quote, backslash: out += [backslash, byte]
+            case UInt8(ascii: "\n"): out += [backslash, UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): out += [backslash, UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): out += [backslash, UInt8(ascii: "t")]
+            case ..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+            default: out.append(byte)
             }
         }
-        out += "\""
     }
 
     static func decode(_ text: String?) -> [Header] {
