@@ -379,6 +379,26 @@ struct StoreTests {
         let overview = try store.overview(now: Date())
         #expect(overview.totals == now)
         #expect(try store.endpointSummaries(now: Date()).map(\.counts) == [now])
+
+        // Leases: expired ones go back to the queue; an attempt recorded by a dispatcher that lost its lease
+        // leaves the status (and the counters) alone.
+        let leased = try store.claimDue([(endpoint, 3)], owner: "w:test", now: Date(), lease: 60)
+        #expect(try counts(store, endpoint.id).inflight == 3)
+        try store.releaseLeases(now: Date().addingTimeInterval(3600))
+        try expectCountersMatchTheLog(store)
+        #expect(try counts(store, endpoint.id).inflight == 0)
+        let relet = try store.claimDue([(endpoint, 1)], owner: "w:new", now: Date(), lease: 60)
+        #expect(try store.recordOutcome(leased, status: 200, owner: "w:test").count == leased.count)
+        try expectCountersMatchTheLog(store)
+        try store.recordOutcome(relet, status: 500, owner: "w:new")
+        try expectCountersMatchTheLog(store)
+
+        // Recovery: every dead delivery goes back to pending.
+        let dead = try counts(store, endpoint.id).dead
+        #expect(dead > 0)
+        #expect(try await operations.recover(endpointId: endpoint.id, since: .distantPast, by: testActor) == dead)
+        try expectCountersMatchTheLog(store)
+        #expect(try counts(store, endpoint.id).dead == 0)
     }
 
     @Test func failureGroupsFollowTheLog() throws {
@@ -547,7 +567,7 @@ struct StoreTests {
         try #require(try store.endpointSummaries(now: Date()).first { $0.endpoint.id == endpointId }).counts
     }
 
-    /// The trigger-kept counters equal a COUNT(*) of the log, for every endpoint and status.
+    /// The kept counters equal a COUNT(*) of the log, for every endpoint and status.
     private func expectCountersMatchTheLog(_ store: Store, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let mismatches = try store.sqlScalar(
             """

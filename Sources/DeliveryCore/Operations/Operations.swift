@@ -109,10 +109,11 @@ extension Store {
     func queueRedelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
         try write { db in
             guard
-                let (status, endpointStatus) = try db.queryOne(
+                let (status, endpointStatus, endpointId) = try db.queryOne(
                     """
-                    SELECT d.status, e.status FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id = ?
-                    """, [.int(deliveryId)], { ($0.text(0), $0.text(1)) })
+                    SELECT d.status, e.status, e.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                    WHERE d.id = ?
+                    """, [.int(deliveryId)], { ($0.text(0), $0.text(1), $0.text(2)) })
             else { throw HooktopError.notFound("delivery", Identifier.formatDeliveryID(deliveryId)) }
             guard status != DeliveryStatus.inflight.rawValue else {
                 throw HooktopError(.conflict, "delivery \(Identifier.formatDeliveryID(deliveryId)) is in flight")
@@ -131,6 +132,9 @@ extension Store {
                 """,
                 [.from(now), .int(waiting ? 1 : 0),
                  .from((waiting ? ManualMode.fromWaiting : ManualMode.fromFinished).rawValue), .int(deliveryId)])
+            var moves = StatusMoves()
+            moves.move(endpointId, from: status, to: waiting ? status : DeliveryStatus.pending.rawValue)
+            try moves.apply(db)
             try Self.audit(db, "delivery.redeliver", "delivery", Identifier.formatDeliveryID(deliveryId), status, actor, now)
         }
     }
@@ -149,13 +153,16 @@ extension Store {
                     "endpoint \(endpointId) is \(endpoint.status.rawValue): \(endpoint.status == .paused ? "resume" : "enable") it first")
             }
             let dead = try Self.deadSince(db, endpointId: endpointId, since: since, count: false)
+            var moves = StatusMoves()
             for id in dead {
-                try db.run(
+                let changed = try db.run(
                     """
                     UPDATE deliveries SET status = 'pending', manual = ?, next_attempt_at = ?, updated_at = ?
                     WHERE id = ? AND status = 'dead'
                     """, [.from(ManualMode.fromFinished.rawValue), .from(now), .from(now), .int(id)])
+                moves.move(endpointId, from: .dead, to: .pending, count: changed)
             }
+            try moves.apply(db)
             let missed = try Self.missedMessages(db, endpoint: endpoint, since: since)
             for sequence in missed {
                 try db.run(
@@ -176,17 +183,20 @@ extension Store {
     /// Cancels a waiting delivery.
     func cancelDelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
         try write { db in
-            let changed = try db.run(
-                """
-                UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, manual = 0, updated_at = ?
-                WHERE id = ? AND status IN ('pending', 'retrying')
-                """, [.from(now), .int(deliveryId)])
-            if changed == 0 {
-                guard let status = try db.queryOne("SELECT status FROM deliveries WHERE id = ?", [.int(deliveryId)], { $0.text(0) })
-                else { throw HooktopError.notFound("delivery", Identifier.formatDeliveryID(deliveryId)) }
+            guard
+                let (status, endpointId) = try db.queryOne(
+                    "SELECT status, endpoint_id FROM deliveries WHERE id = ?", [.int(deliveryId)], { ($0.text(0), $0.text(1)) })
+            else { throw HooktopError.notFound("delivery", Identifier.formatDeliveryID(deliveryId)) }
+            guard status == DeliveryStatus.pending.rawValue || status == DeliveryStatus.retrying.rawValue else {
                 throw HooktopError(
                     .conflict, "delivery \(Identifier.formatDeliveryID(deliveryId)) is \(status): only a pending or retrying delivery can be cancelled")
             }
+            try db.run(
+                "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, manual = 0, updated_at = ? WHERE id = ?",
+                [.from(now), .int(deliveryId)])
+            var moves = StatusMoves()
+            moves.move(endpointId, from: status, to: DeliveryStatus.cancelled.rawValue)
+            try moves.apply(db)
             try Self.audit(db, "delivery.cancel", "delivery", Identifier.formatDeliveryID(deliveryId), "", actor, now)
         }
     }

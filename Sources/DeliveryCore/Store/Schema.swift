@@ -200,6 +200,10 @@ enum Schema {
             \(moveBetweenFailureGroups)
         END;
         """,
+        // v3: status changes are counted by the statements that make them (`StatusMoves`), not by a row trigger.
+        """
+        DROP TRIGGER deliveries_count_update;
+        """,
     ]
 
     /// The failure groups trigger's body: the delivery leaves its old group (if failing) and joins its new one.

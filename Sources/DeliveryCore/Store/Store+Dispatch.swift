@@ -29,31 +29,46 @@ extension Store {
     ) throws -> [DeliveryJob] {
         // Every endpoint's delivery of one message carries the same message: read it once.
         var messages: [Int64: Message] = [:]
-        return try requests.flatMap { endpoint, limit in
+        var moves = StatusMoves()
+        let jobs = try requests.flatMap { endpoint, limit in
             try claimDue(
                 db, endpoint: endpoint, owner: owner, limit: limit, now: now,
                 leaseUntil: now.addingTimeInterval(lease + Double(endpoint.timeoutMilliseconds) / 1000),
-                messages: &messages)
+                messages: &messages, moves: &moves)
         }
+        try moves.apply(db)
+        return jobs
     }
 
     private static func claimDue(
         _ db: Connection, endpoint: Endpoint, owner: String, limit: Int, now: Date, leaseUntil: Date,
-        messages: inout [Int64: Message]
+        messages: inout [Int64: Message], moves: inout StatusMoves
     ) throws -> [DeliveryJob] {
         guard limit > 0 else { return [] }
+        // The due deliveries and the status each leaves (for the counters), then the claim of exactly those.
+        let due = try db.query(
+            """
+            SELECT id, status FROM deliveries
+            WHERE endpoint_id = ?1 AND status IN ('pending', 'retrying') AND next_attempt_at <= ?2
+                -- The caller's endpoint list may predate a pause or disable by another process.
+                AND EXISTS (SELECT 1 FROM endpoints WHERE id = ?1 AND status = 'active')
+            ORDER BY next_attempt_at LIMIT ?3
+            """, [.text(endpoint.id), .from(now), .from(limit)]
+        ) { row in (row.int64(0), row.text(1)) }
+        guard !due.isEmpty else { return [] }
+        let left = Dictionary(due, uniquingKeysWith: { first, _ in first })
         let claimed = try db.query(
             """
             UPDATE deliveries SET status = 'inflight', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
-            WHERE id IN (
-                SELECT id FROM deliveries
-                WHERE endpoint_id = ?4 AND status IN ('pending', 'retrying') AND next_attempt_at <= ?3
-                    -- The caller's endpoint list may predate a pause or disable by another process.
-                    AND EXISTS (SELECT 1 FROM endpoints WHERE id = ?4 AND status = 'active')
-                ORDER BY next_attempt_at LIMIT ?5)
+            WHERE id IN (SELECT value FROM json_each(?4)) AND status IN ('pending', 'retrying')
             RETURNING id, message_seq, attempt_count, manual
-            """, [.text(owner), .from(leaseUntil), .from(now), .text(endpoint.id), .from(limit)]
+            """,
+            [.text(owner), .from(leaseUntil), .from(now),
+             .text("[" + due.map { String($0.0) }.joined(separator: ",") + "]")]
         ) { row in (row.int64(0), row.int64(1), row.int(2), row.int(3)) }
+        for (id, _, _, _) in claimed {
+            moves.move(endpoint.id, from: left[id] ?? DeliveryStatus.pending.rawValue, to: DeliveryStatus.inflight.rawValue)
+        }
         return try claimed.map { id, sequence, attempts, manual in
             let cached = messages[sequence]
             guard
@@ -82,14 +97,20 @@ extension Store {
     func claimOne(deliveryId: Int64, owner: String, now: Date, leaseUntil: Date) throws -> DeliveryJob? {
         try write { db in
             guard
+                let status = try db.queryOne(
+                    "SELECT status FROM deliveries WHERE id = ? AND status IN ('pending', 'retrying')",
+                    [.int(deliveryId)], { $0.text(0) }),
                 let row = try db.queryOne(
                     """
                     UPDATE deliveries SET status = 'inflight', lease_owner = ?, lease_expires_at = ?, updated_at = ?
-                    WHERE id = ? AND status IN ('pending', 'retrying')
+                    WHERE id = ? AND status = ?
                     RETURNING message_seq, attempt_count, manual, endpoint_id
-                    """, [.text(owner), .from(leaseUntil), .from(now), .int(deliveryId)],
+                    """, [.text(owner), .from(leaseUntil), .from(now), .int(deliveryId), .text(status)],
                     { ($0.int64(0), $0.int(1), $0.int(2), $0.text(3)) })
             else { return nil }
+            var moves = StatusMoves()
+            moves.move(row.3, from: status, to: DeliveryStatus.inflight.rawValue)
+            try moves.apply(db)
             guard
                 let message = try db.queryOne(
                     "SELECT \(Self.messageColumns) FROM messages WHERE seq = ?", [.int(row.0)], { Self.message($0) }),
@@ -126,6 +147,7 @@ extension Store {
         var lost: [Int64] = []
         var stats: [StatsKey: StatsDelta] = [:]
         var health: [String: EndpointHealth] = [:]
+        var moves = StatusMoves()
         for outcome in outcomes {
             // A success on a lease still held (nearly every attempt under load): one statement.
             if outcome.succeeded,
@@ -136,19 +158,23 @@ extension Store {
                         manual_count = manual_count + (manual <> 0), last_status_code = ?, last_error = NULL,
                         last_error_class = NULL, last_latency_ms = ?, updated_at = ?
                     WHERE id = ? AND status = 'inflight' AND lease_owner = ?
-                    RETURNING attempt_count
+                    RETURNING attempt_count, endpoint_id
                     """,
                     [.from(outcome.responseStatus), .from(outcome.durationMilliseconds), .from(now),
-                     .int(outcome.deliveryId), .text(owner)], { $0.int(0) })
+                     .int(outcome.deliveryId), .text(owner)], { ($0.int(0), $0.text(1)) })
             {
-                try insertAttempt(db, outcome, number: number)
+                moves.move(number.1, from: .inflight, to: .delivered)
+                try insertAttempt(db, outcome, number: number.0)
                 accumulate(outcome, into: &stats, health: &health)
                 continue
             }
             guard
                 let state = try db.queryOne(
-                    "SELECT attempt_count, manual, manual_count, lease_owner, status FROM deliveries WHERE id = ?",
-                    [.int(outcome.deliveryId)], { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4)) })
+                    """
+                    SELECT attempt_count, manual, manual_count, lease_owner, status, endpoint_id FROM deliveries
+                    WHERE id = ?
+                    """, [.int(outcome.deliveryId)],
+                    { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4), $0.text(5)) })
             else { continue }  // deleted meanwhile (endpoint removed, pruned)
             let number = state.0 + 1
             try insertAttempt(db, outcome, number: number)
@@ -187,7 +213,9 @@ extension Store {
                     .from(outcome.responseStatus), .from(outcome.summary), .from(outcome.errorClass?.rawValue),
                     .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
                 ])
+            moves.move(state.5, from: .inflight, to: status)
         }
+        try moves.apply(db)
         try applyStats(db, stats)
         try applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
         return lost
@@ -321,7 +349,7 @@ extension Store {
     func releaseLeases(owner: String? = nil, now: Date) throws -> Int {
         try write { db in
             let staleBefore = now.addingTimeInterval(-WorkerInfo.staleAfter)
-            return try db.run(
+            let released = try db.query(
                 """
                 UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END,
                     lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?1, updated_at = ?1
@@ -329,7 +357,15 @@ extension Store {
                     CASE WHEN ?2 IS NOT NULL THEN lease_owner = ?2
                     ELSE lease_expires_at < ?1 OR (lease_owner LIKE 'w:%' AND lease_owner NOT IN (
                         SELECT id FROM workers WHERE heartbeat_at >= ?3)) END)
-                """, [.from(now), .from(owner), .from(staleBefore)])
+                RETURNING endpoint_id, status
+                """, [.from(now), .from(owner), .from(staleBefore)]
+            ) { row in (row.text(0), row.text(1)) }
+            var moves = StatusMoves()
+            for (endpointId, status) in released {
+                moves.move(endpointId, from: DeliveryStatus.inflight.rawValue, to: status)
+            }
+            try moves.apply(db)
+            return released.count
         }
     }
 

@@ -1,0 +1,32 @@
+/// Deliveries moving between statuses, per endpoint, applied to `delivery_counts` once per transaction.
+///
+/// Inserts and deletes are counted by triggers (they are few per delivery); status changes, three per delivery
+/// (claim, attempt, sometimes a retry), are counted by the statements that make them: a row trigger costs more than
+/// the update it counts.
+struct StatusMoves {
+    private struct Key: Hashable {
+        var endpointId: String
+        var status: String
+    }
+
+    private var deltas: [Key: Int] = [:]
+
+    mutating func move(_ endpointId: String, from old: String, to new: String, count: Int = 1) {
+        guard old != new, count != 0 else { return }
+        deltas[Key(endpointId: endpointId, status: old), default: 0] -= count
+        deltas[Key(endpointId: endpointId, status: new), default: 0] += count
+    }
+
+    mutating func move(_ endpointId: String, from old: DeliveryStatus, to new: DeliveryStatus, count: Int = 1) {
+        move(endpointId, from: old.rawValue, to: new.rawValue, count: count)
+    }
+
+    /// Writes the net changes; call in the transaction that made them.
+    func apply(_ db: Connection) throws {
+        for (key, delta) in deltas where delta != 0 {
+            try db.run(
+                "UPDATE delivery_counts SET n = n + ? WHERE endpoint_id = ? AND status = ?",
+                [.from(delta), .text(key.endpointId), .text(key.status)])
+        }
+    }
+}
