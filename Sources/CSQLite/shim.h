@@ -2,9 +2,6 @@
 #define HOOKTOP_CSQLITE_SHIM_H
 #include <sqlite3.h>
 
-/// SQLITE_TRANSIENT is a macro casting -1 to a function pointer; Swift cannot import it.
-static inline sqlite3_destructor_type hooktop_sqlite_transient(void) { return SQLITE_TRANSIENT; }
-
 /// Process-wide settings, before the first connection: no memory statistics, which would take a global mutex on
 /// every allocation SQLite makes. sqlite3_config is variadic; Swift cannot call it.
 static inline int hooktop_sqlite_configure(void) { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }

@@ -107,13 +107,14 @@ final class Connection {
 
     /// Runs `body` in a transaction: IMMEDIATE (takes the write lock at once) by default.
     func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
-        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
+        // Prepared once and kept, like every other statement (`execute` would compile them on each transaction).
+        try run(immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try run("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? run("ROLLBACK")
             throw error
         }
     }

@@ -19,6 +19,10 @@ final class Statement {
     let handle: OpaquePointer
     let sql: String
     unowned let connection: Connection
+    /// Where bound text is copied and kept until the next binding (SQLITE_STATIC): SQLite then makes no copy of its
+    /// own, one allocation and one free per text parameter on every run of the statement.
+    private var arena: UnsafeMutableRawPointer
+    private var arenaCapacity = 256
 
     init(connection: Connection, sql: String) throws {
         var statement: OpaquePointer?
@@ -29,9 +33,13 @@ final class Statement {
         self.handle = statement
         self.sql = sql
         self.connection = connection
+        self.arena = .allocate(byteCount: arenaCapacity, alignment: 16)
     }
 
-    deinit { sqlite3_finalize(handle) }
+    deinit {
+        sqlite3_finalize(handle)
+        arena.deallocate()
+    }
 
     func reset() {
         sqlite3_reset(handle)
@@ -39,6 +47,16 @@ final class Statement {
     }
 
     func bind(_ values: [SQLValue]) throws {
+        var textBytes = 0
+        for case .text(let text) in values { textBytes += text.utf8.count }
+        if textBytes > arenaCapacity {
+            // Nothing bound points into the old arena any more: every statement is reset before it is bound again.
+            sqlite3_clear_bindings(handle)
+            arena.deallocate()
+            arenaCapacity = max(textBytes, arenaCapacity * 2)
+            arena = .allocate(byteCount: arenaCapacity, alignment: 16)
+        }
+        var used = 0
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
@@ -48,15 +66,14 @@ final class Statement {
             case .double(let v): rc = sqlite3_bind_double(handle, index, v)
             case .text(let v):
                 var text = v
-                rc = text.withUTF8 { bytes in
-                    // An empty buffer has no address, and a NULL pointer would bind NULL instead of ''.
-                    guard let base = bytes.baseAddress, !bytes.isEmpty else {
-                        return sqlite3_bind_text(handle, index, "", 0, hooktop_sqlite_transient())
-                    }
-                    return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                        sqlite3_bind_text(handle, index, $0, Int32(bytes.count), hooktop_sqlite_transient())
-                    }
+                // An empty text still gets an address: a NULL pointer would bind NULL instead of ''.
+                let destination = arena + used
+                let count = text.withUTF8 { bytes in
+                    if let base = bytes.baseAddress { destination.copyMemory(from: base, byteCount: bytes.count) }
+                    return bytes.count
                 }
+                used += count
+                rc = sqlite3_bind_text(handle, index, destination.assumingMemoryBound(to: CChar.self), Int32(count), nil)
             }
             try connection.check(rc, sql: sql)
         }
