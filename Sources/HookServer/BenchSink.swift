@@ -49,14 +49,21 @@ private final class SinkHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let counter: SinkCounter
+    /// Bytes read and not yet answered: the received buffer itself, unless a request spans reads.
     private var pending = ByteBuffer()
     private static let response = Array("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok".utf8)
+    /// The usual case, one answer per read: the same buffer every time, never copied.
+    private static let oneResponse = ByteBuffer(bytes: response)
 
     init(counter: SinkCounter) { self.counter = counter }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        pending.writeBuffer(&incoming)
+        if pending.readableBytes == 0 {
+            pending = incoming
+        } else {
+            pending.writeBuffer(&incoming)
+        }
         var answered = 0
         var close = false
         while let closes = nextRequest() {
@@ -68,11 +75,14 @@ private final class SinkHandler: ChannelInboundHandler {
         }
         guard answered > 0 || close else { return }
         counter.value.add(answered, ordering: .relaxed)
-        var out = context.channel.allocator.buffer(capacity: Self.response.count * answered)
-        for _ in 0..<answered { out.writeBytes(Self.response) }
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if answered == 1 {
+            context.writeAndFlush(wrapOutboundOut(Self.oneResponse), promise: nil)
+        } else if answered > 1 {
+            var out = context.channel.allocator.buffer(capacity: Self.response.count * answered)
+            for _ in 0..<answered { out.writeBytes(Self.response) }
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        }
         if close { context.close(promise: nil) }
-        if pending.readableBytes == 0 { pending.clear() }
     }
 
     /// Consumes one whole request from `pending` and tells whether the client asked to close; `nil` while the

@@ -282,9 +282,9 @@ extension Store {
         health[outcome.endpointId] = entry
     }
 
-    static func applyStats(_ db: Connection, _ stats: [StatsKey: StatsDelta]) throws {
+    private static let statsUpsert: String = {
         let buckets = (0..<LatencyBuckets.count).map { "h\($0)" }
-        let sql = """
+        return """
             INSERT INTO stats_minute (endpoint_id, minute, attempts, successes, failures, latency_sum_ms, \
             \(buckets.joined(separator: ", ")))
             VALUES (?, ?, ?, ?, ?, ?, \(buckets.map { _ in "?" }.joined(separator: ", ")))
@@ -293,9 +293,12 @@ extension Store {
                 latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
                 \(buckets.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", "))
             """
+    }()
+
+    static func applyStats(_ db: Connection, _ stats: [StatsKey: StatsDelta]) throws {
         for (key, delta) in stats {
             try db.run(
-                sql,
+                statsUpsert,
                 [
                     .text(key.endpointId), .int(key.minute), .from(delta.attempts), .from(delta.successes),
                     .from(delta.failures), .from(delta.latencySum),
@@ -436,7 +439,11 @@ enum HeaderCoding {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         out.append(quote)
         defer { out.append(quote) }
-        guard text.utf8.contains(where: { $0 < 0x20 || $0 == quote || $0 == backslash }) else {
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where byte < 0x20 || byte == quote || byte == backslash { return false }
+            return true
+        }
+        if plain ?? !text.utf8.contains(where: { $0 < 0x20 || $0 == quote || $0 == backslash }) {
             out.append(contentsOf: text.utf8)
             return
         }

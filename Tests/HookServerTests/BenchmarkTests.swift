@@ -1,0 +1,119 @@
+import DeliveryCore
+import Foundation
+import HookServer
+import HooktopTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hooktop bench`'s receiver and the benchmark itself (their numbers go in the README, so they must be right).
+struct BenchmarkTests {
+    private static let response = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+
+    @Test(.timeLimit(.minutes(1)))
+    func theSinkAnswersRequestsSplitAcrossReadsAndPipelined() async throws {
+        let sink = try await BenchSink.start()
+        do {
+            let client = try BlockingClient(port: sink.port)
+            defer { client.close() }
+            let body = #"{"type":"a.b"}"#
+            let request = "POST /sink HTTP/1.1\r\nhost: 127.0.0.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            // One request in three pieces: within the head, at the end of the head, the body.
+            for piece in [request.prefix(12), request.dropFirst(12).prefix(40), request.dropFirst(52)] {
+                try client.send(String(piece))
+                usleep(20_000)
+            }
+            #expect(try client.receive(bytes: Self.response.utf8.count) == Self.response)
+            // Two requests in one write, answered in order.
+            try client.send(request + request)
+            #expect(try client.receive(bytes: 2 * Self.response.utf8.count) == Self.response + Self.response)
+            // `connection: close` is answered, then the connection ends.
+            try client.send("POST /sink HTTP/1.1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+            #expect(try client.receive(bytes: Self.response.utf8.count) == Self.response)
+            #expect(try client.receive(bytes: 1).isEmpty)
+            #expect(sink.count == 4)
+        } catch {
+            await sink.stop()
+            throw error
+        }
+        await sink.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theBenchmarkDeliversAndRecordsEveryDelivery() async throws {
+        let database = try TemporaryDatabase()
+        let result = try await DeliveryBenchmark(events: 300, endpoints: 3, maxInFlight: 16).run(store: database.store)
+        #expect(result.deliveries == 900)
+        #expect(result.delivered == 900)
+        #expect(result.attemptsRecorded == 900)
+        #expect(result.sinkRequests == 900)
+        #expect(result.deliveriesPerSecond > 0 && result.seconds > 0)
+        #expect(result.p50Milliseconds <= result.p99Milliseconds)
+        #expect(result.peakMemoryMiB > 0)
+        #expect(try database.store.attemptCount() == 900)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aRateLimitedBenchmarkPublishesNoFasterThanAsked() async throws {
+        let database = try TemporaryDatabase()
+        let result = try await DeliveryBenchmark(events: 60, endpoints: 2, maxInFlight: 16, rate: 200)
+            .run(store: database.store)
+        #expect(result.delivered == 120)
+        // 60 events at 200 per second take at least 0.3 s to publish (the first batch goes at once).
+        #expect(result.seconds >= 0.25)
+    }
+}
+
+/// A blocking TCP client on 127.0.0.1 whose reads give up after 5 seconds.
+private final class BlockingClient {
+    private let fd: Int32
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var noDelay: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            Glibc.close(fd)
+            throw Failure(description: "connect failed")
+        }
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { throw Failure(description: "send failed") }
+    }
+
+    /// Reads until `bytes` bytes came, the peer closed (fewer then), or 5 s passed without any (an error).
+    func receive(bytes count: Int) throws -> String {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while received.count < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, min($0.count, count - received.count), 0) }
+            if n == 0 { break }
+            guard n > 0 else { throw Failure(description: "no answer within 5 s") }
+            received += buffer[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    func close() { Glibc.close(fd) }
+}
