@@ -85,7 +85,7 @@ public final class WebhookSender: Sendable {
     public func send(_ job: DeliveryJob, now: @Sendable () -> Date = { Date() }) async -> AttemptOutcome {
         let started = now()
         return await withCheckedContinuation { continuation in
-            start(job, startedAt: started, on: nil) { continuation.resume(returning: $0) }
+            start(job, startedAt: started) { continuation.resume(returning: $0) }
         }
     }
 
@@ -97,15 +97,14 @@ public final class WebhookSender: Sendable {
         for (index, loop) in loops.enumerated() where index < jobs.count {
             let share = Array(stride(from: index, to: jobs.count, by: loops.count).lazy.map { jobs[$0] })
             loop.execute {
-                for job in share { self.start(job, startedAt: Date(), on: loop, completion: completion) }
+                for job in share { self.start(job, startedAt: Date(), completion: completion) }
             }
         }
     }
 
     /// Builds, signs and sends one request; `completion` gets the outcome.
     private func start(
-        _ job: DeliveryJob, startedAt started: Date, on loop: (any EventLoop)?,
-        completion: @escaping @Sendable (AttemptOutcome) -> Void
+        _ job: DeliveryJob, startedAt started: Date, completion: @escaping @Sendable (AttemptOutcome) -> Void
     ) {
         let clock = ContinuousClock.now
         let timestamp = Int64(started.timeIntervalSince1970)
@@ -151,8 +150,8 @@ public final class WebhookSender: Sendable {
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
-        let task = client.execute(
-            request: request, delegate: collector, eventLoop: loop.map { .delegate(on: $0) } ?? .indifferent)
+        // On one of the client's event loops (see `start(_:completion:)`), `.indifferent` keeps the request there.
+        let task = client.execute(request: request, delegate: collector, eventLoop: .indifferent)
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
         task.futureResult.whenComplete { [deadlines] result in

@@ -326,7 +326,7 @@ extension Store {
             var reason: String?
             if entry.gone {
                 reason = "endpoint answered 410 Gone"
-            } else if let autoDisableAfter, try db.scalar(
+            } else if let autoDisableAfter, entry.firstFailureAt != nil, try db.scalar(
                 """
                 SELECT count(*) FROM endpoints WHERE id = ? AND status = 'active' AND failing_since IS NOT NULL
                     AND failing_since <= ?
