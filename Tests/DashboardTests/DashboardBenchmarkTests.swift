@@ -15,9 +15,10 @@ import Testing
         #expect(result.endpoints == 6)
         let idle = try #require(result.idle)
         #expect(idle.seconds >= 0.3)
-        // The process's CPU time includes whatever other tests run meanwhile: only its bookkeeping is checked here;
-        // the idle target is shown by `hooktop bench-dashboard` (README), not by a timed test.
-        #expect(idle.cpuSeconds >= 0 && idle.percentOfCore.isFinite && idle.percentOfCore >= 0)
+        // Idle means no redrawing beyond the clock's once a second. (The process's CPU time includes whatever other
+        // tests run meanwhile: the idle CPU target is shown by `hooktop bench-dashboard` in the README, not here.)
+        #expect(idle.framesDrawn <= Int(idle.seconds) + 2)
+        #expect(idle.percentOfCore.isFinite)
     }
 
     @Test func percentiles() {

@@ -53,6 +53,16 @@ struct RequestHeadCoalescerTests {
         #expect(try written(channel).hasPrefix("POST /hook HTTP/1.1\r\n"))
     }
 
+    @Test func anUnwritableChannelGetsTheHeadAtOnce() throws {
+        let channel = try channel()
+        defer { _ = try? channel.finish() }
+        // AHC waits for writability before it sends the body: a held head would then wait forever.
+        channel.isWritable = false
+        channel.write(head([("content-length", "5")]), promise: nil)
+        channel.flush()
+        #expect(try written(channel).hasPrefix("POST /hook HTTP/1.1\r\n"))
+    }
+
     @Test func aChunkedHeadWaitsForItsFirstChunk() throws {
         let channel = try channel()
         defer { _ = try? channel.finish() }

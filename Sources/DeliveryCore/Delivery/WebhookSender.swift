@@ -357,7 +357,9 @@ final class RequestHeadCoalescer: ChannelOutboundHandler, RemovableChannelHandle
     }
 
     func flush(context: ChannelHandlerContext) {
-        if !bodyFollows { context.flush() }
+        // Unwritable (a head past the high-water mark): AHC waits for writability before sending the body, so the
+        // head must go now.
+        if !bodyFollows || !context.channel.isWritable { context.flush() }
     }
 }
 

@@ -47,6 +47,7 @@ final class Statement {
     }
 
     func bind(_ values: [SQLValue]) throws {
+        assert(sqlite3_stmt_busy(handle) == 0, "a statement is reset before it is bound again")
         var textBytes = 0
         for case .text(let text) in values { textBytes += text.utf8.count }
         if textBytes > arenaCapacity {
