@@ -108,7 +108,7 @@ public final class Dispatcher: Service, Sendable {
     /// Outcomes that make an iteration run at once instead of after `batchDelay`.
     private var batchSize: Int { max(1, min(64, configuration.maxInFlight / 8)) }
     /// Under load, how long finished attempts may wait to be recorded together with others.
-    private static let batchDelay = Duration.milliseconds(2)
+    private static let batchDelay = Duration.milliseconds(5)
 
     private func begin() {
         do {
