@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure delivery throughput: N events to M endpoints on a local sink, through the real dispatcher.")
     @Option(help: "Events to publish.") var events = 20_000
     @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
-    @Option(help: "Deliveries in flight at once (at most 1000).") var maxInFlight = 512
+    @Option(help: "Deliveries in flight at once, and connections to the sink (at most 1000).") var maxInFlight = 256
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
     @Flag(help: "Print JSON.") var json = false
