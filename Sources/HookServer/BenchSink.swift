@@ -82,7 +82,13 @@ private final class SinkHandler: ChannelInboundHandler {
             for _ in 0..<answered { out.writeBytes(Self.response) }
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         }
-        if close { context.close(promise: nil) }
+        if close {
+            // Shut the sending side first: the peer sees the end of the stream even when a child process spawned
+            // meanwhile inherited the socket (NIO does not accept sockets close-on-exec), which a close alone would
+            // keep open.
+            context.close(mode: .output, promise: nil)
+            context.close(promise: nil)
+        }
     }
 
     /// Consumes one whole request from `pending` and tells whether the client asked to close; `nil` while the

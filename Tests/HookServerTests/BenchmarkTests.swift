@@ -31,14 +31,14 @@ struct BenchmarkTests {
                     try client.send(piece)
                     usleep(20_000)
                 }
-                var received = [try client.receive(bytes: Self.response.utf8.count)]
+                var received = [try client.receive(bytes: Self.response.utf8.count, "split")]
                 // Two requests in one write, answered in order.
                 try client.send(request + request)
-                received.append(try client.receive(bytes: 2 * Self.response.utf8.count))
+                received.append(try client.receive(bytes: 2 * Self.response.utf8.count, "pipelined"))
                 // `connection: close` is answered, then the connection ends.
                 try client.send("POST /sink HTTP/1.1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
-                received.append(try client.receive(bytes: Self.response.utf8.count))
-                received.append(try client.receive(bytes: 1))
+                received.append(try client.receive(bytes: Self.response.utf8.count, "close"))
+                received.append(try client.receive(bytes: 1, "eof"))
                 return received
             }
         }
@@ -122,13 +122,15 @@ private final class BlockingClient {
     }
 
     /// Reads until `bytes` bytes came, the peer closed (fewer then), or 5 s passed without any (an error).
-    func receive(bytes count: Int) throws -> String {
+    func receive(bytes count: Int, _ step: String = "") throws -> String {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while received.count < count {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, min($0.count, count - received.count), 0) }
             if n == 0 { break }
-            guard n > 0 else { throw Failure(description: "no answer within 5 s") }
+            guard n > 0 else {
+                throw Failure(description: "\(step): no answer within 5 s (\(received.count) of \(count) bytes)")
+            }
             received += buffer[0..<n]
         }
         return String(decoding: received, as: UTF8.self)
