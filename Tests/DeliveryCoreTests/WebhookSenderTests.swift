@@ -2,9 +2,12 @@ import AsyncHTTPClient
 import Crypto
 @testable import DeliveryCore
 import Foundation
+import HookServer
+import HooktopTesting
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import Synchronization
 import Testing
 
 struct RequestHeadCoalescerTests {
@@ -109,5 +112,59 @@ struct PreparedValuesTests {
         #expect(other != WebhookSignatureTests.vectorSignature)
         #expect(vector() == WebhookSignatureTests.vectorSignature)
         #expect(prepared.keyed("whsec_!!!") == nil)
+    }
+}
+
+struct DestinationLookupTests {
+    private func job(_ id: Int64, url: String, allowPrivate: Bool) -> DeliveryJob {
+        var endpoint = Endpoint(
+            id: "ep_\(id)", url: url, secret: WebhookSignatureTests.vectorSecret, createdAt: Date(), updatedAt: Date())
+        endpoint.allowPrivateDestination = allowPrivate
+        let message = Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date())
+        return DeliveryJob(deliveryId: id, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .scheduled)
+    }
+
+    /// A host resolved by a slow DNS server: the lookup happens off the event loops, so the deliveries sharing a loop
+    /// with it go ahead (the lookup is only let finish once they all did).
+    @Test(.timeLimit(.minutes(1)))
+    func aSlowLookupDoesNotHoldUpOtherDeliveries() async throws {
+        let release = DispatchSemaphore(value: 0)
+        let destinations = DestinationCache { url in
+            guard url.contains("slow.test") else { return }
+            _ = release.wait(timeout: .now() + 20)
+            throw HooktopError(.destinationRefused, "destination slow.test resolves to non-public address 10.0.0.1")
+        }
+        let sender = WebhookSender(configuration: WebhookSender.Configuration(), destinations: destinations)
+        let finished = Mutex<[AttemptOutcome]>([])
+        try await withReceiver(["ok": .healthy]) { receiver in
+            // Jobs are dealt to the event loops in turn: the slow one shares its loop with others.
+            let jobs = [job(1, url: "http://slow.test/hook", allowPrivate: false)]
+                + (2...7).map { job($0, url: receiver.url("ok"), allowPrivate: true) }
+            sender.start(jobs) { outcome in
+                let count = finished.withLock { finished in
+                    finished.append(outcome)
+                    return finished.count
+                }
+                if count == jobs.count - 1 { release.signal() }
+            }
+            #expect(await eventually { finished.withLock { $0.count } == jobs.count })
+        }
+        await sender.shutdown()
+        let outcomes = finished.withLock { $0 }
+        #expect(outcomes.last?.deliveryId == 1)
+        #expect(outcomes.last?.errorClass == .destinationRefused)
+        #expect(outcomes.dropLast().allSatisfy { $0.succeeded })
+    }
+
+    @Test func aCheckedHostIsNotLookedUpAgainWithinAMinute() throws {
+        let lookups = Mutex(0)
+        let destinations = DestinationCache { _ in lookups.withLock { $0 += 1 } }
+        let now = Date()
+        #expect(!destinations.isFresh(url: "https://hooks.example.com/a", now: now))
+        try destinations.check(url: "https://hooks.example.com/a", now: now)
+        #expect(destinations.isFresh(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59)))
+        try destinations.check(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59))
+        #expect(lookups.withLock { $0 } == 1)
+        #expect(!destinations.isFresh(url: "https://hooks.example.com/a", now: now.addingTimeInterval(61)))
     }
 }

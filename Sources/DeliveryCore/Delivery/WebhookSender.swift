@@ -28,13 +28,19 @@ public final class WebhookSender: Sendable {
 
     public let configuration: Configuration
     private let client: HTTPClient
-    private let resolver = DestinationCache()
+    private let resolver: DestinationCache
     private let eventLoops: [any EventLoop]
     private let deadlines: DeadlineSweeper
     private let prepared = PreparedValues()
 
-    public init(configuration: Configuration = Configuration()) {
+    public convenience init(configuration: Configuration = Configuration()) {
+        self.init(configuration: configuration, destinations: DestinationCache())
+    }
+
+    /// With `destinations` checking hosts at connect time (tests give a resolver of their own).
+    init(configuration: Configuration, destinations: DestinationCache) {
         self.configuration = configuration
+        self.resolver = destinations
         var config = HTTPClient.Configuration()
         config.redirectConfiguration = .disallow
         // Only the connect timeout is AHC's: each attempt's own timeout (the endpoint's, covering the whole exchange,
@@ -124,21 +130,41 @@ public final class WebhookSender: Sendable {
             deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: started,
             durationMilliseconds: 0, requestHeaders: headers, responseStatus: nil, responseHeaders: [],
             responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil, retryAfter: nil)
-        func fail(_ errorClass: ErrorClass, _ message: String) {
+        let fail: @Sendable (ErrorClass, String) -> Void = { errorClass, message in
             var outcome = attempt
             outcome.errorClass = errorClass
             outcome.errorMessage = message
             completion(Self.timed(outcome, since: clock))
         }
-        do {
-            if !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) {
-                try resolver.check(url: job.endpoint.url, now: started)
-            }
-        } catch let error as HooktopError {
-            return fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
-        } catch {
-            return fail(.dns, "\(error)")
+        let send: @Sendable () -> Void = {
+            self.execute(job, body: body, headers: headers, attempt: attempt, clock: clock, fail: fail, completion: completion)
         }
+        guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send() }
+        let check = { @Sendable in
+            do {
+                try self.resolver.check(url: job.endpoint.url, now: started)
+                send()
+            } catch let error as HooktopError {
+                fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
+            } catch {
+                fail(.dns, "\(error)")
+            }
+        }
+        // A host not checked in the last minute is resolved off the event loop: a slow DNS server must not hold up
+        // the other deliveries on it.
+        if resolver.isFresh(url: job.endpoint.url, now: started) {
+            check()
+        } else {
+            DestinationCache.lookups.async(execute: check)
+        }
+    }
+
+    /// Builds the request and hands it to AHC; `completion` gets the outcome.
+    private func execute(
+        _ job: DeliveryJob, body: String, headers: [Header], attempt: AttemptOutcome, clock: ContinuousClock.Instant,
+        fail: @escaping @Sendable (ErrorClass, String) -> Void,
+        completion: @escaping @Sendable (AttemptOutcome) -> Void
+    ) {
         var request: HTTPClient.Request
         do {
             request = try prepared.request(job.endpoint.url)
@@ -150,7 +176,8 @@ public final class WebhookSender: Sendable {
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
-        // On one of the client's event loops (see `start(_:completion:)`), `.indifferent` keeps the request there.
+        // On one of the client's event loops (see `start(_:completion:)`), `.indifferent` keeps the request there
+        // (after a lookup, it picks one).
         let task = client.execute(request: request, delegate: collector, eventLoop: .indifferent)
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
@@ -413,16 +440,31 @@ final class DeadlineSweeper: Sendable {
 /// Destination checks at connect time, cached per host for a minute.
 final class DestinationCache: Sendable {
     private let entries = Mutex<[String: (Date, String?)]>([:])
-    private let policy = DestinationPolicy(allowPrivate: false)
+    private let lookUp: @Sendable (String) throws -> Void
+    /// Where hosts are resolved (`getaddrinfo` blocks).
+    static let lookups = DispatchQueue(label: "hooktop.destination-lookups", attributes: .concurrent)
+
+    /// `lookUp` checks a URL against the policy, resolving its host (by default the strict `DestinationPolicy`).
+    init(lookUp: @escaping @Sendable (String) throws -> Void = { try DestinationPolicy(allowPrivate: false).check(url: $0) }) {
+        self.lookUp = lookUp
+    }
+
+    private static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
+
+    /// Whether `url`'s host was checked in the last minute (`check` then answers without resolving).
+    func isFresh(url: String, now: Date) -> Bool {
+        guard let cached = entries.withLock({ $0[Self.host(url)] }) else { return false }
+        return now.timeIntervalSince(cached.0) < 60
+    }
 
     func check(url: String, now: Date) throws {
-        let host = URLComponents(string: url)?.host ?? url
+        let host = Self.host(url)
         if let cached = entries.withLock({ $0[host] }), now.timeIntervalSince(cached.0) < 60 {
             if let reason = cached.1 { throw HooktopError(.destinationRefused, reason) }
             return
         }
         do {
-            try policy.check(url: url)
+            try lookUp(url)
             entries.withLock { $0[host] = (now, nil) }
         } catch let error as HooktopError where error.code == .destinationRefused {
             entries.withLock { $0[host] = (now, error.message) }
