@@ -24,6 +24,12 @@ struct RequestHeadCoalescerTests {
         .head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hook", headers: HTTPHeaders(headers)))
     }
 
+    /// Writes a request head and flushes, as AHC does before the body.
+    private func sendHead(_ headers: [(String, String)], on channel: EmbeddedChannel) {
+        channel.write(head(headers), promise: nil)
+        channel.flush()
+    }
+
     private func written(_ channel: EmbeddedChannel) throws -> String {
         var text = ""
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
@@ -33,8 +39,7 @@ struct RequestHeadCoalescerTests {
     @Test func aHeadWithABodyToFollowWaitsForTheBody() throws {
         let channel = try channel()
         defer { _ = try? channel.finish() }
-        channel.write(head([("content-length", "5")]), promise: nil)
-        channel.flush()
+        sendHead([("content-length", "5")], on: channel)
         #expect(try written(channel).isEmpty)
 
         try channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "hello")))).wait()
@@ -61,16 +66,14 @@ struct RequestHeadCoalescerTests {
         defer { _ = try? channel.finish() }
         // AHC waits for writability before it sends the body: a held head would then wait forever.
         channel.isWritable = false
-        channel.write(head([("content-length", "5")]), promise: nil)
-        channel.flush()
+        sendHead([("content-length", "5")], on: channel)
         #expect(try written(channel).hasPrefix("POST /hook HTTP/1.1\r\n"))
     }
 
     @Test func aChunkedHeadWaitsForItsFirstChunk() throws {
         let channel = try channel()
         defer { _ = try? channel.finish() }
-        channel.write(head([("transfer-encoding", "chunked")]), promise: nil)
-        channel.flush()
+        sendHead([("transfer-encoding", "chunked")], on: channel)
         #expect(try written(channel).isEmpty)
         try channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "abc")))).wait()
         #expect(try written(channel).contains("\r\n\r\n3\r\nabc\r\n"))
@@ -160,11 +163,11 @@ struct DestinationLookupTests {
         let lookups = Mutex(0)
         let destinations = DestinationCache { _ in lookups.withLock { $0 += 1 } }
         let now = Date()
-        #expect(!destinations.isFresh(url: "https://hooks.example.com/a", now: now))
+        #expect(destinations.recentVerdict(url: "https://hooks.example.com/a", now: now) == nil)
         try destinations.check(url: "https://hooks.example.com/a", now: now)
-        #expect(destinations.isFresh(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59)))
+        #expect(destinations.recentVerdict(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59)) == .allowed)
         try destinations.check(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59))
         #expect(lookups.withLock { $0 } == 1)
-        #expect(!destinations.isFresh(url: "https://hooks.example.com/a", now: now.addingTimeInterval(61)))
+        #expect(destinations.recentVerdict(url: "https://hooks.example.com/a", now: now.addingTimeInterval(61)) == nil)
     }
 }

@@ -140,22 +140,22 @@ public final class WebhookSender: Sendable {
             self.execute(job, body: body, headers: headers, attempt: attempt, clock: clock, fail: fail, completion: completion)
         }
         guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send() }
-        let check = { @Sendable in
-            do {
-                try self.resolver.check(url: job.endpoint.url, now: started)
-                send()
-            } catch let error as HooktopError {
-                fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
-            } catch {
-                fail(.dns, "\(error)")
+        switch resolver.recentVerdict(url: job.endpoint.url, now: started) {
+        case .allowed?: send()
+        case .refused(let reason)?: fail(.destinationRefused, reason)
+        case nil:
+            // Not checked in the last minute: resolved off the event loop, so a slow DNS server does not hold up the
+            // other deliveries on it.
+            DestinationCache.lookups.async {
+                do {
+                    try self.resolver.check(url: job.endpoint.url, now: started)
+                    send()
+                } catch let error as HooktopError {
+                    fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
+                } catch {
+                    fail(.dns, "\(error)")
+                }
             }
-        }
-        // A host not checked in the last minute is resolved off the event loop: a slow DNS server must not hold up
-        // the other deliveries on it.
-        if resolver.isFresh(url: job.endpoint.url, now: started) {
-            check()
-        } else {
-            DestinationCache.lookups.async(execute: check)
         }
     }
 
@@ -449,20 +449,29 @@ final class DestinationCache: Sendable {
         self.lookUp = lookUp
     }
 
-    private static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
-
-    /// Whether `url`'s host was checked in the last minute (`check` then answers without resolving).
-    func isFresh(url: String, now: Date) -> Bool {
-        guard let cached = entries.withLock({ $0[Self.host(url)] }) else { return false }
-        return now.timeIntervalSince(cached.0) < 60
+    enum Verdict: Equatable {
+        case allowed
+        case refused(String)
     }
 
-    func check(url: String, now: Date) throws {
-        let host = Self.host(url)
-        if let cached = entries.withLock({ $0[host] }), now.timeIntervalSince(cached.0) < 60 {
-            if let reason = cached.1 { throw HooktopError(.destinationRefused, reason) }
-            return
+    private static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
+
+    /// The verdict on `url`'s host from the last minute, or `nil` when it must be looked up.
+    func recentVerdict(url: String, now: Date) -> Verdict? {
+        guard let cached = entries.withLock({ $0[Self.host(url)] }), now.timeIntervalSince(cached.0) < 60 else {
+            return nil
         }
+        return cached.1.map(Verdict.refused) ?? .allowed
+    }
+
+    /// Checks `url`, looking its host up (blocking) unless it was checked in the last minute.
+    func check(url: String, now: Date) throws {
+        switch recentVerdict(url: url, now: now) {
+        case .allowed?: return
+        case .refused(let reason)?: throw HooktopError(.destinationRefused, reason)
+        case nil: break
+        }
+        let host = Self.host(url)
         do {
             try lookUp(url)
             entries.withLock { $0[host] = (now, nil) }

@@ -439,11 +439,12 @@ enum HeaderCoding {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         out.append(quote)
         defer { out.append(quote) }
-        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+        var text = text
+        let plain = text.withUTF8 { bytes in
             for byte in bytes where byte < 0x20 || byte == quote || byte == backslash { return false }
             return true
         }
-        if plain ?? !text.utf8.contains(where: { $0 < 0x20 || $0 == quote || $0 == backslash }) {
+        if plain {
             out.append(contentsOf: text.utf8)
             return
         }
