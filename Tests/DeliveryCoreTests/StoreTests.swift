@@ -399,6 +399,57 @@ struct StoreTests {
         #expect(try await operations.recover(endpointId: endpoint.id, since: .distantPast, by: testActor) == dead)
         try expectCountersMatchTheLog(store)
         #expect(try counts(store, endpoint.id).dead == 0)
+
+        // Recovery of what a disabled endpoint missed inserts new pending deliveries.
+        let pendingBefore = try counts(store, endpoint.id).pending
+        try await operations.disable(endpointId: endpoint.id, reason: "test", by: testActor)
+        for n in 0..<3 { _ = try store.publish(eventType: "a.b", payload: #"{"missed":\#(n)}"#) }
+        try await operations.enable(endpointId: endpoint.id, by: testActor)
+        #expect(try await operations.recover(endpointId: endpoint.id, since: .distantPast, by: testActor) == 3)
+        try expectCountersMatchTheLog(store)
+        #expect(try counts(store, endpoint.id).pending == pendingBefore + 3)
+    }
+
+    @Test func upgradeToV4RecountsDriftedCountersAndFailureGroups() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v3-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v3.db").path
+        // A v3 database (insert triggers still in place) whose counters drifted, as a process of an older version
+        // writing after an upgrade could leave them.
+        do {
+            let connection = try Connection(path: path, readOnly: false, create: true)
+            for migration in Schema.migrations[0..<3] { try connection.execute(migration) }
+            try connection.execute(
+                """
+                PRAGMA user_version = 3;
+                INSERT INTO endpoints (id, url, secret, created_at, updated_at) VALUES ('ep_a', 'http://x', 'whsec_x', 1, 1);
+                INSERT INTO messages (seq, id, event_type, payload, created_at)
+                VALUES (1, 'msg_1', 'a.b', '{}', 1), (2, 'msg_2', 'a.b', '{}', 1), (3, 'msg_3', 'a.b', '{}', 1),
+                    (4, 'msg_4', 'a.b', '{}', 1);
+                INSERT INTO deliveries (message_seq, endpoint_id, event_type, status, last_status_code, last_error,
+                    last_error_class, created_at, updated_at)
+                VALUES (1, 'ep_a', 'a.b', 'delivered', 200, NULL, NULL, 1, 1),
+                    (2, 'ep_a', 'a.b', 'retrying', 503, 'HTTP 503', 'http_status', 1, 2),
+                    (3, 'ep_a', 'a.b', 'dead', 503, 'HTTP 503 later', 'http_status', 1, 3),
+                    (4, 'ep_a', 'a.b', 'dead', NULL, 'connection refused', 'connect_refused', 1, 4);
+                UPDATE delivery_counts SET n = n + 7 WHERE status = 'pending';
+                DELETE FROM failure_groups WHERE status_code = 503;
+                """)
+        }
+        let store = try Store(path: path)
+        #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
+        try expectCountersMatchTheLog(store)
+        let counts = try counts(store, "ep_a")
+        #expect((counts.pending, counts.delivered, counts.retrying, counts.dead) == (0, 1, 1, 2))
+        let groups = try store.failureGroups(endpointId: "ep_a", limit: 10)
+        let http = try #require(groups.first { $0.statusCode == 503 })
+        #expect((http.dead, http.retrying, http.lastError) == (1, 1, "HTTP 503 later"))
+        #expect(groups.first { $0.statusCode == nil }?.dead == 1)
+        // Inserts are counted without the dropped triggers.
+        _ = try store.publish(eventType: "a.b", payload: "{}")
+        #expect(try self.counts(store, "ep_a").pending == 1)
+        try expectCountersMatchTheLog(store)
     }
 
     @Test func failureGroupsFollowTheLog() throws {
@@ -585,6 +636,13 @@ struct StoreTests {
                     AND coalesce(d.last_status_code, 0) = f.status_code)
             """)
         #expect(failureMismatches == 0, sourceLocation: sourceLocation)
+        let ungrouped = try store.sqlScalar(
+            """
+            SELECT count(*) FROM deliveries d WHERE d.status IN ('dead', 'retrying') AND NOT EXISTS (
+                SELECT 1 FROM failure_groups f WHERE f.endpoint_id = d.endpoint_id
+                    AND f.error_class = coalesce(d.last_error_class, '') AND f.status_code = coalesce(d.last_status_code, 0))
+            """)
+        #expect(ungrouped == 0, sourceLocation: sourceLocation)
     }
 }
 

@@ -162,16 +162,17 @@ extension Store {
                     """, [.from(ManualMode.fromFinished.rawValue), .from(now), .from(now), .int(id)])
                 moves.move(endpointId, from: .dead, to: .pending, count: changed)
             }
-            try moves.apply(db)
             let missed = try Self.missedMessages(db, endpoint: endpoint, since: since)
             for sequence in missed {
-                try db.run(
+                let inserted = try db.run(
                     """
                     INSERT INTO deliveries (message_seq, endpoint_id, event_type, status, next_attempt_at, created_at,
                         updated_at)
                     SELECT seq, ?, event_type, 'pending', ?, ?, ? FROM messages WHERE seq = ?
                     """, [.text(endpointId), .from(now), .from(now), .from(now), .int(sequence)])
+                moves.insert(endpointId, status: .pending, count: inserted)
             }
+            try moves.apply(db)
             let total = dead.count + missed.count
             try Self.audit(
                 db, "endpoint.recover", "endpoint", endpointId,

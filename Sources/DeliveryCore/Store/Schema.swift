@@ -204,7 +204,31 @@ enum Schema {
         """
         DROP TRIGGER deliveries_count_update;
         """,
+        // v4: inserts are counted by the statements that make them too: any row trigger on INSERT, even one whose
+        // WHEN never holds, made each delivery insert about a third dearer. Publishing and recovery insert pending
+        // deliveries only; seeding recounts. The counts are rebuilt from the log once, which also heals any drift
+        // left by a process of an older version writing after an upgrade.
+        """
+        DROP TRIGGER deliveries_count_insert;
+        DROP TRIGGER deliveries_failures_insert;
+        \(recountSummaries)
+        """,
     ]
+
+    /// Rebuilds `delivery_counts` and `failure_groups` from the deliveries themselves (one pass over the log).
+    static let recountSummaries = """
+        WITH counted (endpoint_id, status, n) AS MATERIALIZED (
+            SELECT endpoint_id, status, count(*) FROM deliveries GROUP BY endpoint_id, status)
+        UPDATE delivery_counts SET n = coalesce((SELECT counted.n FROM counted
+            WHERE counted.endpoint_id = delivery_counts.endpoint_id AND counted.status = delivery_counts.status), 0);
+        DELETE FROM failure_groups;
+        -- The bare last_error comes from the row holding max(updated_at).
+        INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
+        SELECT endpoint_id, coalesce(last_error_class, ''), coalesce(last_status_code, 0), sum(status = 'dead'),
+            sum(status = 'retrying'), max(updated_at), last_error
+        FROM deliveries WHERE status IN ('dead', 'retrying')
+        GROUP BY endpoint_id, coalesce(last_error_class, ''), coalesce(last_status_code, 0);
+        """
 
     /// The failure groups trigger's body: the delivery leaves its old group (if failing) and joins its new one.
     private static let moveBetweenFailureGroups = """

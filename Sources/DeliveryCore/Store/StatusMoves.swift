@@ -1,8 +1,8 @@
-/// Deliveries moving between statuses, per endpoint, applied to `delivery_counts` once per transaction.
+/// Deliveries created or moving between statuses, per endpoint, applied to `delivery_counts` once per transaction.
 ///
-/// Inserts and deletes are counted by triggers (they are few per delivery); status changes, three per delivery
-/// (claim, attempt, sometimes a retry), are counted by the statements that make them: a row trigger costs more than
-/// the update it counts.
+/// Inserts and status changes (three per delivery: claim, attempt, sometimes a retry) are counted by the statements
+/// that make them: a row trigger costs more than the update it counts. Deletes (rare: endpoint removal, pruning) are
+/// still counted by a trigger.
 struct StatusMoves {
     private struct Key: Hashable {
         var endpointId: String
@@ -19,6 +19,12 @@ struct StatusMoves {
 
     mutating func move(_ endpointId: String, from old: DeliveryStatus, to new: DeliveryStatus, count: Int = 1) {
         move(endpointId, from: old.rawValue, to: new.rawValue, count: count)
+    }
+
+    /// `count` new deliveries of `endpointId` in `status`.
+    mutating func insert(_ endpointId: String, status: DeliveryStatus, count: Int = 1) {
+        guard count != 0 else { return }
+        deltas[Key(endpointId: endpointId, status: status.rawValue), default: 0] += count
     }
 
     /// Writes the net changes; call in the transaction that made them.

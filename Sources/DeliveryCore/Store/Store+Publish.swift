@@ -76,6 +76,7 @@ extension Store {
             }
             var results: [PublishResult] = []
             results.reserveCapacity(batch.count)
+            var moves = StatusMoves()
             for (index, event) in batch.enumerated() {
                 let chosenId = index < ids.count ? ids[index] : nil
                 if let key = event.idempotencyKey,
@@ -112,10 +113,12 @@ extension Store {
                         VALUES (?, ?, ?, 'pending', ?, ?, ?)
                         """,
                         [.int(sequence), .text(endpointId), .text(event.type), .from(now), .from(now), .from(now)])
+                    moves.insert(endpointId, status: .pending)
                     count += 1
                 }
                 results.append(PublishResult(message: message, deliveryCount: count, duplicate: false))
             }
+            try moves.apply(db)
             return results
         }
     }
