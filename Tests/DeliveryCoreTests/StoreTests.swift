@@ -452,6 +452,83 @@ struct StoreTests {
         try expectCountersMatchTheLog(store)
     }
 
+    @Test func upgradeToV5RebuildsDeliveriesKeepingRowsReferencesAndConstraints() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v4-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("v4.db").path
+        // A v4 database with a delivered delivery (and its attempt) and a retrying one on one endpoint, a pending one
+        // on another.
+        do {
+            let connection = try Connection(path: path, readOnly: false, create: true)
+            for migration in Schema.migrations[0..<4] { try connection.execute(migration) }
+            try connection.execute(
+                """
+                PRAGMA user_version = 4;
+                INSERT INTO endpoints (id, url, secret, created_at, updated_at)
+                VALUES ('ep_a', 'http://x', 'whsec_x', 1, 1), ('ep_b', 'http://y', 'whsec_y', 1, 1);
+                INSERT INTO messages (seq, id, event_type, payload, created_at)
+                VALUES (1, 'msg_1', 'a.b', '{}', 1), (2, 'msg_2', 'a.b', '{}', 1);
+                INSERT INTO deliveries (id, message_seq, endpoint_id, event_type, status, attempt_count, next_attempt_at,
+                    last_status_code, last_error, last_error_class, created_at, updated_at)
+                VALUES (10, 1, 'ep_a', 'a.b', 'delivered', 1, NULL, 200, NULL, NULL, 1, 1),
+                    (11, 2, 'ep_a', 'a.b', 'retrying', 1, 1, 500, 'HTTP 500', 'http_status', 1, 2),
+                    (12, 1, 'ep_b', 'a.b', 'pending', 0, 1, NULL, NULL, NULL, 1, 1);
+                INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, request_headers)
+                VALUES (10, 1, 'scheduled', 1, 5, '[]'), (11, 1, 'scheduled', 1, 5, '[]');
+                \(Schema.recountSummaries)
+                """)
+        }
+        let store = try Store(path: path)
+        #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
+        #expect(try store.deliveries(endpointId: "ep_a").map(\.id).sorted() == [10, 11])
+        #expect(try store.attemptCount() == 2)
+        try expectCountersMatchTheLog(store)
+        let objects = try store.read { db in
+            try db.query(
+                "SELECT name FROM sqlite_master WHERE tbl_name = 'deliveries' AND type IN ('index', 'trigger') ORDER BY name",
+                [], { $0.text(0) })
+        }
+        #expect(objects == [
+            "deliveries_count_delete", "deliveries_due", "deliveries_endpoint", "deliveries_failures",
+            "deliveries_failures_delete", "deliveries_failures_update", "deliveries_queue", "deliveries_status",
+            "deliveries_type", "sqlite_autoindex_deliveries_1",
+        ])
+        // The constraint still holds, the failure groups still follow status changes, and references still cascade.
+        let refused = #expect(throws: (any Error).self) {
+            try store.read { db in try db.execute("UPDATE deliveries SET status = 'lost' WHERE id = 12") }
+        }
+        #expect(String(describing: refused).contains("CHECK constraint failed"))
+        #expect(try store.failureGroups(endpointId: "ep_a", limit: 5).map(\.retrying) == [1])
+        let retrying = try store.claimAll(try #require(try store.endpoint(id: "ep_a")))
+        #expect(retrying.map(\.deliveryId) == [11])
+        try store.recordOutcome(retrying, status: 200)
+        #expect(try store.failureGroups(endpointId: "ep_a", limit: 5).allSatisfy { $0.count == 0 })
+        try store.removeEndpoint(id: "ep_a", by: testActor)
+        #expect(try store.attemptCount() == 0)
+        try expectCountersMatchTheLog(store)
+        #expect(try store.sqlScalar("PRAGMA foreign_keys") == 1)
+    }
+
+    /// The statements behind every delivery (publish, claim, record) must not build a temporary b-tree per row, as
+    /// an IN list of more than two values in the status CHECK made them do.
+    @Test func deliveryWritesBuildNoTemporaryTables() throws {
+        let database = try TemporaryDatabase()
+        let statements = [
+            """
+            INSERT INTO deliveries (message_seq, endpoint_id, event_type, status, next_attempt_at, created_at, updated_at)
+            VALUES (?, ?, ?, 'pending', ?, ?, ?)
+            """,
+            "UPDATE deliveries SET status = 'delivered', updated_at = ? WHERE id = ? AND status = 'inflight'",
+            "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE id = ?",
+        ]
+        for sql in statements {
+            let opcodes = try database.store.read { db in try db.query("EXPLAIN " + sql, [], { $0.text(1) }) }
+            #expect(opcodes.contains("Halt"))
+            #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+        }
+    }
+
     @Test func failureGroupsFollowTheLog() throws {
         let database = try TemporaryDatabase()
         let store = database.store

@@ -77,11 +77,18 @@ public final class Store: @unchecked Sendable {
             }
             return
         }
+        // Off while tables are rebuilt (a dropped table's rows must not cascade); it can only change outside a
+        // transaction. The references are checked before committing instead.
+        try db.execute("PRAGMA foreign_keys = OFF")
+        defer { try? db.execute("PRAGMA foreign_keys = ON") }
         try db.transaction {
             // Re-read inside the write lock: another process may have migrated meanwhile.
             let current = Int(try db.scalar("PRAGMA user_version"))
             for index in current..<Schema.version {
                 try db.execute(Schema.migrations[index])
+            }
+            if let broken = try db.queryOne("PRAGMA foreign_key_check", [], { $0.text(0) }) {
+                throw SQLiteError(code: SQLITE_CONSTRAINT, message: "migration left a broken reference in \(broken)", sql: nil)
             }
             try db.execute("PRAGMA user_version = \(Schema.version)")
         }
