@@ -60,7 +60,9 @@ extension Store {
         let claimed = try db.query(
             """
             UPDATE deliveries SET status = 'inflight', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
-            WHERE id IN (SELECT value FROM json_each(?4)) AND status IN ('pending', 'retrying')
+            -- `+status`: found by rowid, not through the status index this very statement changes (which would
+            -- collect the rows in a temporary table first).
+            WHERE id IN (SELECT value FROM json_each(?4)) AND +status IN ('pending', 'retrying')
             RETURNING id, message_seq, attempt_count, manual
             """,
             [.text(owner), .from(leaseUntil), .from(now),
