@@ -80,7 +80,13 @@ public final class Store: @unchecked Sendable {
         // Off while tables are rebuilt (a dropped table's rows must not cascade); it can only change outside a
         // transaction. The references are checked before committing instead.
         try db.execute("PRAGMA foreign_keys = OFF")
-        defer { try? db.execute("PRAGMA foreign_keys = ON") }
+        // Index builds sort through temporary storage: on disk here, or a large log's rebuild would hold its whole
+        // sort in memory.
+        try db.execute("PRAGMA temp_store = FILE")
+        defer {
+            try? db.execute("PRAGMA foreign_keys = ON")
+            try? db.execute("PRAGMA temp_store = MEMORY")
+        }
         try db.transaction {
             // Re-read inside the write lock: another process may have migrated meanwhile.
             let current = Int(try db.scalar("PRAGMA user_version"))
