@@ -38,16 +38,10 @@ struct StoreTests {
     }
 
     @Test func migratesAVersionOneDatabaseKeepingItsFailureGroups() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v1-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v1.db").path
-        // A database as the first release wrote it: schema v1, a delivery retrying after a refused connection.
-        do {
-            let connection = try Connection(path: path, readOnly: false, create: true)
-            try connection.execute(Schema.migrations[0])
-            try connection.execute("PRAGMA user_version = 1")
-        }
+        // A database as the first release wrote it: schema v1.
+        let old = try OldDatabase(version: 1)
+        defer { old.remove() }
+        let path = old.path
         let store = try Store(path: path)
         #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
         let trigger = try store.read { db in
@@ -411,18 +405,11 @@ struct StoreTests {
     }
 
     @Test func upgradeToV4RecountsDriftedCountersAndFailureGroups() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v3-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v3.db").path
         // A v3 database (insert triggers still in place) whose counters drifted, as a process of an older version
         // writing after an upgrade could leave them.
-        do {
-            let connection = try Connection(path: path, readOnly: false, create: true)
-            for migration in Schema.migrations[0..<3] { try connection.execute(migration) }
-            try connection.execute(
-                """
-                PRAGMA user_version = 3;
+        let old = try OldDatabase(
+            version: 3,
+            holding: """
                 INSERT INTO endpoints (id, url, secret, created_at, updated_at) VALUES ('ep_a', 'http://x', 'whsec_x', 1, 1);
                 INSERT INTO messages (seq, id, event_type, payload, created_at)
                 VALUES (1, 'msg_1', 'a.b', '{}', 1), (2, 'msg_2', 'a.b', '{}', 1), (3, 'msg_3', 'a.b', '{}', 1),
@@ -436,8 +423,8 @@ struct StoreTests {
                 UPDATE delivery_counts SET n = n + 7 WHERE status = 'pending';
                 DELETE FROM failure_groups WHERE status_code = 503;
                 """)
-        }
-        let store = try Store(path: path)
+        defer { old.remove() }
+        let store = try Store(path: old.path)
         #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
         try expectCountersMatchTheLog(store)
         let counts = try counts(store, "ep_a")
@@ -453,18 +440,11 @@ struct StoreTests {
     }
 
     @Test func upgradeToV5RebuildsDeliveriesKeepingRowsReferencesAndConstraints() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v4-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("v4.db").path
         // A v4 database with a delivered delivery (and its attempt) and a retrying one on one endpoint, a pending one
         // on another.
-        do {
-            let connection = try Connection(path: path, readOnly: false, create: true)
-            for migration in Schema.migrations[0..<4] { try connection.execute(migration) }
-            try connection.execute(
-                """
-                PRAGMA user_version = 4;
+        let old = try OldDatabase(
+            version: 4,
+            holding: """
                 INSERT INTO endpoints (id, url, secret, created_at, updated_at)
                 VALUES ('ep_a', 'http://x', 'whsec_x', 1, 1), ('ep_b', 'http://y', 'whsec_y', 1, 1);
                 INSERT INTO messages (seq, id, event_type, payload, created_at)
@@ -478,8 +458,8 @@ struct StoreTests {
                 VALUES (10, 1, 'scheduled', 1, 5, '[]'), (11, 1, 'scheduled', 1, 5, '[]');
                 \(Schema.recountSummaries)
                 """)
-        }
-        let store = try Store(path: path)
+        defer { old.remove() }
+        let store = try Store(path: old.path)
         #expect(try store.sqlScalar("PRAGMA user_version") == Int64(Schema.version))
         #expect(try store.deliveries(endpointId: "ep_a").map(\.id).sorted() == [10, 11])
         #expect(try store.attemptCount() == 2)
@@ -740,4 +720,22 @@ struct HeaderCodingTests {
         #expect(HeaderCoding.decode("[]").isEmpty)
         #expect(HeaderCoding.decode("not json").isEmpty)
     }
+}
+
+/// A database file as an older hooktop left it: the first `version` migrations applied, then `rows` (SQL), in a
+/// temporary folder of its own.
+private struct OldDatabase {
+    let path: String
+    private let directory: URL
+
+    init(version: Int, holding rows: String = "") throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-v\(version)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        path = directory.appendingPathComponent("v\(version).db").path
+        let connection = try Connection(path: path, readOnly: false, create: true)
+        for migration in Schema.migrations[0..<version] { try connection.execute(migration) }
+        try connection.execute("PRAGMA user_version = \(version);\n" + rows)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
 }
