@@ -3,6 +3,7 @@ import Foundation
 import HookServer
 import HooktopTesting
 import Logging
+import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))
@@ -42,6 +43,29 @@ struct DispatcherTests {
                 }
             }
         }
+    }
+
+    @Test func aPersistentErrorIsLoggedOnceNotOnEveryPoll() async throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        _ = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let captured = CapturedLog()
+        var logger = Logger(label: "test-dispatcher") { _ in CapturedLog.Handler(log: captured) }
+        logger.logLevel = .error
+        try await withSender { sender in
+            let dispatcher = Dispatcher(
+                store: store, sender: sender, configuration: testDispatcherConfiguration(), logger: logger)
+            let running = Task { try await dispatcher.run() }
+            try await Task.sleep(for: .milliseconds(100))
+            // A newer hooktop migrates the file: once its heartbeat is due (every second), each of this
+            // dispatcher's polls (every 20 ms) fails to write it, and stopping fails to release its leases.
+            try store.read { db in try db.execute("PRAGMA user_version = \(Schema.version + 1)") }
+            try await Task.sleep(for: .milliseconds(1500))
+            dispatcher.stop()
+            try await running.value
+        }
+        let errors = captured.messages.filter { $0.contains("newer than this hooktop") }
+        #expect(errors.count == 1, "\(captured.messages)")
     }
 
     @Test func sendsNothingBeforeRunAndEverythingOnceRunning() async throws {
@@ -442,5 +466,27 @@ struct DispatcherLifecycleTests {
         try await task.value
         #expect(try database.store.workers().isEmpty, "a stopped dispatcher removes its heartbeat row")
         await sender.shutdown()
+    }
+}
+
+/// Keeps every message logged through its handlers.
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var messages: [String] { lines.withLock { $0 } }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            log.lines.withLock { $0.append(event.message.description) }
+        }
     }
 }

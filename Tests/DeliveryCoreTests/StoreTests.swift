@@ -59,6 +59,22 @@ struct StoreTests {
         #expect(try store.failureGroups(endpointId: endpoint.id, limit: 5).allSatisfy { $0.count == 0 })
     }
 
+    @Test func aStoreStopsWritingOnceANewerVersionMigratedTheFile() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        _ = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        // A newer hooktop opens the same file meanwhile and migrates it past this version.
+        try store.read { db in try db.execute("PRAGMA user_version = \(Schema.version + 1)") }
+        let refused = #expect(throws: HooktopError.self) {
+            _ = try store.publish(eventType: "a.b", payload: "{}")
+        }
+        #expect(refused?.message.contains("newer than this hooktop") == true)
+        #expect(try store.sqlScalar("SELECT count(*) FROM messages") == 0)
+        // Reading goes on; a process opening the file now is refused at once.
+        #expect(try store.endpoints().count == 1)
+        #expect(throws: HooktopError.self) { try Store(path: database.path) }
+    }
+
     @Test func readOnlyStoreRefusesEveryWrite() async throws {
         let database = try TemporaryDatabase()
         let endpoint = try database.store.addTestEndpoint("http://127.0.0.1:9/a")

@@ -33,6 +33,8 @@ public final class Dispatcher: Service, Sendable {
     /// What iterations remember; only touched on the store's thread.
     private let loopState = Mutex(LoopState())
     private let started = Date()
+    /// The last error logged, and when (see `report`).
+    private let lastError = Mutex<(message: String, at: ContinuousClock.Instant)?>(nil)
 
     private struct Shared {
         var outcomes: [AttemptOutcome] = []
@@ -115,7 +117,7 @@ public final class Dispatcher: Service, Sendable {
             try store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
             try store.releaseLeases(now: Date())
         } catch {
-            logger.error("dispatcher: \(error)")
+            report(error)
         }
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
         iterate(generation: nil)
@@ -163,7 +165,7 @@ public final class Dispatcher: Service, Sendable {
             loopState.withLock { $0 = state }
             sender.start(jobs) { outcome in self.finished(outcome) }
         } catch {
-            logger.error("dispatcher: \(error)")
+            report(error)
         }
         // Finished attempts schedule the next iteration sooner; the poll keeps heartbeats, endpoint changes and
         // other processes' publishes coming when nothing finishes.
@@ -234,19 +236,19 @@ public final class Dispatcher: Service, Sendable {
     /// Stopping: records what finished; once nothing is in flight, or the grace period is over, releases the rest
     /// of its leases, removes its worker row and lets `run` return.
     private func drainStep() {
-        do { try flush() } catch { logger.error("dispatcher: \(error)") }
+        do { try flush() } catch { report(error) }
         let done = shared.withLock { state -> Bool in
             guard state.total == 0 || ContinuousClock.now >= state.stopDeadline ?? .now else { return false }
             state.discard = true
             return true
         }
         guard done else { return schedule(after: .milliseconds(20)) }
-        do { try flush() } catch { logger.error("dispatcher: \(error)") }
+        do { try flush() } catch { report(error) }
         do {
             try store.releaseLeases(owner: workerID, now: Date())
             try store.removeWorker(id: workerID)
         } catch {
-            logger.error("dispatcher: \(error)")
+            report(error)
         }
         logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
         let continuation = shared.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -298,6 +300,19 @@ public final class Dispatcher: Service, Sendable {
             shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
             throw error
         }
+    }
+
+    /// Logs an error, but the same one at most once a minute: a persistent one (the file migrated by a newer version,
+    /// a full disk) would otherwise be logged on every poll.
+    private func report(_ error: any Error) {
+        let message = "\(error)"
+        let now = ContinuousClock.now
+        let repeated = lastError.withLock { last -> Bool in
+            if let last, last.message == message, now - last.at < .seconds(60) { return true }
+            last = (message, now)
+            return false
+        }
+        if !repeated { logger.error("dispatcher: \(message)") }
     }
 
     private func worker(now: Date) -> WorkerInfo {

@@ -57,7 +57,7 @@ public final class Store: @unchecked Sendable {
                 throw SQLiteError(code: SQLITE_NOTADB, message: "not a hooktop database (no schema)", sql: nil)
             }
             guard version <= Schema.version else {
-                throw SQLiteError(code: SQLITE_ERROR, message: "database schema v\(version) is newer than this hooktop (v\(Schema.version))", sql: nil)
+                throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(version), sql: nil)
             }
             return
         }
@@ -70,10 +70,14 @@ public final class Store: @unchecked Sendable {
         try migrate(db, from: Int(version))
     }
 
+    private static func newerSchema(_ version: Int64) -> String {
+        "database schema v\(version) is newer than this hooktop (v\(Schema.version))"
+    }
+
     private static func migrate(_ db: Connection, from version: Int) throws {
         guard version < Schema.version else {
             if version > Schema.version {
-                throw SQLiteError(code: SQLITE_ERROR, message: "database schema v\(version) is newer than this hooktop (v\(Schema.version))", sql: nil)
+                throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(Int64(version)), sql: nil)
             }
             return
         }
@@ -123,7 +127,16 @@ public final class Store: @unchecked Sendable {
         return try withConnection { db in
             do {
                 let before = sqlite3_total_changes64(db.handle)
-                let result = try db.transaction { try body(db) }
+                let result = try db.transaction {
+                    // A newer hooktop may have migrated the file since this process opened it; writing on would
+                    // miss what the new schema expects of writers (v4 moved the counting of inserts from triggers
+                    // into the statements, for one), so this process stops writing instead.
+                    let version = try db.scalar("PRAGMA user_version")
+                    guard version <= Schema.version else {
+                        throw HooktopError(.database, Self.newerSchema(version) + ": restart with the newer hooktop")
+                    }
+                    return try body(db)
+                }
                 if sqlite3_total_changes64(db.handle) != before { localWrites += 1 }
                 return result
             } catch let error as SQLiteError {
