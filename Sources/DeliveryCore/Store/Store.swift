@@ -49,7 +49,6 @@ public final class Store: @unchecked Sendable {
 
     private static func configure(_ db: Connection, readOnly: Bool) throws {
         sqlite3_busy_timeout(db.handle, 5_000)
-        try db.execute("PRAGMA foreign_keys = ON")
         // Validates the file is a database before anything else touches it.
         let version = try db.scalar("PRAGMA user_version")
         if readOnly {
@@ -65,9 +64,13 @@ public final class Store: @unchecked Sendable {
             throw SQLiteError(code: SQLITE_ERROR, message: "cannot switch to WAL journal mode", sql: nil)
         }
         try db.execute("PRAGMA synchronous = NORMAL")
-        try db.execute("PRAGMA temp_store = MEMORY")
         try db.execute("PRAGMA cache_size = -16000")
+        // Migrations run with a new connection's defaults: foreign keys off (a rebuilt table's drop must cascade
+        // nowhere; they cannot change inside the migration's transaction, so references are checked before it
+        // commits) and temporary storage in files (a large log's index builds sort there, not in memory).
         try migrate(db, from: Int(version))
+        try db.execute("PRAGMA foreign_keys = ON")
+        try db.execute("PRAGMA temp_store = MEMORY")
     }
 
     private static func newerSchema(_ version: Int64) -> String {
@@ -80,16 +83,6 @@ public final class Store: @unchecked Sendable {
                 throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(Int64(version)), sql: nil)
             }
             return
-        }
-        // Off while tables are rebuilt (a dropped table's rows must not cascade); it can only change outside a
-        // transaction. The references are checked before committing instead.
-        try db.execute("PRAGMA foreign_keys = OFF")
-        // Index builds sort through temporary storage: on disk here, or a large log's rebuild would hold its whole
-        // sort in memory.
-        try db.execute("PRAGMA temp_store = FILE")
-        defer {
-            try? db.execute("PRAGMA foreign_keys = ON")
-            try? db.execute("PRAGMA temp_store = MEMORY")
         }
         try db.transaction {
             // Re-read inside the write lock: another process may have migrated meanwhile.
