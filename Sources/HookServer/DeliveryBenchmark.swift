@@ -14,10 +14,17 @@ public struct DeliveryBenchmark: Sendable {
         public var p50Milliseconds: Double
         public var p99Milliseconds: Double
         public var peakMemoryMiB: Double
+        /// CPU time (user and system) the whole process used during the run, in seconds: sender, sink, database and
+        /// publisher together.
+        public var cpuSeconds: Double
         /// Attempt rows found in the database afterwards (every delivery must have one).
         public var attemptsRecorded: Int
         public var delivered: Int
         public var sinkRequests: Int
+
+        /// CPU time per delivery, in microseconds: how fast this machine ran (the same build costs more on a slower
+        /// stretch).
+        public var cpuMicrosecondsPerDelivery: Double { deliveries > 0 ? cpuSeconds * 1e6 / Double(deliveries) : 0 }
     }
 
     public var events: Int
@@ -55,6 +62,7 @@ public struct DeliveryBenchmark: Sendable {
         let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
         let dispatching = Task { try await dispatcher.run() }
         let total = events * endpoints
+        let cpuBefore = Self.cpuSeconds()
         let started = ContinuousClock.now
         var published = 0
         let payload = #"{"invoice_id":"in_123","amount":4200,"currency":"eur","customer":{"id":"cus_9","email":"ada@example.com"}}"#
@@ -84,6 +92,7 @@ public struct DeliveryBenchmark: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         let elapsed = ContinuousClock.now - started
+        let cpu = Self.cpuSeconds() - cpuBefore
         dispatcher.stop()
         try await dispatching.value
         await sender.shutdown()
@@ -95,12 +104,20 @@ public struct DeliveryBenchmark: Sendable {
             events: events, endpoints: endpoints, deliveries: total, seconds: seconds,
             deliveriesPerSecond: Double(total) / seconds, p50Milliseconds: Self.percentile(latencies, 0.5),
             p99Milliseconds: Self.percentile(latencies, 0.99), peakMemoryMiB: Self.peakMemoryMiB(),
-            attemptsRecorded: try store.attemptCount(), delivered: counts.delivered, sinkRequests: sink.count)
+            cpuSeconds: cpu, attemptsRecorded: try store.attemptCount(), delivered: counts.delivered, sinkRequests: sink.count)
     }
 
     static func percentile(_ sorted: [Double], _ q: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))]
+    }
+
+    /// User and system CPU time this process used so far, in seconds.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// Peak resident memory of this process.
@@ -112,6 +129,49 @@ public struct DeliveryBenchmark: Sendable {
 }
 
 extension DeliveryBenchmark {
+    /// Several runs of the same benchmark, summarised: on a machine whose speed drifts, one run says little.
+    public struct Summary: Sendable, Equatable {
+        public var runs: Int
+        public var medianDeliveriesPerSecond: Double
+        public var minDeliveriesPerSecond: Double
+        public var maxDeliveriesPerSecond: Double
+        public var medianCPUMicrosecondsPerDelivery: Double
+
+        public init(_ results: [Result]) {
+            self.init(
+                deliveriesPerSecond: results.map(\.deliveriesPerSecond),
+                cpuMicrosecondsPerDelivery: results.map(\.cpuMicrosecondsPerDelivery))
+        }
+
+        /// From each run's deliveries per second and CPU microseconds per delivery (in run order).
+        public init(deliveriesPerSecond: [Double], cpuMicrosecondsPerDelivery: [Double]) {
+            runs = deliveriesPerSecond.count
+            let rates = deliveriesPerSecond.sorted()
+            medianDeliveriesPerSecond = DeliveryBenchmark.median(rates)
+            minDeliveriesPerSecond = rates.first ?? 0
+            maxDeliveriesPerSecond = rates.last ?? 0
+            medianCPUMicrosecondsPerDelivery = DeliveryBenchmark.median(cpuMicrosecondsPerDelivery.sorted())
+        }
+
+        public init(
+            runs: Int, medianDeliveriesPerSecond: Double, minDeliveriesPerSecond: Double,
+            maxDeliveriesPerSecond: Double, medianCPUMicrosecondsPerDelivery: Double
+        ) {
+            self.runs = runs
+            self.medianDeliveriesPerSecond = medianDeliveriesPerSecond
+            self.minDeliveriesPerSecond = minDeliveriesPerSecond
+            self.maxDeliveriesPerSecond = maxDeliveriesPerSecond
+            self.medianCPUMicrosecondsPerDelivery = medianCPUMicrosecondsPerDelivery
+        }
+    }
+
+    /// The middle value of sorted values (the mean of the two middle ones for an even count); 0 for none.
+    static func median(_ sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
     /// The HTTP ceiling: signed POSTs from the same sender to the same sink with no database at all, `concurrency` at
     /// a time. Returns requests per second.
     public static func httpOnly(requests: Int, concurrency: Int) async throws -> Double {

@@ -44,5 +44,35 @@ struct DemoHeadlessTests {
             #expect(run.status != 0, "\(arguments)")
             #expect(!run.output.contains("Fatal error"), "\(arguments): \(run.output)")
         }
+        let bench = [
+            (["bench", "--runs", "0"], "--runs must be from 1 to 100"),
+            (["bench", "--runs", "2", "--db", "/tmp/hooktop-bench-runs-test.db"], "--db takes one run"),
+        ]
+        for (arguments, message) in bench {
+            let run = try await runProcess(executable, arguments, timeout: .seconds(20))
+            #expect(run.status != 0, "\(arguments)")
+            let lines = run.output.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.output)")
+        }
+    }
+
+    /// `hooktop bench --runs`: each run on a new database, then the median.
+    @Test(.timeLimit(.minutes(2)))
+    func benchRunsSeveralTimesAndPrintsTheMedian() async throws {
+        let executable = try #require(hooktopExecutable())
+        let run = try await runProcess(
+            executable, ["bench", "--events", "100", "--endpoints", "2", "--max-in-flight", "8", "--runs", "3", "--json"],
+            timeout: .seconds(90))
+        #expect(run.status == 0, "\(run.output)")
+        // Progress lines (stderr) may come first; the JSON object is the rest of the output.
+        let start = try #require(run.output.hasPrefix("{") ? run.output.startIndex : run.output.range(of: "\n{")?.lowerBound)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.output[start...].utf8)) as? [String: Any])
+        let runs = try #require(object["runs"] as? [[String: Any]])
+        #expect(runs.count == 3)
+        #expect(runs.allSatisfy { $0["delivered"] as? Int == 200 && $0["attempts_recorded"] as? Int == 200 })
+        let rates = runs.compactMap { $0["deliveries_per_second"] as? Double }.sorted()
+        #expect(object["median_deliveries_per_second"] as? Double == rates[1])
+        #expect(object["min_deliveries_per_second"] as? Double == rates[0])
+        #expect((object["median_cpu_us_per_delivery"] as? Double ?? 0) > 0)
     }
 }

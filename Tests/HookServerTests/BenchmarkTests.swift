@@ -59,7 +59,23 @@ struct BenchmarkTests {
         #expect(result.deliveriesPerSecond > 0 && result.seconds > 0)
         #expect(result.p50Milliseconds <= result.p99Milliseconds)
         #expect(result.peakMemoryMiB > 0)
+        #expect(result.cpuSeconds > 0)
+        #expect(result.cpuMicrosecondsPerDelivery == result.cpuSeconds * 1e6 / 900)
         #expect(try database.store.attemptCount() == result.attemptsRecorded)
+    }
+
+    @Test func severalRunsAreSummarisedByTheirMedian() {
+        let odd = DeliveryBenchmark.Summary(
+            deliveriesPerSecond: [9_000, 11_000, 10_000], cpuMicrosecondsPerDelivery: [190, 150, 170])
+        #expect(odd == DeliveryBenchmark.Summary(
+            runs: 3, medianDeliveriesPerSecond: 10_000, minDeliveriesPerSecond: 9_000, maxDeliveriesPerSecond: 11_000,
+            medianCPUMicrosecondsPerDelivery: 170))
+        // An even count: the mean of the two middle runs.
+        let even = DeliveryBenchmark.Summary(
+            deliveriesPerSecond: [12_000, 9_000, 10_000, 8_000], cpuMicrosecondsPerDelivery: [140, 200, 180, 160])
+        #expect(even.medianDeliveriesPerSecond == 9_500)
+        #expect(even.minDeliveriesPerSecond == 8_000 && even.maxDeliveriesPerSecond == 12_000)
+        #expect(even.medianCPUMicrosecondsPerDelivery == 170)
     }
 
     @Test(.timeLimit(.minutes(2)))

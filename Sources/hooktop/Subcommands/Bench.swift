@@ -11,6 +11,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Deliveries in flight at once, and connections to the sink (at most 1000).") var maxInFlight = 256
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
+    @Option(help: "Runs, each on a new database: prints each and the median (this machine's speed drifts).") var runs = 1
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Measure only the HTTP ceiling: signed POSTs to the sink, no database.") var httpOnly = false
 
@@ -19,46 +20,89 @@ struct Bench: AsyncParsableCommand {
             guard (1...10_000_000).contains(events) else { throw HooktopError.invalid("--events must be from 1 to 10000000") }
             guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
             guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
+            guard (1...100).contains(runs) else { throw HooktopError.invalid("--runs must be from 1 to 100") }
             if httpOnly {
                 let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
                 print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
                 return
             }
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
-            let path: String
-            if let db {
-                guard !FileManager.default.fileExists(atPath: db) else { throw HooktopError.invalid("\(db) exists: bench needs a new database") }
-                path = db
-            } else {
-                try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                path = directory.appendingPathComponent("bench.db").path
-            }
-            defer { if db == nil { try? FileManager.default.removeItem(at: directory) } }
-            let store = try Store(path: path)
             if let rate, !(rate > 0 && rate <= 1_000_000) { throw HooktopError.invalid("--rate must be between 0 and 1000000") }
-            let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight, rate: rate)
-            let result = try await benchmark.run(store: store) { line in
-                FileHandle.standardError.write(Data((line + "\n").utf8))
+            if db != nil, runs > 1 { throw HooktopError.invalid("--db takes one run: every run needs a new database") }
+            var results: [DeliveryBenchmark.Result] = []
+            for index in 1...runs {
+                let result = try await measure()
+                results.append(result)
+                if runs > 1 && !json {
+                    print(String(
+                        format: "run %d/%d           %.0f deliveries/s, p50 %.0f ms, p99 %.0f ms, %.0f µs CPU per delivery",
+                        index, runs, result.deliveriesPerSecond, result.p50Milliseconds, result.p99Milliseconds,
+                        result.cpuMicrosecondsPerDelivery))
+                }
+                if result.delivered != result.deliveries || result.attemptsRecorded < result.deliveries {
+                    throw HooktopError(.database, "not every delivery was recorded as delivered")
+                }
             }
-            if json {
-                printJSON([
-                    "events": result.events, "endpoints": result.endpoints, "deliveries": result.deliveries,
-                    "seconds": result.seconds, "deliveries_per_second": result.deliveriesPerSecond,
-                    "p50_ms": result.p50Milliseconds, "p99_ms": result.p99Milliseconds,
-                    "peak_memory_mib": result.peakMemoryMiB, "attempts_recorded": result.attemptsRecorded,
-                    "delivered": result.delivered, "sink_requests": result.sinkRequests,
-                ])
-            } else {
-                print(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
-                print(String(format: "time              %.2f s", result.seconds))
-                print(String(format: "throughput        %.0f deliveries/s", result.deliveriesPerSecond))
-                print(String(format: "publish→delivered p50 %.1f ms, p99 %.1f ms", result.p50Milliseconds, result.p99Milliseconds))
-                print(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
-                print("recorded          \(result.attemptsRecorded) attempts, \(result.delivered) delivered, sink got \(result.sinkRequests) requests")
-            }
-            if result.delivered != result.deliveries || result.attemptsRecorded < result.deliveries {
-                throw HooktopError(.database, "not every delivery was recorded as delivered")
-            }
+            report(results)
         }
+    }
+
+    /// One run on a new database.
+    private func measure() async throws -> DeliveryBenchmark.Result {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
+        let path: String
+        if let db {
+            guard !FileManager.default.fileExists(atPath: db) else { throw HooktopError.invalid("\(db) exists: bench needs a new database") }
+            path = db
+        } else {
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            path = directory.appendingPathComponent("bench.db").path
+        }
+        defer { if db == nil { try? FileManager.default.removeItem(at: directory) } }
+        let store = try Store(path: path)
+        let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight, rate: rate)
+        return try await benchmark.run(store: store) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    private func report(_ results: [DeliveryBenchmark.Result]) {
+        let summary = DeliveryBenchmark.Summary(results)
+        if json {
+            var object = Self.json(results[results.count - 1])
+            if results.count > 1 {
+                object = [
+                    "runs": results.map(Self.json), "median_deliveries_per_second": summary.medianDeliveriesPerSecond,
+                    "min_deliveries_per_second": summary.minDeliveriesPerSecond,
+                    "max_deliveries_per_second": summary.maxDeliveriesPerSecond,
+                    "median_cpu_us_per_delivery": summary.medianCPUMicrosecondsPerDelivery,
+                ]
+            }
+            printJSON(object)
+        } else if results.count > 1 {
+            print(String(
+                format: "median of %d runs  %.0f deliveries/s (%.0f to %.0f), %.0f µs CPU per delivery", summary.runs,
+                summary.medianDeliveriesPerSecond, summary.minDeliveriesPerSecond, summary.maxDeliveriesPerSecond,
+                summary.medianCPUMicrosecondsPerDelivery))
+        } else {
+            let result = results[0]
+            print(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
+            print(String(format: "time              %.2f s", result.seconds))
+            print(String(format: "throughput        %.0f deliveries/s", result.deliveriesPerSecond))
+            print(String(format: "publish→delivered p50 %.1f ms, p99 %.1f ms", result.p50Milliseconds, result.p99Milliseconds))
+            print(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
+            print(String(format: "cpu               %.2f s, %.0f µs per delivery", result.cpuSeconds, result.cpuMicrosecondsPerDelivery))
+            print("recorded          \(result.attemptsRecorded) attempts, \(result.delivered) delivered, sink got \(result.sinkRequests) requests")
+        }
+    }
+
+    private static func json(_ result: DeliveryBenchmark.Result) -> [String: Any] {
+        [
+            "events": result.events, "endpoints": result.endpoints, "deliveries": result.deliveries,
+            "seconds": result.seconds, "deliveries_per_second": result.deliveriesPerSecond,
+            "p50_ms": result.p50Milliseconds, "p99_ms": result.p99Milliseconds,
+            "peak_memory_mib": result.peakMemoryMiB, "cpu_seconds": result.cpuSeconds,
+            "cpu_us_per_delivery": result.cpuMicrosecondsPerDelivery, "attempts_recorded": result.attemptsRecorded,
+            "delivered": result.delivered, "sink_requests": result.sinkRequests,
+        ]
     }
 }
