@@ -166,7 +166,7 @@ extension DeliveryBenchmark {
     }
 
     /// The middle value of sorted values (the mean of the two middle ones for an even count); 0 for none.
-    static func median(_ sorted: [Double]) -> Double {
+    public static func median(_ sorted: [Double]) -> Double {
         guard !sorted.isEmpty else { return 0 }
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2

@@ -74,5 +74,13 @@ struct DemoHeadlessTests {
         #expect(object["median_deliveries_per_second"] as? Double == rates[1])
         #expect(object["min_deliveries_per_second"] as? Double == rates[0])
         #expect((object["median_cpu_us_per_delivery"] as? Double ?? 0) > 0)
+
+        let http = try await runProcess(
+            executable, ["bench", "--http-only", "--events", "200", "--endpoints", "1", "--max-in-flight", "4", "--runs", "2"],
+            timeout: .seconds(60))
+        #expect(http.status == 0, "\(http.output)")
+        let lines = http.output.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("http only") && $0.contains("(200 requests, 4 at a time") }.count == 2, "\(http.output)")
+        #expect(lines.last?.hasPrefix("median of 2 runs") == true, "\(http.output)")
     }
 }

@@ -22,8 +22,18 @@ struct Bench: AsyncParsableCommand {
             guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
             guard (1...100).contains(runs) else { throw HooktopError.invalid("--runs must be from 1 to 100") }
             if httpOnly {
-                let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
-                print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
+                var rates: [Double] = []
+                for _ in 1...runs {
+                    let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
+                    rates.append(rate)
+                    print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
+                }
+                if runs > 1 {
+                    let sorted = rates.sorted()
+                    print(String(
+                        format: "median of %d runs  %.0f requests/s (%.0f to %.0f)", runs,
+                        DeliveryBenchmark.median(sorted), sorted[0], sorted[sorted.count - 1]))
+                }
                 return
             }
             if let rate, !(rate > 0 && rate <= 1_000_000) { throw HooktopError.invalid("--rate must be between 0 and 1000000") }
