@@ -130,7 +130,7 @@ public struct DeliveryBenchmark: Sendable {
 
 extension DeliveryBenchmark {
     /// Several runs of the same benchmark, summarised: on a machine whose speed drifts, one run says little.
-    public struct Summary: Sendable, Equatable {
+    public struct Summary: Sendable {
         public var runs: Int
         public var medianDeliveriesPerSecond: Double
         public var minDeliveriesPerSecond: Double
@@ -151,17 +151,6 @@ extension DeliveryBenchmark {
             minDeliveriesPerSecond = rates.first ?? 0
             maxDeliveriesPerSecond = rates.last ?? 0
             medianCPUMicrosecondsPerDelivery = DeliveryBenchmark.median(cpuMicrosecondsPerDelivery.sorted())
-        }
-
-        public init(
-            runs: Int, medianDeliveriesPerSecond: Double, minDeliveriesPerSecond: Double,
-            maxDeliveriesPerSecond: Double, medianCPUMicrosecondsPerDelivery: Double
-        ) {
-            self.runs = runs
-            self.medianDeliveriesPerSecond = medianDeliveriesPerSecond
-            self.minDeliveriesPerSecond = minDeliveriesPerSecond
-            self.maxDeliveriesPerSecond = maxDeliveriesPerSecond
-            self.medianCPUMicrosecondsPerDelivery = medianCPUMicrosecondsPerDelivery
         }
     }
 

@@ -78,15 +78,12 @@ struct Bench: AsyncParsableCommand {
     private func report(_ results: [DeliveryBenchmark.Result]) {
         let summary = DeliveryBenchmark.Summary(results)
         if json {
-            var object = Self.json(results[results.count - 1])
-            if results.count > 1 {
-                object = [
-                    "runs": results.map(Self.json), "median_deliveries_per_second": summary.medianDeliveriesPerSecond,
-                    "min_deliveries_per_second": summary.minDeliveriesPerSecond,
-                    "max_deliveries_per_second": summary.maxDeliveriesPerSecond,
-                    "median_cpu_us_per_delivery": summary.medianCPUMicrosecondsPerDelivery,
-                ]
-            }
+            let object: [String: Any] = results.count == 1 ? Self.json(results[0]) : [
+                "runs": results.map(Self.json), "median_deliveries_per_second": summary.medianDeliveriesPerSecond,
+                "min_deliveries_per_second": summary.minDeliveriesPerSecond,
+                "max_deliveries_per_second": summary.maxDeliveriesPerSecond,
+                "median_cpu_us_per_delivery": summary.medianCPUMicrosecondsPerDelivery,
+            ]
             printJSON(object)
         } else if results.count > 1 {
             print(String(
