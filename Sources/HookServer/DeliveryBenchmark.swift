@@ -129,36 +129,23 @@ public struct DeliveryBenchmark: Sendable {
 }
 
 extension DeliveryBenchmark {
-    /// Several runs of the same benchmark, summarised: on a machine whose speed drifts, one run says little.
-    public struct Summary: Sendable {
-        public var runs: Int
-        public var medianDeliveriesPerSecond: Double
-        public var minDeliveriesPerSecond: Double
-        public var maxDeliveriesPerSecond: Double
-        public var medianCPUMicrosecondsPerDelivery: Double
+    /// The median, lowest and highest of one measure over several runs: on a machine whose speed drifts, one run
+    /// says little.
+    public struct Spread: Sendable {
+        public var count: Int
+        /// The middle value (the mean of the two middle ones for an even count); 0 for none.
+        public var median: Double
+        public var lowest: Double
+        public var highest: Double
 
-        public init(_ results: [Result]) {
-            self.init(
-                deliveriesPerSecond: results.map(\.deliveriesPerSecond),
-                cpuMicrosecondsPerDelivery: results.map(\.cpuMicrosecondsPerDelivery))
+        public init(_ values: [Double]) {
+            let sorted = values.sorted()
+            count = sorted.count
+            lowest = sorted.first ?? 0
+            highest = sorted.last ?? 0
+            let middle = sorted.count / 2
+            median = sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
         }
-
-        /// From each run's deliveries per second and CPU microseconds per delivery (in run order).
-        public init(deliveriesPerSecond: [Double], cpuMicrosecondsPerDelivery: [Double]) {
-            runs = deliveriesPerSecond.count
-            let rates = deliveriesPerSecond.sorted()
-            medianDeliveriesPerSecond = DeliveryBenchmark.median(rates)
-            minDeliveriesPerSecond = rates.first ?? 0
-            maxDeliveriesPerSecond = rates.last ?? 0
-            medianCPUMicrosecondsPerDelivery = DeliveryBenchmark.median(cpuMicrosecondsPerDelivery.sorted())
-        }
-    }
-
-    /// The middle value of sorted values (the mean of the two middle ones for an even count); 0 for none.
-    public static func median(_ sorted: [Double]) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
     /// The HTTP ceiling: signed POSTs from the same sender to the same sink with no database at all, `concurrency` at

@@ -65,18 +65,17 @@ struct BenchmarkTests {
     }
 
     @Test func severalRunsAreSummarisedByTheirMedian() {
-        let odd = DeliveryBenchmark.Summary(
-            deliveriesPerSecond: [9_000, 11_000, 10_000], cpuMicrosecondsPerDelivery: [190, 150, 170])
-        #expect(odd.runs == 3)
-        #expect(odd.medianDeliveriesPerSecond == 10_000)
-        #expect(odd.minDeliveriesPerSecond == 9_000 && odd.maxDeliveriesPerSecond == 11_000)
-        #expect(odd.medianCPUMicrosecondsPerDelivery == 170)
+        let odd = DeliveryBenchmark.Spread([9_000, 11_000, 10_000])
+        #expect(odd.count == 3)
+        #expect(odd.median == 10_000)
+        #expect(odd.lowest == 9_000 && odd.highest == 11_000)
+        #expect(DeliveryBenchmark.Spread([190, 150, 170]).median == 170)
         // An even count: the mean of the two middle runs.
-        let even = DeliveryBenchmark.Summary(
-            deliveriesPerSecond: [12_000, 9_000, 10_000, 8_000], cpuMicrosecondsPerDelivery: [140, 200, 180, 160])
-        #expect(even.medianDeliveriesPerSecond == 9_500)
-        #expect(even.minDeliveriesPerSecond == 8_000 && even.maxDeliveriesPerSecond == 12_000)
-        #expect(even.medianCPUMicrosecondsPerDelivery == 170)
+        let even = DeliveryBenchmark.Spread([12_000, 9_000, 10_000, 8_000])
+        #expect(even.median == 9_500)
+        #expect(even.lowest == 8_000 && even.highest == 12_000)
+        #expect(DeliveryBenchmark.Spread([140, 200, 180, 160]).median == 170)
+        #expect(DeliveryBenchmark.Spread([]).median == 0)
     }
 
     @Test(.timeLimit(.minutes(2)))

@@ -29,10 +29,10 @@ struct Bench: AsyncParsableCommand {
                     print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
                 }
                 if runs > 1 {
-                    let sorted = rates.sorted()
+                    let spread = DeliveryBenchmark.Spread(rates)
                     print(String(
-                        format: "median of %d runs  %.0f requests/s (%.0f to %.0f)", runs,
-                        DeliveryBenchmark.median(sorted), sorted[0], sorted[sorted.count - 1]))
+                        format: "median of %d runs  %.0f requests/s (%.0f to %.0f)", runs, spread.median, spread.lowest,
+                        spread.highest))
                 }
                 return
             }
@@ -76,20 +76,19 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func report(_ results: [DeliveryBenchmark.Result]) {
-        let summary = DeliveryBenchmark.Summary(results)
+        let rates = DeliveryBenchmark.Spread(results.map(\.deliveriesPerSecond))
+        let cpu = DeliveryBenchmark.Spread(results.map(\.cpuMicrosecondsPerDelivery))
         if json {
             let object: [String: Any] = results.count == 1 ? Self.json(results[0]) : [
-                "runs": results.map(Self.json), "median_deliveries_per_second": summary.medianDeliveriesPerSecond,
-                "min_deliveries_per_second": summary.minDeliveriesPerSecond,
-                "max_deliveries_per_second": summary.maxDeliveriesPerSecond,
-                "median_cpu_us_per_delivery": summary.medianCPUMicrosecondsPerDelivery,
+                "runs": results.map(Self.json), "median_deliveries_per_second": rates.median,
+                "min_deliveries_per_second": rates.lowest, "max_deliveries_per_second": rates.highest,
+                "median_cpu_us_per_delivery": cpu.median,
             ]
             printJSON(object)
         } else if results.count > 1 {
             print(String(
-                format: "median of %d runs  %.0f deliveries/s (%.0f to %.0f), %.0f µs CPU per delivery", summary.runs,
-                summary.medianDeliveriesPerSecond, summary.minDeliveriesPerSecond, summary.maxDeliveriesPerSecond,
-                summary.medianCPUMicrosecondsPerDelivery))
+                format: "median of %d runs  %.0f deliveries/s (%.0f to %.0f), %.0f µs CPU per delivery", rates.count,
+                rates.median, rates.lowest, rates.highest, cpu.median))
         } else {
             let result = results[0]
             print(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
