@@ -17,7 +17,8 @@ public final class BenchSink: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                counter.connections.add(1, ordering: .relaxed)
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SinkHandler(counter: counter))
                 }
             }
@@ -33,6 +34,8 @@ public final class BenchSink: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)/sink" }
     public var count: Int { counter.value.load(ordering: .relaxed) }
+    /// Connections accepted so far.
+    public var connections: Int { counter.connections.load(ordering: .relaxed) }
 
     public func stop() async {
         try? await channel.close()
@@ -41,6 +44,7 @@ public final class BenchSink: Sendable {
 
 final class SinkCounter: Sendable {
     let value = Atomic<Int>(0)
+    let connections = Atomic<Int>(0)
 }
 
 /// Reads requests off the byte stream (pipelined ones too) and answers each as soon as its body is complete.

@@ -171,3 +171,34 @@ struct DestinationLookupTests {
         #expect(destinations.recentVerdict(url: "https://hooks.example.com/a", now: now.addingTimeInterval(61)) == nil)
     }
 }
+
+struct ConnectionPoolTests {
+    /// Each event loop has a client and pool of its own; together they keep to the connections configured, and
+    /// every request rides a kept-alive one.
+    @Test(.timeLimit(.minutes(1)), arguments: [1, 3, 4])
+    func requestsShareTheConfiguredConnections(connections: Int) async throws {
+        let sink = try await BenchSink.start()
+        var configuration = WebhookSender.Configuration()
+        configuration.connectionsPerHost = connections
+        configuration.allowPrivateDestinations = true
+        let sender = WebhookSender(configuration: configuration)
+        let endpoint = Endpoint(
+            id: "ep_pool", url: sink.url, secret: WebhookSignatureTests.vectorSecret, createdAt: Date(), updatedAt: Date())
+        let jobs = (1...300).map { id in
+            DeliveryJob(
+                deliveryId: Int64(id), endpoint: endpoint,
+                message: Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date()),
+                attemptNumber: 1, trigger: .scheduled)
+        }
+        let finished = Mutex<[AttemptOutcome]>([])
+        sender.start(jobs) { outcome in finished.withLock { $0.append(outcome) } }
+        #expect(await eventually { finished.withLock { $0.count } == jobs.count })
+        // One at a time through `send` too, from outside the event loops.
+        for job in jobs.prefix(10) { #expect(await sender.send(job).succeeded) }
+        await sender.shutdown()
+        await sink.stop()
+        #expect(finished.withLock { $0.allSatisfy(\.succeeded) })
+        #expect(sink.count == jobs.count + 10)
+        #expect((1...connections).contains(sink.connections))
+    }
+}

@@ -16,7 +16,7 @@ public final class WebhookSender: Sendable {
         public var maxResponseBytes = 64 * 1024
         /// Response body bytes stored with the attempt (default 4 KiB).
         public var excerptBytes = 4 * 1024
-        /// Connections kept per host (default 64).
+        /// Connections kept per host (default 64), in all: shared out among the event loops' clients.
         public var connectionsPerHost = 64
         /// Whether loopback and private destinations are allowed for every endpoint (default `false`).
         public var allowPrivateDestinations = false
@@ -27,11 +27,19 @@ public final class WebhookSender: Sendable {
     }
 
     public let configuration: Configuration
-    private let client: HTTPClient
+    /// One client per event loop, each with its own pool on that loop (see `init`).
+    private let shards: [Shard]
     private let resolver: DestinationCache
-    private let eventLoops: [any EventLoop]
-    private let deadlines: DeadlineSweeper
     private let prepared = PreparedValues()
+    /// Where `send` puts its next request.
+    private let nextShard = Atomic<Int>(0)
+
+    /// An event loop with the client and deadline sweeper that only it uses.
+    private struct Shard: Sendable {
+        let loop: any EventLoop
+        let client: HTTPClient
+        let deadlines: DeadlineSweeper
+    }
 
     public convenience init(configuration: Configuration = Configuration()) {
         self.init(configuration: configuration, destinations: DestinationCache())
@@ -55,15 +63,29 @@ public final class WebhookSender: Sendable {
         // for every request.
         config.tracing.tracer = nil
         config.http1_1ConnectionDebugInitializer = RequestHeadCoalescer.install(on:)
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
-        self.eventLoops = Array(HTTPClient.defaultEventLoopGroup.makeIterator())
-        self.deadlines = DeadlineSweeper(on: HTTPClient.defaultEventLoopGroup.next())
+        // A client's pool is one state machine behind one lock, taken to start every request and again to hand its
+        // connection back. Shared by the event loops, that lock was contended on nearly every request (threads
+        // parked and woken through futexes); a client per loop, whose connections all live on that loop, keeps every
+        // request's work on one thread. The connections per host are shared out among the loops (and fewer loops
+        // are used than connections allowed).
+        let connections = max(1, configuration.connectionsPerHost)
+        let loops = Array(HTTPClient.defaultEventLoopGroup.makeIterator().prefix(connections))
+        self.shards = loops.enumerated().map { index, loop in
+            var shardConfig = config
+            shardConfig.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
+                connections / loops.count + (index < connections % loops.count ? 1 : 0)
+            return Shard(
+                loop: loop, client: HTTPClient(eventLoopGroup: loop, configuration: shardConfig),
+                deadlines: DeadlineSweeper(on: loop))
+        }
     }
 
     /// Closes every connection. Call once, when done.
     public func shutdown() async {
-        deadlines.stop()
-        try? await client.shutdown()
+        for shard in shards {
+            shard.deadlines.stop()
+            try? await shard.client.shutdown()
+        }
     }
 
     private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
@@ -90,8 +112,11 @@ public final class WebhookSender: Sendable {
     /// Sends `job` and returns the outcome.
     public func send(_ job: DeliveryJob, now: @Sendable () -> Date = { Date() }) async -> AttemptOutcome {
         let started = now()
+        let shard = nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count
         return await withCheckedContinuation { continuation in
-            start(job, startedAt: started) { continuation.resume(returning: $0) }
+            shards[shard].loop.execute {
+                self.start(job, startedAt: started, shard: shard) { continuation.resume(returning: $0) }
+            }
         }
     }
 
@@ -99,18 +124,18 @@ public final class WebhookSender: Sendable {
     /// job with its outcome, on an event loop thread. The dispatcher's way: no task and no thread hop per delivery.
     public func start(_ jobs: [DeliveryJob], completion: @escaping @Sendable (AttemptOutcome) -> Void) {
         guard !jobs.isEmpty else { return }
-        let loops = eventLoops
-        for (index, loop) in loops.enumerated() where index < jobs.count {
-            let share = Array(stride(from: index, to: jobs.count, by: loops.count).lazy.map { jobs[$0] })
-            loop.execute {
-                for job in share { self.start(job, startedAt: Date(), completion: completion) }
+        for (index, shard) in shards.enumerated() where index < jobs.count {
+            let share = Array(stride(from: index, to: jobs.count, by: shards.count).lazy.map { jobs[$0] })
+            shard.loop.execute {
+                for job in share { self.start(job, startedAt: Date(), shard: index, completion: completion) }
             }
         }
     }
 
-    /// Builds, signs and sends one request; `completion` gets the outcome.
+    /// Builds, signs and sends one request through `shard`'s client, on its event loop; `completion` gets the outcome.
     private func start(
-        _ job: DeliveryJob, startedAt started: Date, completion: @escaping @Sendable (AttemptOutcome) -> Void
+        _ job: DeliveryJob, startedAt started: Date, shard: Int,
+        completion: @escaping @Sendable (AttemptOutcome) -> Void
     ) {
         let clock = ContinuousClock.now
         let timestamp = Int64(started.timeIntervalSince1970)
@@ -137,7 +162,9 @@ public final class WebhookSender: Sendable {
             completion(Self.timed(outcome, since: clock))
         }
         let send: @Sendable () -> Void = {
-            self.execute(job, body: body, headers: headers, attempt: attempt, clock: clock, fail: fail, completion: completion)
+            self.execute(
+                job, body: body, headers: headers, attempt: attempt, clock: clock, shard: self.shards[shard], fail: fail,
+                completion: completion)
         }
         guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send() }
         switch resolver.recentVerdict(url: job.endpoint.url, now: started) {
@@ -162,7 +189,7 @@ public final class WebhookSender: Sendable {
     /// Builds the request and hands it to AHC; `completion` gets the outcome.
     private func execute(
         _ job: DeliveryJob, body: String, headers: [Header], attempt: AttemptOutcome, clock: ContinuousClock.Instant,
-        fail: @escaping @Sendable (ErrorClass, String) -> Void,
+        shard: Shard, fail: @escaping @Sendable (ErrorClass, String) -> Void,
         completion: @escaping @Sendable (AttemptOutcome) -> Void
     ) {
         var request: HTTPClient.Request
@@ -176,12 +203,12 @@ public final class WebhookSender: Sendable {
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
-        // On one of the client's event loops (see `start(_:completion:)`), `.indifferent` keeps the request there
-        // (after a lookup, it picks one).
-        let task = client.execute(request: request, delegate: collector, eventLoop: .indifferent)
+        // The shard's client has one event loop: the request, its connection and its completion all run there.
+        let task = shard.client.execute(request: request, delegate: collector, eventLoop: .indifferent)
+        let deadlines = shard.deadlines
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
-        task.futureResult.whenComplete { [deadlines] result in
+        task.futureResult.whenComplete { result in
             deadlines.forget(watch)
             var error: (any Error)?
             if case .failure(let failure) = result { error = failure }
