@@ -202,3 +202,16 @@ struct ConnectionPoolTests {
         #expect((1...connections).contains(sink.connections))
     }
 }
+
+struct OpenFileLimitTests {
+    @Test func theSoftLimitIsRaisedToTheHardOneAndAShortfallIsOneLine() throws {
+        var before = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &before) == 0)
+        let limit = OpenFileLimit.raise()
+        #expect(limit >= Int(clamping: before.rlim_cur))
+        #expect(limit == Int(clamping: min(before.rlim_max, 1 << 20)))
+        #expect(throws: Never.self) { try OpenFileLimit.require(limit, for: "this") }
+        let error = try #require(throws: HooktopError.self) { try OpenFileLimit.require(limit + 1, for: "--max-in-flight 9") }
+        #expect(error.message == "--max-in-flight 9 needs \(limit + 1) open files, but this process may open only \(limit) (see ulimit -n)")
+    }
+}

@@ -3,6 +3,10 @@ import Foundation
 import HooktopTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `hooktop demo --headless`: the real command, on a database the test then reads.
 struct DemoHeadlessTests {
     @Test(.timeLimit(.minutes(2)))
@@ -53,6 +57,34 @@ struct DemoHeadlessTests {
             #expect(run.status != 0, "\(arguments)")
             let lines = run.output.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.output)")
+        }
+    }
+
+    /// Commands that open many connections raise the soft open-files limit to the hard one, and refuse with one line
+    /// when even that is too low (running out mid-run would fail connections at random, or worse).
+    @Test(.timeLimit(.minutes(2)))
+    func benchRaisesTheOpenFilesLimitOrRefusesToStart() async throws {
+        let executable = try #require(hooktopExecutable())
+        let refused = try await runProcess(
+            "/bin/sh", ["-c", "ulimit -n 300 && exec '\(executable)' bench --events 10 --max-in-flight 200"],
+            timeout: .seconds(20))
+        #expect(refused.status != 0)
+        let lines = refused.output.split(separator: "\n")
+        #expect(
+            lines.count == 1 && lines[0].contains("--max-in-flight 200 needs 464 open files")
+                && lines[0].contains("only 300"), "\(refused.output)")
+
+        // Only the soft limit lowered: the command raises it again to the hard limit and runs.
+        var limit = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        let raised = try await runProcess(
+            "/bin/sh", ["-c", "ulimit -S -n 300 && exec '\(executable)' bench --events 50 --endpoints 2 --max-in-flight 200"],
+            timeout: .seconds(60))
+        if limit.rlim_max >= 464 {
+            #expect(raised.status == 0, "\(raised.output)")
+            #expect(raised.output.contains("recorded          100 attempts, 100 delivered"), "\(raised.output)")
+        } else {
+            #expect(raised.status != 0 && raised.output.contains("needs 464 open files"), "\(raised.output)")
         }
     }
 

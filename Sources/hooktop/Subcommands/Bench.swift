@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure delivery throughput: N events to M endpoints on a local sink, through the real dispatcher.")
     @Option(help: "Events to publish.") var events = 20_000
     @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
-    @Option(help: "Deliveries in flight at once, and connections to the sink (at most 1000).") var maxInFlight = 256
+    @Option(help: "Deliveries in flight at once, and connections to the sink (at most 1000).") var maxInFlight = 512
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
     @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
     @Option(help: "Runs, each on a new database: prints each and the median (this machine's speed drifts).") var runs = 1
@@ -21,6 +21,8 @@ struct Bench: AsyncParsableCommand {
             guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
             guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
             guard (1...100).contains(runs) else { throw HooktopError.invalid("--runs must be from 1 to 100") }
+            // A connection at each end (sender and sink) for every delivery in flight, and a margin for the rest.
+            try OpenFileLimit.require(2 * maxInFlight + 64, for: "--max-in-flight \(maxInFlight)")
             if httpOnly {
                 var rates: [Double] = []
                 for _ in 1...runs {

@@ -20,6 +20,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        OpenFileLimit.raise()
         let path: String
         if let db {
             path = db

@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
                 throw HooktopError.invalid("--auto-disable-after must be a duration of at least 1m, like 5d")
             }
             guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
+            // A connection for every delivery in flight, and room for API clients, idle pooled connections and the
+            // database.
+            try OpenFileLimit.require(maxInFlight + 256, for: "--max-in-flight \(maxInFlight)")
             guard (1024...(64 << 20)).contains(maxBodyBytes) else {
                 throw HooktopError.invalid("--max-body-bytes must be from 1024 to 67108864")
             }

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The number of files (sockets included) this process may have open.
+///
+/// Every connection to an endpoint, to the benchmark's sink and from an API client is a descriptor. Running out is
+/// not an error the process can report well: connections fail at random, and libdispatch's thread pool monitor
+/// traps when it cannot open `/proc`. So commands that open many connections first raise the soft limit as far as
+/// the hard limit allows (as servers commonly do; `ulimit -n` often starts at 1024) and refuse to start, with one
+/// line, when it still falls short.
+public enum OpenFileLimit {
+    /// Raises the soft limit to the hard one (at most 1,048,576) and returns the limit now in force.
+    @discardableResult
+    public static func raise() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
+        let ceiling = rlim_t(1 << 20)
+        let wanted = min(limit.rlim_max, ceiling)
+        if limit.rlim_cur < wanted {
+            var raised = limit
+            raised.rlim_cur = wanted
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// Raises the limit, then throws when fewer than `needed` files may be open; `reason` says what needs them.
+    public static func require(_ needed: Int, for reason: String) throws {
+        let limit = raise()
+        guard limit >= needed else {
+            throw HooktopError.invalid(
+                "\(reason) needs \(needed) open files, but this process may open only \(limit) (see ulimit -n)")
+        }
+    }
+}
