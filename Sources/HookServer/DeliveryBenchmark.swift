@@ -35,7 +35,7 @@ public struct DeliveryBenchmark: Sendable {
     /// Events published per second; `nil` publishes as fast as the dispatcher keeps up (throughput).
     public var rate: Double?
 
-    public init(events: Int, endpoints: Int, maxInFlight: Int = 256, backlog: Int = 20_000, rate: Double? = nil) {
+    public init(events: Int, endpoints: Int, maxInFlight: Int = 512, backlog: Int = 20_000, rate: Double? = nil) {
         self.events = events
         self.endpoints = endpoints
         self.maxInFlight = maxInFlight
