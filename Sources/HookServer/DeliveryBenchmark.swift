@@ -76,8 +76,10 @@ public struct DeliveryBenchmark: Sendable {
                 allowed = min(allowed, due - published)
             }
             if allowed > 0, counts.queued + counts.inflight < backlog {
-                // Small transactions: a long one would hold the store thread while the dispatcher waits to record.
-                let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, 20)
+                // Transactions of about 100 deliveries (20 to 100 events): a long one would hold the store thread
+                // while the dispatcher waits to record, and with few endpoints a short one makes the publisher's
+                // round trips, not delivery, the limit.
+                let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, min(100, max(20, 100 / max(endpoints, 1))))
                 let events = Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: String?.none), count: count)
                 _ = try await store.offload { try store.publish(batch: events) }
                 published += count
