@@ -215,3 +215,29 @@ struct OpenFileLimitTests {
         #expect(error.message == "--max-in-flight 9 needs \(limit + 1) open files, but this process may open only \(limit) (see ulimit -n)")
     }
 }
+
+struct DeadlineTests {
+    /// Each attempt's timeout is enforced by a sweep that runs only while requests are in flight: an idle sender is
+    /// not woken every 100 ms, and the sweep starts again for the next request.
+    @Test(.timeLimit(.minutes(1)))
+    func theSweepRunsOnlyWhileRequestsAreInFlight() async throws {
+        var configuration = WebhookSender.Configuration()
+        configuration.allowPrivateDestinations = true
+        let sender = WebhookSender(configuration: configuration)
+        #expect(!sender.isWatchingDeadlines)
+        try await withReceiver(["hang": .hanging]) { receiver in
+            let endpoint = Endpoint(
+                id: "ep_hang", url: receiver.url("hang"), secret: WebhookSignatureTests.vectorSecret,
+                timeoutMilliseconds: 300, createdAt: Date(), updatedAt: Date())
+            let message = Message(id: "msg_1", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date())
+            let job = DeliveryJob(deliveryId: 1, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .scheduled)
+            for _ in 1...2 {
+                let outcome = await sender.send(job)
+                #expect(outcome.errorClass == .timeout)
+                #expect((250..<5000).contains(outcome.durationMilliseconds))
+                #expect(await eventually { !sender.isWatchingDeadlines })
+            }
+        }
+        await sender.shutdown()
+    }
+}

@@ -80,6 +80,9 @@ public final class WebhookSender: Sendable {
         }
     }
 
+    /// Whether a deadline timer is running on any event loop (only while requests are in flight).
+    var isWatchingDeadlines: Bool { shards.contains { $0.deadlines.isSweeping } }
+
     /// Closes every connection. Call once, when done.
     public func shutdown() async {
         for shard in shards {
@@ -418,31 +421,39 @@ final class RequestHeadCoalescer: ChannelOutboundHandler, RemovableChannelHandle
 }
 
 /// Fails requests that outlive their deadline, checked every 100 ms by one timer for all of them (a timer per request
-/// would cost two heap operations on an event loop per attempt).
+/// would cost two heap operations on an event loop per attempt). The timer runs only while something is watched, so an
+/// idle daemon is not woken ten times a second per event loop.
 final class DeadlineSweeper: Sendable {
     private struct State {
         var next = 0
         var watched: [Int: (deadline: NIODeadline, task: HTTPClient.Task<Void>)] = [:]
         var timer: RepeatedTask?
+        var stopped = false
     }
 
+    private let eventLoop: any EventLoop
     private let state = Mutex(State())
     static let interval = TimeAmount.milliseconds(100)
 
     init(on eventLoop: any EventLoop) {
-        let timer = eventLoop.scheduleRepeatedTask(initialDelay: Self.interval, delay: Self.interval) { [weak self] _ in
-            self?.sweep()
-        }
-        state.withLock { $0.timer = timer }
+        self.eventLoop = eventLoop
     }
 
     deinit { stop() }
+
+    /// Whether the sweep timer is running (for tests).
+    var isSweeping: Bool { state.withLock { $0.timer != nil } }
 
     /// Starts watching `task`; returns the ticket for `forget`.
     func watch(_ task: HTTPClient.Task<Void>, until deadline: NIODeadline) -> Int {
         state.withLock { state in
             state.next += 1
             state.watched[state.next] = (deadline, task)
+            if state.timer == nil, !state.stopped {
+                state.timer = eventLoop.scheduleRepeatedTask(initialDelay: Self.interval, delay: Self.interval) {
+                    [weak self] _ in self?.sweep()
+                }
+            }
             return state.next
         }
     }
@@ -453,14 +464,23 @@ final class DeadlineSweeper: Sendable {
 
     private func sweep() {
         let now = NIODeadline.now()
-        let overdue = state.withLock { state in
-            state.watched.values.filter { $0.deadline <= now }.map(\.task)
+        let overdue = state.withLock { state -> [HTTPClient.Task<Void>] in
+            if state.watched.isEmpty {
+                state.timer?.cancel()
+                state.timer = nil
+                return []
+            }
+            return state.watched.values.filter { $0.deadline <= now }.map(\.task)
         }
         for task in overdue { task.fail(reason: HTTPClientError.deadlineExceeded) }
     }
 
     func stop() {
-        state.withLock { $0.timer }?.cancel()
+        state.withLock { state in
+            state.stopped = true
+            state.timer?.cancel()
+            state.timer = nil
+        }
     }
 }
 
