@@ -3,10 +3,6 @@ import Foundation
 import HooktopTesting
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `hooktop demo --headless`: the real command, on a database the test then reads.
 struct DemoHeadlessTests {
     @Test(.timeLimit(.minutes(2)))
@@ -75,12 +71,10 @@ struct DemoHeadlessTests {
                 && lines[0].contains("only 300"), "\(refused.output)")
 
         // Only the soft limit lowered: the command raises it again to the hard limit and runs.
-        var limit = rlimit()
-        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
         let raised = try await runProcess(
             "/bin/sh", ["-c", "ulimit -S -n 300 && exec '\(executable)' bench --events 50 --endpoints 2 --max-in-flight 200"],
             timeout: .seconds(60))
-        if limit.rlim_max >= 464 {
+        if OpenFileLimit.current().hard >= 464 {
             #expect(raised.status == 0, "\(raised.output)")
             #expect(raised.output.contains("recorded          100 attempts, 100 delivered"), "\(raised.output)")
         } else {

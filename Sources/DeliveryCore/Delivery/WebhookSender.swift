@@ -31,7 +31,7 @@ public final class WebhookSender: Sendable {
     private let shards: [Shard]
     private let resolver: DestinationCache
     private let prepared = PreparedValues()
-    /// Where `send` puts its next request.
+    /// Where `send` and `start` put their next request.
     private let nextShard = Atomic<Int>(0)
 
     /// An event loop with the client and deadline sweeper that only it uses.
@@ -66,7 +66,7 @@ public final class WebhookSender: Sendable {
         // A client's pool is one state machine behind one lock, taken to start every request and again to hand its
         // connection back. Shared by the event loops, that lock was contended on nearly every request (threads
         // parked and woken through futexes); a client per loop, whose connections all live on that loop, keeps every
-        // request's work on one thread. The connections per host are shared out among the loops (and fewer loops
+        // request's work on one thread. The connections per host are shared out among the loops (and no more loops
         // are used than connections allowed).
         let connections = max(1, configuration.connectionsPerHost)
         let loops = Array(HTTPClient.defaultEventLoopGroup.makeIterator().prefix(connections))
@@ -115,7 +115,7 @@ public final class WebhookSender: Sendable {
     /// Sends `job` and returns the outcome.
     public func send(_ job: DeliveryJob, now: @Sendable () -> Date = { Date() }) async -> AttemptOutcome {
         let started = now()
-        let shard = nextShard.wrappingAdd(1, ordering: .relaxed).oldValue % shards.count
+        let shard = (nextShard.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max) % shards.count
         return await withCheckedContinuation { continuation in
             shards[shard].loop.execute {
                 self.start(job, startedAt: started, shard: shard) { continuation.resume(returning: $0) }
@@ -127,9 +127,13 @@ public final class WebhookSender: Sendable {
     /// job with its outcome, on an event loop thread. The dispatcher's way: no task and no thread hop per delivery.
     public func start(_ jobs: [DeliveryJob], completion: @escaping @Sendable (AttemptOutcome) -> Void) {
         guard !jobs.isEmpty else { return }
-        for (index, shard) in shards.enumerated() where index < jobs.count {
-            let share = Array(stride(from: index, to: jobs.count, by: shards.count).lazy.map { jobs[$0] })
-            shard.loop.execute {
+        // Dealt in turn from where the last batch ended: small batches (one or two jobs under light load) would
+        // otherwise all go to the first loop, whose pool has only its share of the connections.
+        let first = nextShard.wrappingAdd(jobs.count, ordering: .relaxed).oldValue
+        for offset in 0..<min(shards.count, jobs.count) {
+            let index = ((first &+ offset) & Int.max) % shards.count
+            let share = Array(stride(from: offset, to: jobs.count, by: shards.count).lazy.map { jobs[$0] })
+            shards[index].loop.execute {
                 for job in share { self.start(job, startedAt: Date(), shard: index, completion: completion) }
             }
         }

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The number of files (sockets included) this process may have open.
@@ -10,17 +12,40 @@ import Glibc
 /// the hard limit allows (as servers commonly do; `ulimit -n` often starts at 1024) and refuse to start, with one
 /// line, when it still falls short.
 public enum OpenFileLimit {
-    /// Raises the soft limit to the hard one (at most 1,048,576) and returns the limit now in force.
+    #if canImport(Glibc)
+    private static let resource = Int32(RLIMIT_NOFILE.rawValue)
+    /// The most the soft limit is raised to.
+    private static let ceiling = rlim_t(1 << 20)
+    #else
+    private static let resource = RLIMIT_NOFILE
+    /// Darwin refuses a soft limit above `OPEN_MAX` even when the hard limit is unlimited.
+    private static let ceiling = rlim_t(OPEN_MAX)
+    #endif
+
+    /// The soft and hard limits now in force.
+    public static func current() -> (soft: Int, hard: Int) {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return (Int.max, Int.max) }
+        return (Int(clamping: limit.rlim_cur), Int(clamping: limit.rlim_max))
+    }
+
+    /// The soft limit `raise()` aims for: the hard limit, at most 1,048,576 (`OPEN_MAX` on Darwin); never lower
+    /// than the soft limit already is.
+    public static var target: Int {
+        let (soft, hard) = current()
+        return max(soft, min(hard, Int(ceiling)))
+    }
+
+    /// Raises the soft limit to `target` and returns the limit now in force.
     @discardableResult
     public static func raise() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
-        let ceiling = rlim_t(1 << 20)
+        guard getrlimit(resource, &limit) == 0 else { return Int.max }
         let wanted = min(limit.rlim_max, ceiling)
         if limit.rlim_cur < wanted {
             var raised = limit
             raised.rlim_cur = wanted
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            if setrlimit(resource, &raised) == 0 { limit = raised }
         }
         return Int(clamping: limit.rlim_cur)
     }
