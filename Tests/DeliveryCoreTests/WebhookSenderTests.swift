@@ -120,11 +120,10 @@ struct PreparedValuesTests {
 
 struct DestinationLookupTests {
     private func job(_ id: Int64, url: String, allowPrivate: Bool) -> DeliveryJob {
-        var endpoint = Endpoint(
-            id: "ep_\(id)", url: url, secret: WebhookSignatureTests.vectorSecret, createdAt: Date(), updatedAt: Date())
+        var endpoint = testEndpoint(url: url)
+        endpoint.id = "ep_\(id)"
         endpoint.allowPrivateDestination = allowPrivate
-        let message = Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date())
-        return DeliveryJob(deliveryId: id, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .scheduled)
+        return testJob(id, to: endpoint)
     }
 
     /// A host resolved by a slow DNS server: the lookup happens off the event loops, so the deliveries sharing a loop
@@ -172,24 +171,36 @@ struct DestinationLookupTests {
     }
 }
 
+/// An endpoint at `url` that signs with the test vector's secret.
+private func testEndpoint(url: String, timeoutMilliseconds: Int = 15_000) -> Endpoint {
+    Endpoint(
+        id: "ep_test", url: url, secret: WebhookSignatureTests.vectorSecret, timeoutMilliseconds: timeoutMilliseconds,
+        createdAt: Date(), updatedAt: Date())
+}
+
+/// The first scheduled attempt of message `msg_<id>` to `endpoint`.
+private func testJob(_ id: Int64, to endpoint: Endpoint) -> DeliveryJob {
+    let message = Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date())
+    return DeliveryJob(deliveryId: id, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .scheduled)
+}
+
+/// A sender allowed to reach the tests' loopback receivers, keeping `connections` per host.
+private func loopbackSender(connections: Int) -> WebhookSender {
+    var configuration = WebhookSender.Configuration()
+    configuration.connectionsPerHost = connections
+    configuration.allowPrivateDestinations = true
+    return WebhookSender(configuration: configuration)
+}
+
 struct ConnectionPoolTests {
     /// Each event loop has a client and pool of its own; together they keep to the connections configured, and
     /// every request rides a kept-alive one.
     @Test(.timeLimit(.minutes(1)), arguments: [1, 3, 4])
     func requestsShareTheConfiguredConnections(connections: Int) async throws {
         let sink = try await BenchSink.start()
-        var configuration = WebhookSender.Configuration()
-        configuration.connectionsPerHost = connections
-        configuration.allowPrivateDestinations = true
-        let sender = WebhookSender(configuration: configuration)
-        let endpoint = Endpoint(
-            id: "ep_pool", url: sink.url, secret: WebhookSignatureTests.vectorSecret, createdAt: Date(), updatedAt: Date())
-        let jobs = (1...300).map { id in
-            DeliveryJob(
-                deliveryId: Int64(id), endpoint: endpoint,
-                message: Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date()),
-                attemptNumber: 1, trigger: .scheduled)
-        }
+        let sender = loopbackSender(connections: connections)
+        let endpoint = testEndpoint(url: sink.url)
+        let jobs = (1...300).map { testJob($0, to: endpoint) }
         let finished = Mutex<[AttemptOutcome]>([])
         sender.start(jobs) { outcome in finished.withLock { $0.append(outcome) } }
         #expect(await eventually { finished.withLock { $0.count } == jobs.count })
@@ -201,28 +212,18 @@ struct ConnectionPoolTests {
         #expect(sink.count == jobs.count + 10)
         #expect((1...connections).contains(sink.connections))
     }
-}
 
-extension ConnectionPoolTests {
     /// Batches of one job (light load) go to the event loops in turn, not all to the first one, whose pool holds only
     /// its share of the connections.
     @Test(.timeLimit(.minutes(1)))
     func smallBatchesAreDealtToEveryEventLoop() async throws {
         let loops = Array(HTTPClient.defaultEventLoopGroup.makeIterator()).count
         let sink = try await BenchSink.start()
-        var configuration = WebhookSender.Configuration()
-        configuration.connectionsPerHost = 2
-        configuration.allowPrivateDestinations = true
-        let sender = WebhookSender(configuration: configuration)
-        let endpoint = Endpoint(
-            id: "ep_pool", url: sink.url, secret: WebhookSignatureTests.vectorSecret, createdAt: Date(), updatedAt: Date())
+        let sender = loopbackSender(connections: 2)
+        let endpoint = testEndpoint(url: sink.url)
         for id in 1...6 {
-            let job = DeliveryJob(
-                deliveryId: Int64(id), endpoint: endpoint,
-                message: Message(id: "msg_\(id)", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date()),
-                attemptNumber: 1, trigger: .scheduled)
             let outcome = await withCheckedContinuation { continuation in
-                sender.start([job]) { continuation.resume(returning: $0) }
+                sender.start([testJob(Int64(id), to: endpoint)]) { continuation.resume(returning: $0) }
             }
             #expect(outcome.succeeded)
         }
@@ -252,18 +253,11 @@ struct DeadlineTests {
     /// not woken every 100 ms, and the sweep starts again for the next request.
     @Test(.timeLimit(.minutes(1)))
     func theSweepRunsOnlyWhileRequestsAreInFlight() async throws {
-        var configuration = WebhookSender.Configuration()
-        configuration.allowPrivateDestinations = true
         // One connection: one event loop's client and sweeper, so the second request finds the same sweeper stopped.
-        configuration.connectionsPerHost = 1
-        let sender = WebhookSender(configuration: configuration)
+        let sender = loopbackSender(connections: 1)
         #expect(!sender.isWatchingDeadlines)
         try await withReceiver(["hang": .hanging]) { receiver in
-            let endpoint = Endpoint(
-                id: "ep_hang", url: receiver.url("hang"), secret: WebhookSignatureTests.vectorSecret,
-                timeoutMilliseconds: 300, createdAt: Date(), updatedAt: Date())
-            let message = Message(id: "msg_1", eventType: "a.b", payload: "{}", idempotencyKey: nil, createdAt: Date())
-            let job = DeliveryJob(deliveryId: 1, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .scheduled)
+            let job = testJob(1, to: testEndpoint(url: receiver.url("hang"), timeoutMilliseconds: 300))
             for _ in 1...2 {
                 let outcome = await sender.send(job)
                 #expect(outcome.errorClass == .timeout)

@@ -41,13 +41,12 @@ public enum OpenFileLimit {
     public static func raise() -> Int {
         var limit = rlimit()
         guard getrlimit(resource, &limit) == 0 else { return Int.max }
-        let wanted = min(limit.rlim_max, ceiling)
-        if limit.rlim_cur < wanted {
-            var raised = limit
-            raised.rlim_cur = wanted
-            if setrlimit(resource, &raised) == 0 { limit = raised }
+        let target = rlim_t(Self.target)
+        if limit.rlim_cur < target {
+            limit.rlim_cur = target
+            _ = setrlimit(resource, &limit)
         }
-        return Int(clamping: limit.rlim_cur)
+        return current().soft
     }
 
     /// Raises the limit, then throws when fewer than `needed` files may be open; `reason` says what needs them.
