@@ -20,6 +20,7 @@ struct APIError: Error, HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if status == .insufficientStorage || status == .serviceUnavailable { headers[.retryAfter] = "30" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
 
@@ -45,9 +46,15 @@ struct APIError: Error, HTTPResponseError {
         case .destinationRefused: return APIError(.unprocessableContent, "destination_refused", error.message)
         case .conflict: return APIError(.conflict, "conflict", error.message)
         case .readOnly: return APIError(.serviceUnavailable, "read_only", error.message)
+        case .storageFull: return APIError(.insufficientStorage, "storage_full", error.message)
         default: return APIError(.internalServerError, "database", error.message)
         }
     }
+}
+
+extension HTTPResponse.Status {
+    /// 507: the server cannot store what the request needs (RFC 4918), here a full disk.
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 }
 
 /// Turns every error thrown by a route into the JSON error shape.
@@ -63,14 +70,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer <token>` on every `/v1` route.
+/// Requires `Authorization: Bearer <token>` on every request but those to the public routes, matched exactly by
+/// method and raw path (`GET /healthz`): anything else, whatever route it would reach, needs the token.
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
+    /// `"GET /healthz"`-style keys of the routes that need no token.
+    let publicRoutes: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard request.uri.path.hasPrefix("/v1") else { return try await next(request, context) }
+        if publicRoutes.contains("\(request.method) \(request.uri.path)") { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
             Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
         else { throw APIError(.unauthorized, "unauthorized", "missing or wrong bearer token") }

@@ -14,6 +14,8 @@ public struct HookServer: Sendable {
         public var maxBodyBytes = PublishLimits.defaultMaxPayloadBytes
         /// Whether endpoints may point at loopback and private addresses (default `false`).
         public var allowPrivateDestinations = false
+        /// The connection cap and the request deadlines.
+        public var connections = ConnectionLimits()
 
         public init() {}
     }
@@ -38,45 +40,112 @@ public struct HookServer: Sendable {
         self.metrics = APIMetrics()
     }
 
+    /// One route of the API: what it answers, whether it needs the token, and its handler.
+    public struct Route: Sendable {
+        public let method: HTTPRequest.Method
+        /// The path as the router takes it, with `:name` parameters.
+        public let path: String
+        /// Answered without a token. Only the routes listed here as public are; every other request needs the token.
+        public let isPublic: Bool
+        let handler: @Sendable (HookServer, Request, BasicRequestContext) async throws -> Response
+
+        init(
+            _ method: HTTPRequest.Method, _ path: String, isPublic: Bool = false,
+            _ handler: @escaping @Sendable (HookServer, Request, BasicRequestContext) async throws -> Response
+        ) {
+            self.method = method
+            self.path = path
+            self.isPublic = isPublic
+            self.handler = handler
+        }
+    }
+
+    /// Every route the API answers.
+    public static let routes: [Route] = [
+        Route(.get, "/healthz", isPublic: true) { server, _, _ in try await server.health() },
+        Route(.get, "/metrics", isPublic: true) { server, _, _ in try server.metricsText() },
+        Route(.post, "/v1/events") { server, request, _ in try await server.publish(request) },
+        Route(.get, "/v1/endpoints") { server, _, _ in try server.listEndpoints() },
+        Route(.post, "/v1/endpoints") { server, request, _ in try await server.createEndpoint(request) },
+        Route(.get, "/v1/endpoints/:id") { server, _, context in
+            try server.getEndpoint(context.parameters.require("id"))
+        },
+        Route(.patch, "/v1/endpoints/:id") { server, request, context in
+            try await server.updateEndpoint(context.parameters.require("id"), request)
+        },
+        Route(.put, "/v1/endpoints/:id") { server, request, context in
+            try await server.updateEndpoint(context.parameters.require("id"), request)
+        },
+        Route(.delete, "/v1/endpoints/:id") { server, _, context in
+            try server.deleteEndpoint(context.parameters.require("id"))
+        },
+        Route(.post, "/v1/endpoints/:id/:action") { server, request, context in
+            try await server.endpointAction(
+                context.parameters.require("id"), context.parameters.require("action"), request)
+        },
+        Route(.get, "/v1/deliveries") { server, request, _ in try server.listDeliveries(request) },
+        Route(.get, "/v1/deliveries/:id") { server, _, context in
+            try server.getDelivery(context.parameters.require("id"))
+        },
+        Route(.post, "/v1/deliveries/:id/redeliver") { server, _, context in
+            try await server.redeliver(context.parameters.require("id"))
+        },
+        Route(.post, "/v1/deliveries/:id/cancel") { server, _, context in
+            try await server.cancel(context.parameters.require("id"))
+        },
+    ]
+
     /// The router with every route and middleware.
+    ///
+    /// Authentication denies by default: a request needs the token unless its method and path are exactly those of
+    /// a public route. The decision never depends on how the router would read the path (empty segments, `.`,
+    /// percent-encoding or case), so no spelling of a path reaches a token-protected handler without the token.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(ErrorMiddleware())
-        router.middlewares.add(BearerAuthMiddleware(token: token))
-        router.get("/healthz") { _, _ in try self.health() }
-        router.get("/metrics") { _, _ in try self.metricsText() }
-        let v1 = router.group("v1")
-        v1.post("events") { request, _ in try await self.publish(request) }
-        v1.get("endpoints") { _, _ in try self.listEndpoints() }
-        v1.post("endpoints") { request, _ in try await self.createEndpoint(request) }
-        v1.get("endpoints/:id") { _, context in try self.getEndpoint(context.parameters.require("id")) }
-        v1.patch("endpoints/:id") { request, context in
-            try await self.updateEndpoint(context.parameters.require("id"), request)
+        router.middlewares.add(
+            BearerAuthMiddleware(
+                token: token, publicRoutes: Set(Self.routes.filter(\.isPublic).map { "\($0.method) \($0.path)" })))
+        for route in Self.routes {
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                try await route.handler(self, request, context)
+            }
         }
-        v1.put("endpoints/:id") { request, context in
-            try await self.updateEndpoint(context.parameters.require("id"), request)
-        }
-        v1.delete("endpoints/:id") { _, context in try self.deleteEndpoint(context.parameters.require("id")) }
-        v1.post("endpoints/:id/:action") { request, context in
-            try await self.endpointAction(
-                context.parameters.require("id"), context.parameters.require("action"), request)
-        }
-        v1.get("deliveries") { request, _ in try self.listDeliveries(request) }
-        v1.get("deliveries/:id") { _, context in try self.getDelivery(context.parameters.require("id")) }
-        v1.post("deliveries/:id/redeliver") { _, context in try await self.redeliver(context.parameters.require("id")) }
-        v1.post("deliveries/:id/cancel") { _, context in try await self.cancel(context.parameters.require("id")) }
         return router
+    }
+
+    /// The API as a service listening on `host:port`, with the connection cap and the request deadlines.
+    public func application(
+        host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> Application<RouterResponder<BasicRequestContext>> {
+        let registry = ConnectionRegistry(limits: configuration.connections)
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionDeadlines(registry: registry)])),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "hooktop",
+                backlog: 1024, availableConnectionsDelegate: ConnectionCap(registry: registry)),
+            onServerRunning: onServerRunning,
+            logger: logger)
     }
 
     private var actor: Actor { Actor.current(via: "api") }
 
-    func health() throws -> Response {
+    /// Liveness that tells the truth: 503 with the reason when the log does not take writes (a full disk), since
+    /// every publish would fail then.
+    func health() async throws -> Response {
         let now = Date()
         let live = try store.workers().first { $0.isAlive(now: now) }
-        return jsonResponse([
-            "status": "ok", "dispatcher": live == nil ? "none" : "alive",
-            "worker": live.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
-        ])
+        let problem = store.writeProblem()
+        var response = jsonResponse(
+            [
+                "status": problem == nil ? "ok" : "unavailable", "writable": problem == nil,
+                "reason": problem as Any? ?? NSNull(), "dispatcher": live == nil ? "none" : "alive",
+                "worker": live.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
+            ], status: problem == nil ? .ok : .serviceUnavailable)
+        if problem != nil { response.headers[.retryAfter] = "30" }
+        return response
     }
 
     func publish(_ request: Request) async throws -> Response {

@@ -24,8 +24,8 @@ struct ServeCrashRecoveryTests {
              "--db", database.path])
         #expect(add.status == 0, "\(add.output)")
 
-        var serve = try startServe(executable, database.path)
-        var (port, token) = try await readiness(serve)
+        var serve = try await ServeProcess.start(executable, database: database.path)
+        var (port, token) = (serve.port, serve.token)
         var published: [String] = []
         for index in 0..<1000 {
             published.append(try await publish(port: port, token: token, index: index))
@@ -33,13 +33,13 @@ struct ServeCrashRecoveryTests {
         // Kill the daemon while it is delivering.
         let partWay = await eventually(timeout: .seconds(60)) { sink.count >= 200 }
         #expect(partWay)
-        serve.signal(SIGKILL)
-        #expect(await serve.waitForExit(timeout: .seconds(10)) != 0)
+        serve.child.signal(SIGKILL)
+        #expect(await serve.child.waitForExit(timeout: .seconds(10)) != 0)
         let beforeRestart = Set(sink.requests.compactMap { $0.header("webhook-id") }).count
         #expect(beforeRestart < 2000)
 
-        serve = try startServe(executable, database.path)
-        (port, token) = try await readiness(serve)
+        serve = try await ServeProcess.start(executable, database: database.path)
+        (port, token) = (serve.port, serve.token)
         for index in 1000..<2000 {
             published.append(try await publish(port: port, token: token, index: index))
         }
@@ -68,29 +68,11 @@ struct ServeCrashRecoveryTests {
             (try? store.overview(now: Date()).totals.delivered) == 2000
         }
         #expect(settled)
-        serve.signal(SIGTERM)
-        #expect(await serve.waitForExit(timeout: .seconds(20)) == 0)
+        serve.child.signal(SIGTERM)
+        #expect(await serve.child.waitForExit(timeout: .seconds(20)) == 0)
         let totals = try store.overview(now: Date()).totals
         #expect(totals.delivered == 2000)
         #expect(totals.inflight == 0)
-    }
-
-    private func startServe(_ executable: String, _ path: String) throws -> ChildProcess {
-        try ChildProcess(
-            executable,
-            ["serve", "--db", path, "--listen", "127.0.0.1:0", "--allow-private-destinations", "--log-level", "warning"])
-    }
-
-    /// The port from the listening line and the token from the file beside the database.
-    private func readiness(_ serve: ChildProcess) async throws -> (Int, String) {
-        let output = try #require(await serve.waitFor("listening on http://127.0.0.1:"), "serve did not start")
-        let line = try #require(output.split(separator: "\n").first { $0.contains("listening on") })
-        let afterHost = line.split(separator: "127.0.0.1:").last ?? ""
-        let port = try #require(Int(afterHost.prefix { $0.isNumber }))
-        let databasePath = String(line.split(separator: "database ").last ?? "")
-        let token = try String(contentsOfFile: databasePath + ".token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        return (port, token)
     }
 
     private func publish(port: Int, token: String, index: Int) async throws -> String {

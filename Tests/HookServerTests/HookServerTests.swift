@@ -397,7 +397,7 @@ struct HookServerTests {
 // MARK: Support
 
 /// A store, operations and the API router over them.
-private struct Fixture {
+struct Fixture {
     let database: TemporaryDatabase
     let server: HookServer
     let wakes: WakeCounter
@@ -433,19 +433,19 @@ private struct Fixture {
     }
 }
 
-private final class WakeCounter: Sendable {
+final class WakeCounter: Sendable {
     private let value = Mutex(0)
     func add() { value.withLock { $0 += 1 } }
     var count: Int { value.withLock { $0 } }
 }
 
-private func json(_ response: TestResponse) throws -> [String: Any] {
+func json(_ response: TestResponse) throws -> [String: Any] {
     let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))
     return try #require(object as? [String: Any], "not a JSON object: \(String(buffer: response.body))")
 }
 
 /// Checks the error shape `{"error": {"code": ..., "message": ...}}` and its code.
-private func expectError(_ response: TestResponse, code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectError(_ response: TestResponse, code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
     #expect(response.headers[.contentType] == "application/json", sourceLocation: sourceLocation)
     let object = try json(response)
     #expect(object.keys.sorted() == ["error"], sourceLocation: sourceLocation)

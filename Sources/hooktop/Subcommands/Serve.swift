@@ -16,6 +16,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Deliveries in flight at once.") var maxInFlight = 512
     @Option(help: "Disable an endpoint after failing this long without a success.") var autoDisableAfter = "5d"
     @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = PublishLimits.defaultMaxPayloadBytes
+    @Option(help: "API connections open at once; past it the longest-idle one is closed.") var maxConnections = 256
+    @Option(help: "Time a client has to send a request's headers, after connecting or after a response.")
+    var headerTimeout = "10s"
+    @Option(help: "Time a client has to send a request's body, after its headers.") var bodyTimeout = "30s"
     @Flag(help: "Allow endpoints on loopback and private addresses.") var allowPrivateDestinations = false
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
@@ -27,9 +31,18 @@ struct Serve: AsyncParsableCommand {
                 throw HooktopError.invalid("--auto-disable-after must be a duration of at least 1m, like 5d")
             }
             guard (1...10_000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 10000") }
-            // A connection for every delivery in flight, and room for API clients, idle pooled connections and the
-            // database.
-            try OpenFileLimit.require(maxInFlight + 256, for: "--max-in-flight \(maxInFlight)")
+            guard (1...100_000).contains(maxConnections) else {
+                throw HooktopError.invalid("--max-connections must be from 1 to 100000")
+            }
+            var connections = ConnectionLimits()
+            connections.maxConnections = maxConnections
+            connections.headerTimeout = try timeout(headerTimeout, "--header-timeout")
+            connections.bodyTimeout = try timeout(bodyTimeout, "--body-timeout")
+            // A connection for every delivery in flight and every API client, and room for idle pooled connections
+            // and the database: clients can never take the dispatcher's descriptors.
+            try OpenFileLimit.require(
+                maxInFlight + maxConnections + 256,
+                for: "--max-in-flight \(maxInFlight) with --max-connections \(maxConnections)")
             guard (1024...(64 << 20)).contains(maxBodyBytes) else {
                 throw HooktopError.invalid("--max-body-bytes must be from 1024 to 67108864")
             }
@@ -47,20 +60,19 @@ struct Serve: AsyncParsableCommand {
             var serverConfiguration = HookServer.Configuration()
             serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
             serverConfiguration.maxBodyBytes = maxBodyBytes
+            serverConfiguration.connections = connections
             let server = HookServer(
                 store: store, operations: runtime.operations, token: token.value, configuration: serverConfiguration,
                 onPublish: { runtime.dispatcher.wake() })
             let path = store.path
-            let app = Application(
-                router: server.router(),
-                configuration: .init(address: .hostname(host, port: port), serverName: "hooktop"),
+            let app = server.application(
+                host: host, port: port, logger: logger,
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? port
-                    print("hooktop serve: listening on http://\(host):\(port), database \(path)")
-                    if token.created { print("API token (shown once; stored in \(token.path)): \(token.value)") }
+                    printText("hooktop serve: listening on http://\(host):\(port), database \(path)")
+                    if token.created { printText("API token (shown once; stored in \(token.path)): \(token.value)") }
                     fflush(nil)
-                },
-                logger: logger)
+                })
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: app), .init(service: runtime.dispatcher)],
@@ -78,6 +90,14 @@ struct Serve: AsyncParsableCommand {
             await runtime.shutdown()
         }
     }
+}
+
+/// A duration option from 100ms to 1h.
+private func timeout(_ text: String, _ option: String) throws -> Duration {
+    guard let seconds = DurationText.seconds(text), (0.1...3600).contains(seconds) else {
+        throw HooktopError.invalid("\(option) must be a duration from 100ms to 1h, like 10s")
+    }
+    return .milliseconds(Int64((seconds * 1000).rounded()))
 }
 
 /// `HOST:PORT` into its parts.

@@ -1,0 +1,148 @@
+import DeliveryCore
+import Foundation
+import HookServer
+import HooktopTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hooktop serve` under a flood of idle and slow connections, with fewer descriptors than the flood: deliveries go
+/// on, `/healthz` answers, the CPU stays idle and the process lives.
+struct ConnectionFloodTests {
+    static let headerTimeout = 3
+
+    @Test(.timeLimit(.minutes(3)))
+    func idleConnectionsBeyondTheDescriptorLimitStopNothing() async throws {
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        #expect(OpenFileLimit.raise() >= 4096, "the test itself holds over a thousand sockets")
+        let database = try TemporaryDatabase()
+        let sink = try await ScriptedReceiver.start(routes: ["sink": .healthy])
+        defer { Task { await sink.stop() } }
+        _ = try database.store.addEndpoint(url: sink.url("sink"), allowPrivateDestination: true, by: testActor)
+        let serve = try await ServeProcess.start(
+            executable, database: database.path,
+            arguments: ["--max-in-flight", "64", "--max-connections", "100", "--header-timeout", "\(Self.headerTimeout)s"],
+            prefix: ["/usr/bin/prlimit", "--nofile=1024:1024"])
+
+        // More idle connections than the daemon may have descriptors: none sends a byte.
+        let held = Mutex<[Int32]>([])
+        await onOwnThread {
+            let deadline = ContinuousClock.now + .seconds(30)
+            for _ in 0..<1100 where ContinuousClock.now < deadline {
+                if let fd = RawHTTP.connect(port: serve.port, timeout: .seconds(1)) { held.withLock { $0.append(fd) } }
+            }
+        }
+        let sockets = held.withLock { $0 }
+        defer { for fd in sockets { close(fd) } }
+        #expect(sockets.count > 1024, "opened \(sockets.count) connections")
+
+        // Deliveries go on: events published by another process are delivered, none fails for lack of descriptors.
+        for index in 0..<100 { _ = try database.store.publish(eventType: "flood.test", payload: #"{"n":\#(index)}"#) }
+        let delivered = await eventually(timeout: .seconds(30)) {
+            (try? database.store.overview(now: Date()).totals.delivered) == 100
+        }
+        #expect(delivered, "delivered \((try? database.store.overview(now: Date()).totals.delivered) ?? -1) of 100")
+        #expect(sink.count >= 100)
+
+        // Health answers while the flood is held (the idlest connections make room for it).
+        let health = await answer(port: serve.port, "GET", "/healthz", within: .seconds(15))
+        #expect(health == 200)
+
+        // Every idle connection is closed by the daemon: evicted for newer ones, or timed out.
+        let allClosed = await eventually(timeout: .seconds(30)) { sockets.allSatisfy(Self.isClosedByPeer) }
+        #expect(allClosed, "\(sockets.filter { !Self.isClosedByPeer($0) }.count) idle connections still open")
+
+        // No spinning: over three quiet seconds the daemon uses well under half a core.
+        let before = try cpuSeconds(pid: serve.child.pid)
+        try await Task.sleep(for: .seconds(3))
+        let used = try cpuSeconds(pid: serve.child.pid) - before
+        #expect(used < 1.5, "used \(used) s of CPU in 3 s")
+
+        #expect(serve.child.isRunning)
+        #expect(await answer(port: serve.port, "GET", "/healthz", within: .seconds(5)) == 200)
+        serve.child.signal(SIGTERM)
+        #expect(await serve.child.waitForExit(timeout: .seconds(20)) == 0)
+        let errors = try database.store.deliveries(DeliveryQuery(limit: 200)).compactMap(\.lastError)
+        #expect(errors.isEmpty, "\(errors.prefix(3))")
+    }
+
+    /// A client that sends its headers a byte at a time (slowloris) is cut off at the header timeout, and so is one
+    /// that keeps a connection open after its response.
+    @Test(.timeLimit(.minutes(2)))
+    func slowHeadersAndIdleKeepAliveAreCutOff() async throws {
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        let database = try TemporaryDatabase()
+        let serve = try await ServeProcess.start(
+            executable, database: database.path, arguments: ["--header-timeout", "\(Self.headerTimeout)s"])
+        defer { serve.child.signal(SIGKILL) }
+
+        let slowloris = Mutex<(closedAfter: Duration?, answered: Bool)>((nil, false))
+        await onOwnThread {
+            guard let fd = RawHTTP.connect(port: serve.port) else { return }
+            defer { close(fd) }
+            let started = ContinuousClock.now
+            let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ".utf8)
+                + Array(repeating: UInt8(ascii: "a"), count: 200)
+            for byte in request {
+                if send(fd, [byte], 1, Int32(MSG_NOSIGNAL)) != 1 || Self.isClosedByPeer(fd) { break }
+                usleep(100_000)
+                if ContinuousClock.now - started > .seconds(20) { break }
+            }
+            let closed = RawHTTP.waitForClose(fd, timeout: .seconds(5))
+            slowloris.withLock { $0 = (closed ? ContinuousClock.now - started : nil, false) }
+        }
+        let (closedAfter, _) = slowloris.withLock { $0 }
+        let after = try #require(closedAfter, "the slow client was never cut off")
+        #expect(after >= .seconds(Self.headerTimeout - 1) && after < .seconds(Self.headerTimeout + 4), "cut off after \(after)")
+
+        // Keep-alive: one request answered, then silence: closed at the header timeout, not held forever.
+        let idle = Mutex<Duration?>(nil)
+        await onOwnThread {
+            guard let fd = RawHTTP.connect(port: serve.port) else { return }
+            defer { close(fd) }
+            let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+            guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return }
+            let started = ContinuousClock.now
+            if RawHTTP.waitForClose(fd, timeout: .seconds(Self.headerTimeout + 5)) {
+                idle.withLock { $0 = ContinuousClock.now - started }
+            }
+        }
+        let idleAfter = try #require(idle.withLock { $0 }, "an idle keep-alive connection was never closed")
+        #expect(idleAfter >= .seconds(Self.headerTimeout - 1), "closed after \(idleAfter)")
+        #expect(serve.child.isRunning)
+    }
+
+    /// Whether the peer has closed `fd` (end of stream or reset), without waiting.
+    static func isClosedByPeer(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT | MSG_PEEK))
+        if n == 0 { return true }
+        return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+    }
+
+    /// The status of `method path` on a new connection, retried until `within` passes.
+    private func answer(port: Int, _ method: String, _ path: String, within: Duration) async -> Int? {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            let status = Mutex<Int?>(nil)
+            await onOwnThread {
+                status.withLock { $0 = RawHTTP.exchange(port: port, RawHTTP.request(method, path), timeout: .seconds(3)).status }
+            }
+            if let code = status.withLock({ $0 }) { return code }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
+    }
+
+    /// User and system CPU time of process `pid` so far.
+    private func cpuSeconds(pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+        let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (Double(fields[11])! + Double(fields[12])!) / ticks
+    }
+}
