@@ -68,6 +68,17 @@ import Testing
         assertSnapshot(DashboardRenderer.render(state).text(), named: "readonly-stale-80x24")
     }
 
+    /// A full disk is the first thing the header says, at every width.
+    @Test func aLogThatTakesNoWritesIsSaidInTheHeader() {
+        let log = FixtureLog()
+        log.writeProblem = "disk full"
+        for (w, h) in [(60, 16), (80, 24), (120, 40)] {
+            let state = Fixture.state(log, width: w, height: h)
+            let header = DashboardRenderer.render(state).text().split(separator: "\n").prefix(2).joined(separator: "\n")
+            #expect(header.contains("log not writable: disk full"), "\(w)x\(h):\n\(header)")
+        }
+    }
+
     @Test func asciiGlyphs() {
         var state = Fixture.state(view: .deliveries, width: 80, height: 24)
         state.glyphs = .ascii

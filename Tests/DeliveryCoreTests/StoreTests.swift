@@ -130,9 +130,55 @@ struct StoreTests {
         let database = try TemporaryDatabase()
         let path = database.directory + "/empty.db"
         _ = FileManager.default.createFile(atPath: path, contents: Data())
-        let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: true) }
-        #expect(error?.code == .database)
-        #expect(error?.message.contains("\n") == false)
+        for (readOnly, create) in [(true, false), (false, false)] {
+            let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly, create: create) }
+            #expect(error?.code == .notFound)
+            #expect(error?.message == "no hooktop database at \(path) (start `hooktop serve` or `hooktop demo`, or pass --db)")
+        }
+        // A command that sets up a log may lay the schema into the empty file.
+        _ = try Store(path: path, create: true)
+        _ = try Store(path: path, readOnly: true, create: false)
+    }
+
+    @Test func aMissingFileIsCreatedOnlyByCommandsThatSetUpALog() throws {
+        let database = try TemporaryDatabase()
+        let path = database.directory + "/typo.db"
+        for readOnly in [true, false] {
+            let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly, create: false) }
+            #expect(error?.code == .notFound)
+            #expect(error?.message.hasPrefix("no hooktop database at \(path)") == true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "a reader left a file behind")
+    }
+
+    /// Another application's SQLite file: refused by every kind of open, and left exactly as it was.
+    @Test func anotherApplicationsDatabaseIsRefusedAndUntouched() throws {
+        let database = try TemporaryDatabase()
+        let path = database.directory + "/app.db"
+        let other = try Connection(path: path, readOnly: false, create: true)
+        try other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada')")
+        let schemaBefore = try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) ?? "" }
+        for (readOnly, create) in [(false, true), (false, false), (true, false)] {
+            let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly, create: create) }
+            #expect(error?.code == .invalidInput)
+            #expect(error?.message == "\(path) is not a hooktop database: it holds another application's tables (users)")
+        }
+        #expect(try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) ?? "" } == schemaBefore)
+        #expect(try other.scalar("PRAGMA user_version") == 0)
+    }
+
+    /// hooktop writes signing secrets into the file: one left readable by others is tightened on open.
+    @Test func aLooseDatabaseFileIsTightenedTo0600() throws {
+        let database = try TemporaryDatabase()
+        let path = database.store.path
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            #expect(chmod(file, 0o644) == 0)
+        }
+        _ = try Store(path: path, create: false)
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? -1
+            #expect(mode == 0o600, "\(file) is \(String(mode, radix: 8))")
+        }
     }
 
     // MARK: Endpoints

@@ -73,7 +73,7 @@ enum HeaderView {
         func value(_ text: String, _ role: Role = .header) -> TableCell { TableCell(text, Style(role, bold: true)) }
         let rate = o.recent.successRate
         let rateRole: Role = rate.map { $0 >= 0.99 ? .ok : ($0 >= 0.9 ? .warning : .error) } ?? .header
-        let segments = [
+        var segments = [
             Segment(parts: [value(Formatting.rate(o.deliveriesPerSecond))], priority: 9),
             Segment(parts: [TableCell("ok ", label), value(Formatting.percent(rate), rateRole)], priority: 9),
             Segment(parts: [TableCell("queue ", label), value(Formatting.count(o.totals.queued))], priority: 8),
@@ -97,6 +97,10 @@ enum HeaderView {
                     TableCell(" p95 ", label), value(Formatting.latency(o.recent.p95Milliseconds)),
                 ], priority: 5),
         ]
+        if let problem = o.writeProblem {
+            let text = " log not writable: \(Sanitizer.line(problem)) "
+            segments.insert(Segment(parts: [TableCell(text, Style(.badgeAlert, bold: true))], priority: 10), at: 0)
+        }
         let end = drawSegments(segments, y: 1, reserve: 0, into: &grid)
         let room = grid.width - end - 3
         if room >= 8 {

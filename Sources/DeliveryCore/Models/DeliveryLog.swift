@@ -86,10 +86,12 @@ public struct Overview: Sendable, Equatable {
     public var disabledEndpoints: Int
     /// Attempts per minute for the last 30 minutes, oldest first (30 values).
     public var throughput: [Int]
+    /// Why the log does not take writes (`disk full`), or nil when it does.
+    public var writeProblem: String?
 
     public init(
         workers: [WorkerInfo], deliveriesPerSecond: Double, recent: WindowStats, totals: StatusCounts,
-        endpointCount: Int, pausedEndpoints: Int, disabledEndpoints: Int, throughput: [Int]
+        endpointCount: Int, pausedEndpoints: Int, disabledEndpoints: Int, throughput: [Int], writeProblem: String? = nil
     ) {
         self.workers = workers
         self.deliveriesPerSecond = deliveriesPerSecond
@@ -99,6 +101,7 @@ public struct Overview: Sendable, Equatable {
         self.pausedEndpoints = pausedEndpoints
         self.disabledEndpoints = disabledEndpoints
         self.throughput = throughput
+        self.writeProblem = writeProblem
     }
 
     /// The first dispatcher whose heartbeat is fresh.

@@ -9,6 +9,7 @@ public struct HooktopError: Error, Sendable, Equatable, CustomStringConvertible 
             case readOnly = "read_only"
             case database
             case destinationRefused = "destination_refused"
+            case storageFull = "storage_full"
         }
 
         private let base: Base
@@ -20,6 +21,8 @@ public struct HooktopError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let readOnly = Code(.readOnly)
         public static let database = Code(.database)
         public static let destinationRefused = Code(.destinationRefused)
+        /// The disk (or the database's size limit) is full: writes fail until space is freed.
+        public static let storageFull = Code(.storageFull)
 
         public var description: String { base.rawValue }
     }

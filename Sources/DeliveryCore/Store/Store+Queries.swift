@@ -304,7 +304,7 @@ extension Store: DeliveryLogReader {
                 workers: workers, deliveriesPerSecond: Double(lastMinuteSuccesses) / elapsed, recent: recent,
                 totals: totals, endpointCount: byStatus.values.reduce(0, +),
                 pausedEndpoints: byStatus["paused"] ?? 0, disabledEndpoints: byStatus["disabled"] ?? 0,
-                throughput: throughput)
+                throughput: throughput, writeProblem: writeProblem())
         }
     }
 

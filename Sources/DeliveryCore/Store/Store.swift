@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// The delivery log: one SQLite database shared by the daemon, the dashboard and the CLI.
 ///
@@ -18,17 +19,23 @@ public final class Store: @unchecked Sendable {
     /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
     /// Guarded by `lock`.
     private var localWrites: Int64 = 0
+    /// Why the last write through this store failed for lack of space or an I/O error; nil once one succeeds.
+    private let writeFailure = Mutex<String?>(nil)
 
-    /// Opens the database at `path`, creating it (mode 0600) and applying migrations unless `readOnly`.
-    /// - Throws: `HooktopError` with a one-line reason when the file is missing, unreadable or not a hooktop database.
+    /// Opens the database at `path`.
+    ///
+    /// Only a command that sets up a log passes `create`: it may create the file (mode 0600) or lay hooktop's schema
+    /// into an existing empty one. Every other caller needs a hooktop database already there. A file holding another
+    /// application's tables is never touched. A file opened for writing is tightened to mode 0600, since hooktop
+    /// writes signing secrets into it.
+    /// - Throws: `HooktopError` with a one-line reason when the file is missing, unreadable, not a hooktop database,
+    ///   or readable by others and cannot be tightened.
     public init(path: String, readOnly: Bool = false, create: Bool = true) throws {
         self.path = path
         self.isReadOnly = readOnly
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {
-            if readOnly || !create {
-                throw HooktopError(.notFound, "no database at \(path) (start `hooktop serve` or `hooktop demo`, or pass --db)")
-            }
+            if readOnly || !create { throw Self.missing(path) }
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
             if fd < 0 {
                 throw HooktopError(.database, "cannot create database \(path): \(String(cString: strerror(errno)))")
@@ -37,24 +44,51 @@ public final class Store: @unchecked Sendable {
         } else if access(path, readOnly ? R_OK : (R_OK | W_OK)) != 0 {
             throw HooktopError(.database, "cannot open database \(path): \(String(cString: strerror(errno)))")
         }
+        if !readOnly { try Self.tightenMode(path) }
         let connection: Connection
         do {
             connection = try Connection(path: path, readOnly: readOnly, create: false)
-            try Self.configure(connection, readOnly: readOnly)
+            try Self.configure(connection, path: path, readOnly: readOnly, create: create)
         } catch let error as SQLiteError {
             throw HooktopError(.database, "cannot open database \(path): \(error.message)")
         }
         self.connection = connection
     }
 
-    private static func configure(_ db: Connection, readOnly: Bool) throws {
+    private static func missing(_ path: String) -> HooktopError {
+        HooktopError(.notFound, "no hooktop database at \(path) (start `hooktop serve` or `hooktop demo`, or pass --db)")
+    }
+
+    /// Makes the database and its WAL files readable by their owner only, or refuses when that cannot be done.
+    private static func tightenMode(_ path: String) throws {
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard stat(file, &info) == 0, info.st_mode & 0o077 != 0 else { continue }
+            if chmod(file, 0o600) != 0 {
+                throw HooktopError(
+                    .database,
+                    "\(file) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))) and cannot be tightened to 0600: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private static func configure(_ db: Connection, path: String, readOnly: Bool, create: Bool) throws {
         sqlite3_busy_timeout(db.handle, 5_000)
         // Validates the file is a database before anything else touches it.
         let version = try db.scalar("PRAGMA user_version")
-        if readOnly {
-            guard version > 0 else {
-                throw SQLiteError(code: SQLITE_NOTADB, message: "not a hooktop database (no schema)", sql: nil)
+        if version == 0 {
+            // Not a hooktop database (yet): another application's file is refused whole; an empty one is a new log
+            // only for the commands that set one up.
+            let tables = try db.query(
+                "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4", []) { $0.text(0) ?? "" }
+            if !tables.isEmpty {
+                throw HooktopError(
+                    .invalidInput,
+                    "\(path) is not a hooktop database: it holds another application's tables (\(tables.prefix(3).joined(separator: ", "))\(tables.count > 3 ? ", ..." : ""))")
             }
+            if readOnly || !create { throw missing(path) }
+        }
+        if readOnly {
             guard version <= Schema.version else {
                 throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(version), sql: nil)
             }
@@ -115,6 +149,7 @@ public final class Store: @unchecked Sendable {
     }
 
     /// Runs `body` in an immediate transaction; refused when read-only.
+    /// - Throws: `HooktopError.storageFull` when the disk is full, `HooktopError.database` for other SQLite errors.
     func write<T>(_ body: (Connection) throws -> T) throws -> T {
         guard !isReadOnly else { throw HooktopError(.readOnly, "the database is open read-only") }
         return try withConnection { db in
@@ -131,11 +166,40 @@ public final class Store: @unchecked Sendable {
                     return try body(db)
                 }
                 if sqlite3_total_changes64(db.handle) != before { localWrites += 1 }
+                writeFailure.withLock { $0 = nil }
                 return result
             } catch let error as SQLiteError {
-                throw HooktopError(.database, error.description)
+                switch error.primaryCode {
+                case SQLITE_FULL:
+                    writeFailure.withLock { $0 = "disk full" }
+                    throw HooktopError(.storageFull, "the log is not writable: disk full (\(error.message))")
+                case SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY:
+                    writeFailure.withLock { $0 = error.message }
+                    throw HooktopError(.database, error.description)
+                default:
+                    throw HooktopError(.database, error.description)
+                }
             }
         }
+    }
+
+    /// Whether the log takes writes: nil when it does, else the reason (`disk full`, an I/O error). Judged by the
+    /// last write through this store and by the free space on the database's file system, so that a reader (the
+    /// dashboard) sees a full disk too.
+    public func writeProblem() -> String? {
+        if let failure = writeFailure.withLock({ $0 }) { return failure }
+        return Self.diskSpaceProblem(at: path)
+    }
+
+    /// Below this much free space, SQLite cannot be counted on to grow the log or its WAL.
+    static let minimumFreeBytes: UInt64 = 4 << 20
+
+    /// `disk full` when the file system holding `path` has less than `minimumFreeBytes` free for this user.
+    static func diskSpaceProblem(at path: String) -> String? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        return free < minimumFreeBytes ? "disk full (\(free / 1024) KiB free)" : nil
     }
 
     /// Runs `body` (store calls) on the store's own thread and returns its result, so that waiting for SQLite never

@@ -20,7 +20,7 @@ struct Publish: AsyncParsableCommand {
                 }
                 payload = String(decoding: contents, as: UTF8.self)
             }
-            let result = try database.open(create: true).publish(
+            let result = try database.open().publish(
                 eventType: type, payload: payload, idempotencyKey: idempotencyKey)
             if json {
                 var object = JSONRepresentation.message(result.message)
@@ -28,7 +28,7 @@ struct Publish: AsyncParsableCommand {
                 object["duplicate"] = result.duplicate
                 printJSON(object)
             } else {
-                print(result.message.id)
+                printText(result.message.id)
             }
         }
     }
@@ -57,7 +57,7 @@ struct Deliveries: AsyncParsableCommand {
             if let before { query.before = parseDeliveryID(before) }
             let page = try database.open(readOnly: true).deliveries(query)
             if json { printJSON(page.map(JSONRepresentation.delivery)); return }
-            print(Table.render(
+            printText(Table.render(
                 header: ["ID", "STATUS", "TYPE", "ENDPOINT", "ATTEMPTS", "LAST"],
                 rows: page.map {
                     [Identifier.formatDeliveryID($0.id), $0.status.rawValue, $0.eventType, $0.endpointId,
@@ -90,7 +90,7 @@ struct Redeliver: AsyncParsableCommand {
             if let endpoint, let since {
                 let count = try await Operations(store: store).recover(
                     endpointId: endpoint, since: try SinceText.parse(since), by: .current(via: "cli"))
-                print("queued \(count) deliveries to \(endpoint)")
+                printText("queued \(count) deliveries to \(endpoint)")
                 return
             }
             var configuration = WebhookSender.Configuration()
@@ -106,10 +106,10 @@ struct Redeliver: AsyncParsableCommand {
                 throw error
             }
             switch outcome {
-            case .queued: print("\(Identifier.formatDeliveryID(id)) queued for the running dispatcher")
+            case .queued: printText("\(Identifier.formatDeliveryID(id)) queued for the running dispatcher")
             case .performed(let attempt):
                 let result = attempt.responseStatus.map { "HTTP \($0)" } ?? (attempt.errorClass?.rawValue ?? "error")
-                print("\(Identifier.formatDeliveryID(id)) sent by this process (no dispatcher alive): \(result) in \(attempt.durationMilliseconds) ms")
+                printText("\(Identifier.formatDeliveryID(id)) sent by this process (no dispatcher alive): \(result) in \(attempt.durationMilliseconds) ms")
                 if !attempt.succeeded { throw ExitCode(2) }
             }
         }
@@ -125,7 +125,7 @@ struct Cancel: AsyncParsableCommand {
         try await reportingErrors {
             let id = parseDeliveryID(deliveryID)
             try await Operations(store: database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
-            print("\(Identifier.formatDeliveryID(id)) cancelled")
+            printText("\(Identifier.formatDeliveryID(id)) cancelled")
         }
     }
 }
@@ -142,7 +142,7 @@ struct Prune: AsyncParsableCommand {
                 throw HooktopError.invalid("--older-than must be a duration of at least 1h, like 30d")
             }
             let removed = try database.open().prune(before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
-            print("removed \(removed) delivered messages older than \(olderThan)")
+            printText("removed \(removed) delivered messages older than \(olderThan)")
         }
     }
 }

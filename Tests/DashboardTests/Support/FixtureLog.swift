@@ -19,6 +19,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     private(set) var recorded: [String] = []
     /// What `redeliver` returns: queued (a dispatcher is alive) or performed here.
     var redeliveryPerforms = false
+    /// What the overview says of the log taking writes.
+    var writeProblem: String?
 
     var actions: [String] { lock.withLock { recorded } }
 
@@ -182,7 +184,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                 workers: workers, deliveriesPerSecond: 3.8, recent: recent, totals: totals,
                 endpointCount: endpointList.count, pausedEndpoints: endpointList.filter { $0.status == .paused }.count,
                 disabledEndpoints: endpointList.filter { $0.status == .disabled }.count,
-                throughput: (0..<30).map { [12, 18, 25, 40, 38, 22, 9, 0, 5, 30][$0 % 10] * ($0 / 10 + 1) })
+                throughput: (0..<30).map { [12, 18, 25, 40, 38, 22, 9, 0, 5, 30][$0 % 10] * ($0 / 10 + 1) },
+                writeProblem: writeProblem)
         }
     }
 
