@@ -127,17 +127,18 @@ public struct WebhookReceiver: Sendable {
             if let data = parsed?["data"] {
                 lines.append(JSONRepresentation.encode(data, pretty: true).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             }
-            output(lines.joined(separator: "\n"))
-        case .duplicate: output("\(time)  \(Self.visible(type))  \(safeID)  duplicate (acknowledged, not processed again)")
-        case .injectedFailure: output("\(time)  \(Self.visible(type))  \(safeID)  answered 500 (--fail-rate)")
-        case .rejected(let reason): output("\(time)  rejected \(safeID): \(reason)")
+            say(lines.joined(separator: "\n"))
+        case .duplicate: say("\(time)  \(Self.visible(type))  \(safeID)  duplicate (acknowledged, not processed again)")
+        case .injectedFailure: say("\(time)  \(Self.visible(type))  \(safeID)  answered 500 (--fail-rate)")
+        case .rejected(let reason): say("\(time)  rejected \(safeID): \(reason)")
         }
     }
 
     /// Control characters shown as `?`, so a hostile id or type cannot drive the terminal.
-    static func visible(_ text: String) -> String {
-        String(text.prefix(200).unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : Character($0) })
-    }
+    static func visible(_ text: String) -> String { Sanitizer.line(String(text.prefix(200))) }
+
+    /// Human-readable output, every line made safe for a terminal (payloads carry C1 controls and bidi overrides too).
+    private func say(_ text: String) { output(Sanitizer.lines(text).joined(separator: "\n")) }
 
     private func text(_ status: HTTPResponse.Status, _ message: String) -> Response {
         Response(status: status, body: .init(byteBuffer: ByteBuffer(string: message + "\n")))

@@ -47,8 +47,14 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 
 /// Writes `hooktop: message` to stderr and exits with status 1.
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write(Data("hooktop: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("hooktop: \(Sanitizer.line(message))\n".utf8))
     exit(code)
+}
+
+/// Prints human-readable output. Every line goes through the dashboard's sanitiser: descriptions, URLs, errors and
+/// event types come from outside and must not reach the operator's terminal as escape sequences.
+func printText(_ text: String) {
+    print(Sanitizer.lines(text).joined(separator: "\n"))
 }
 
 func printJSON(_ object: Any) {

@@ -1,4 +1,5 @@
 import Dashboard
+import DeliveryCore
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import DeliveryCore
 import Foundation
 
 /// The last two lines: the keys that work here, and a message line (results, errors, the filter editor).

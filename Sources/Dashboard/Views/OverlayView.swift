@@ -1,3 +1,4 @@
+import DeliveryCore
 import Foundation
 
 /// Boxes drawn over the view: help, confirmations and prompts.

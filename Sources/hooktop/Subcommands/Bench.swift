@@ -28,11 +28,11 @@ struct Bench: AsyncParsableCommand {
                 for _ in 1...runs {
                     let rate = try await DeliveryBenchmark.httpOnly(requests: events * endpoints, concurrency: maxInFlight)
                     rates.append(rate)
-                    print(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
+                    printText(String(format: "http only         %.0f requests/s (%d requests, %d at a time, no database)", rate, events * endpoints, maxInFlight))
                 }
                 if runs > 1 {
                     let spread = DeliveryBenchmark.Spread(rates)
-                    print(String(
+                    printText(String(
                         format: "median of %d runs  %.0f requests/s (%.0f to %.0f)", runs, spread.median, spread.lowest,
                         spread.highest))
                 }
@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
                 let result = try await measure()
                 results.append(result)
                 if runs > 1 && !json {
-                    print(String(
+                    printText(String(
                         format: "run %d/%d           %.0f deliveries/s, p50 %.0f ms, p99 %.0f ms, %.0f µs CPU per delivery",
                         index, runs, result.deliveriesPerSecond, result.p50Milliseconds, result.p99Milliseconds,
                         result.cpuMicrosecondsPerDelivery))
@@ -88,18 +88,18 @@ struct Bench: AsyncParsableCommand {
             ]
             printJSON(object)
         } else if results.count > 1 {
-            print(String(
+            printText(String(
                 format: "median of %d runs  %.0f deliveries/s (%.0f to %.0f), %.0f µs CPU per delivery", rates.count,
                 rates.median, rates.lowest, rates.highest, cpu.median))
         } else {
             let result = results[0]
-            print(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
-            print(String(format: "time              %.2f s", result.seconds))
-            print(String(format: "throughput        %.0f deliveries/s", result.deliveriesPerSecond))
-            print(String(format: "publish→delivered p50 %.1f ms, p99 %.1f ms", result.p50Milliseconds, result.p99Milliseconds))
-            print(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
-            print(String(format: "cpu               %.2f s, %.0f µs per delivery", result.cpuSeconds, result.cpuMicrosecondsPerDelivery))
-            print("recorded          \(result.attemptsRecorded) attempts, \(result.delivered) delivered, sink got \(result.sinkRequests) requests")
+            printText(String(format: "deliveries        %d (%d events x %d endpoints)", result.deliveries, result.events, result.endpoints))
+            printText(String(format: "time              %.2f s", result.seconds))
+            printText(String(format: "throughput        %.0f deliveries/s", result.deliveriesPerSecond))
+            printText(String(format: "publish→delivered p50 %.1f ms, p99 %.1f ms", result.p50Milliseconds, result.p99Milliseconds))
+            printText(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
+            printText(String(format: "cpu               %.2f s, %.0f µs per delivery", result.cpuSeconds, result.cpuMicrosecondsPerDelivery))
+            printText("recorded          \(result.attemptsRecorded) attempts, \(result.delivered) delivered, sink got \(result.sinkRequests) requests")
         }
     }
 

@@ -45,7 +45,7 @@ struct BenchDashboard: AsyncParsableCommand {
             if json {
                 printJSON(Self.json(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: store.path))
             } else {
-                print(Self.table(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: store.path))
+                printText(Self.table(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: store.path))
             }
         }
     }

@@ -51,7 +51,7 @@ struct Demo: ParsableCommand {
         case .failure(let error): fail("demo could not start: \(error)")
         }
         if headless {
-            print("demo running for \(Int(duration)) s at \(rate) events/s; database \(path)")
+            printText("demo running for \(Int(duration)) s at \(rate) events/s; database \(path)")
             Thread.sleep(forTimeInterval: duration)
         } else {
             do {
@@ -64,8 +64,8 @@ struct Demo: ParsableCommand {
             }
         }
         _ = blockingAwait { await demo.stop() }
-        if headless, let summary = try? demo.summary() { print(summary) }
-        print("demo stopped. The database is kept: hooktop --db \(path)")
+        if headless, let summary = try? demo.summary() { printText(summary) }
+        printText("demo stopped. The database is kept: hooktop --db \(path)")
     }
 }
 

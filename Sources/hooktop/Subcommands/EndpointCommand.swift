@@ -32,7 +32,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 let endpoint = try store.addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
-                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { print(endpoint.id) }
+                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
             }
         }
     }
@@ -53,7 +53,7 @@ struct EndpointCommand: AsyncParsableCommand {
                     })
                     return
                 }
-                print(Table.render(
+                printText(Table.render(
                     header: ["ID", "STATUS", "QUEUE", "DEAD", "URL"],
                     rows: summaries.map {
                         [$0.endpoint.id, $0.endpoint.status.rawValue, "\($0.counts.queued)", "\($0.counts.dead)",
@@ -74,13 +74,13 @@ struct EndpointCommand: AsyncParsableCommand {
                 let store = try database.open(readOnly: true)
                 let endpoint = try store.requireEndpoint(id: id)
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)); return }
-                print("id:          \(endpoint.id)")
-                print("url:         \(endpoint.url)")
-                print("status:      \(endpoint.status.rawValue)\(endpoint.disabledReason.map { " (\($0))" } ?? "")")
-                print("description: \(endpoint.description)")
-                print("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
-                print("secret:      \(endpoint.secret)")
-                print("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
+                printText("id:          \(endpoint.id)")
+                printText("url:         \(endpoint.url)")
+                printText("status:      \(endpoint.status.rawValue)\(endpoint.disabledReason.map { " (\($0))" } ?? "")")
+                printText("description: \(endpoint.description)")
+                printText("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
+                printText("secret:      \(endpoint.secret)")
+                printText("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
             }
         }
     }
@@ -94,7 +94,7 @@ struct EndpointCommand: AsyncParsableCommand {
         func perform(_ done: String, _ operation: (Operations, String, Actor) async throws -> Void) async throws {
             try await reportingErrors {
                 try await operation(Operations(store: database.open()), id, .current(via: "cli"))
-                print("\(id) \(done)")
+                printText("\(id) \(done)")
             }
         }
     }
@@ -133,7 +133,7 @@ struct EndpointCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 try database.open().removeEndpoint(id: id, by: .current(via: "cli"))
-                print("\(id) removed")
+                printText("\(id) removed")
             }
         }
     }
@@ -146,7 +146,7 @@ struct EndpointCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let endpoint = try Operations(store: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
-                print(endpoint.secret)
+                printText(endpoint.secret)
             }
         }
     }
@@ -155,7 +155,8 @@ struct EndpointCommand: AsyncParsableCommand {
 /// Plain aligned columns for terminal output.
 enum Table {
     static func render(header: [String], rows: [[String]]) -> String {
-        let all = [header] + rows
+        // Cells are sanitised first, so that the widths are those of what is printed.
+        let all = ([header] + rows).map { $0.map(Sanitizer.line) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { index, cell in

@@ -27,7 +27,7 @@ struct Seed: AsyncParsableCommand {
             }
             store.checkpoint()
             let elapsed = ContinuousClock.now - started
-            print("seeded \(deliveries) deliveries to \(endpoints) endpoints in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): \(database.path)")
+            printText("seeded \(deliveries) deliveries to \(endpoints) endpoints in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): \(database.path)")
         }
     }
 }
