@@ -63,7 +63,10 @@ public final class ScriptedReceiver: Sendable {
                 log.counter.add(1, ordering: .relaxed)
                 if keepRequests {
                     let received = ReceivedRequest(
-                        path: path, headers: request.headers.map { Header(name: $0.name.canonicalName, value: $0.value) },
+                        path: path,
+                        // HTTP/1's Host header arrives as the request's authority.
+                        headers: (request.head.authority.map { [Header(name: "host", value: $0)] } ?? [])
+                            + request.headers.map { Header(name: $0.name.canonicalName, value: $0.value) },
                         body: Array(body.readableBytesView), at: Date())
                     log.requests.withLock { $0.append(received) }
                 }

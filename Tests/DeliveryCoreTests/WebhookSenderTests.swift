@@ -132,7 +132,7 @@ struct DestinationLookupTests {
     func aSlowLookupDoesNotHoldUpOtherDeliveries() async throws {
         let release = DispatchSemaphore(value: 0)
         let destinations = DestinationCache { url in
-            guard url.contains("slow.test") else { return }
+            guard url.contains("slow.test") else { return [] }
             _ = release.wait(timeout: .now() + 20)
             throw HooktopError(.destinationRefused, "destination slow.test resolves to non-public address 10.0.0.1")
         }
@@ -160,14 +160,58 @@ struct DestinationLookupTests {
 
     @Test func aCheckedHostIsNotLookedUpAgainWithinAMinute() throws {
         let lookups = Mutex(0)
-        let destinations = DestinationCache { _ in lookups.withLock { $0 += 1 } }
+        let destinations = DestinationCache { _ in
+            lookups.withLock { $0 += 1 }
+            return ["93.184.216.34"]
+        }
         let now = Date()
         #expect(destinations.recentVerdict(url: "https://hooks.example.com/a", now: now) == nil)
         try destinations.check(url: "https://hooks.example.com/a", now: now)
-        #expect(destinations.recentVerdict(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59)) == .allowed)
+        #expect(
+            destinations.recentVerdict(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59))
+                == .allowed(["93.184.216.34"]))
         try destinations.check(url: "https://hooks.example.com/b", now: now.addingTimeInterval(59))
         #expect(lookups.withLock { $0 } == 1)
         #expect(destinations.recentVerdict(url: "https://hooks.example.com/a", now: now.addingTimeInterval(61)) == nil)
+    }
+}
+
+/// The connection goes to the address the destination check passed: the name is never resolved a second time.
+struct DestinationPinningTests {
+    /// `pinned.test` does not exist in DNS: the delivery can only arrive if the sender connects to the address its
+    /// check returned (the loopback receiver), with the name kept in the Host header.
+    @Test(.timeLimit(.minutes(1)))
+    func theRequestGoesToTheCheckedAddressWithoutASecondLookup() async throws {
+        let lookups = Mutex<[String]>([])
+        let destinations = DestinationCache { url in
+            lookups.withLock { $0.append(url) }
+            return ["127.0.0.1"]
+        }
+        let sender = WebhookSender(configuration: WebhookSender.Configuration(), destinations: destinations)
+        try await withReceiver(["ok": .healthy]) { receiver in
+            let url = receiver.url("ok").replacingOccurrences(of: "127.0.0.1", with: "pinned.test")
+            for id in 1...3 {
+                let outcome = await sender.send(testJob(Int64(id), to: testEndpoint(url: url)))
+                #expect(outcome.succeeded, "\(outcome.errorClass.map { "\($0)" } ?? ""): \(outcome.errorMessage ?? "")")
+            }
+            #expect(receiver.requests.count == 3)
+            #expect(
+                receiver.requests.allSatisfy { $0.header("host") == "pinned.test:\(receiver.port)" },
+                "\(receiver.requests.map { $0.header("host") ?? "none" })")
+        }
+        await sender.shutdown()
+        #expect(lookups.withLock { $0.count } == 1, "checked once a minute, and nothing else resolves the name")
+    }
+
+    /// A pin holds while its address is still among the checked ones, and moves when it is not.
+    @Test func aChangedAnswerMovesThePin() async throws {
+        let clients = PinnedClients(configuration: HTTPClient.Configuration())
+        let a = try #require(clients.client(host: "pinned.test", addresses: ["127.0.0.1"]))
+        #expect(clients.client(host: "pinned.test", addresses: ["127.0.0.2", "127.0.0.1"]) === a)
+        let b = try #require(clients.client(host: "pinned.test", addresses: ["127.0.0.2"]))
+        #expect(b !== a)
+        #expect(clients.client(host: "pinned.test", addresses: []) == nil)
+        await clients.shutdown()
     }
 }
 
@@ -208,7 +252,8 @@ struct ConnectionPoolTests {
         for job in jobs.prefix(10) { #expect(await sender.send(job).succeeded) }
         await sender.shutdown()
         await sink.stop()
-        #expect(finished.withLock { $0.allSatisfy(\.succeeded) })
+        let failures = finished.withLock { $0.filter { !$0.succeeded } }
+        #expect(failures.isEmpty, "\(failures.count) failed, like \(failures.first.map { "\($0.errorClass.map { "\($0)" } ?? ""): \($0.errorMessage ?? "")" } ?? "")")
         #expect(sink.count == jobs.count + 10)
         #expect((1...connections).contains(sink.connections))
     }

@@ -17,6 +17,11 @@ public struct DestinationPolicy: Sendable, Equatable {
     /// - Throws: `HooktopError.invalidInput` with the reason.
     public static func validateForm(_ url: String) throws -> URLComponents {
         guard url.utf8.count <= 2048 else { throw HooktopError.invalid("the URL is longer than 2048 characters") }
+        if let bad = url.unicodeScalars.first(where: Self.isForbiddenInURL) {
+            let code = String(bad.value, radix: 16, uppercase: true)
+            throw HooktopError.invalid(
+                "the URL contains a control, whitespace or bidirectional character (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code))")
+        }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https"
         else { throw HooktopError.invalid("the URL must start with http:// or https://: \(url)") }
@@ -27,12 +32,25 @@ public struct DestinationPolicy: Sendable, Equatable {
         return components
     }
 
+    /// Controls (C0, DEL, C1), whitespace, and the bidirectional marks and overrides that reorder what a terminal
+    /// shows: never part of a URL an operator should have to read.
+    static func isForbiddenInURL(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x20, 0x7F...0xA0, 0x061C, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2069, 0xFEFF: true
+        default: scalar.properties.isWhitespace
+        }
+    }
+
     /// Checks `url` and every address its host resolves to.
+    /// - Returns: the checked addresses (none when private destinations are allowed: nothing is resolved then). A
+    ///   sender connects to one of these, never resolving the name again, so a DNS answer that changes after the
+    ///   check cannot send the request elsewhere.
     /// - Throws: `HooktopError.invalidInput` for a malformed URL or unresolvable host,
     ///   `HooktopError.destinationRefused` for a non-public address.
-    public func check(url: String) throws {
+    @discardableResult
+    public func check(url: String) throws -> [String] {
         let components = try Self.validateForm(url)
-        if allowPrivate { return }
+        if allowPrivate { return [] }
         let host = components.host!.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
         if Self.blockedNames.contains(host) || host.hasSuffix(".localhost") || host.hasSuffix(".internal") {
             throw HooktopError(.destinationRefused, "destination \(host) is a private or metadata host (use --allow-private-destinations to allow it)")
@@ -41,6 +59,7 @@ public struct DestinationPolicy: Sendable, Equatable {
         for address in addresses where !Self.isPublic(address) {
             throw HooktopError(.destinationRefused, "destination \(host) resolves to non-public address \(address) (use --allow-private-destinations to allow it)")
         }
+        return addresses
     }
 
     private static let blockedNames: Set<String> = ["localhost", "metadata.google.internal", "metadata"]
@@ -67,6 +86,14 @@ public struct DestinationPolicy: Sendable, Equatable {
             cursor = info.pointee.ai_next
         }
         return addresses
+    }
+
+    /// Whether `host` (brackets allowed) is a numeric IPv4 or IPv6 address rather than a name.
+    public static func isNumeric(_ host: String) -> Bool {
+        let text = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     /// Whether a numeric address is a public unicast address.
@@ -108,19 +135,31 @@ public struct DestinationPolicy: Sendable, Equatable {
 
     static func isPublicIPv6(_ b: [UInt8]) -> Bool {
         guard b.count == 16 else { return false }
+        func v4(_ at: Int) -> UInt32 {
+            UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3])
+        }
         if b[0..<15].allSatisfy({ $0 == 0 }) { return false }  // :: and ::1
-        if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {  // ::ffff:a.b.c.d
-            return isPublicIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+        if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {  // ::ffff:a.b.c.d IPv4-mapped
+            return isPublicIPv4(v4(12))
         }
-        if b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B {  // 64:ff9b::/96 NAT64
-            return isPublicIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+        if b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B {
+            // 64:ff9b::/96 well-known NAT64 prefix: the IPv4 address is the last 32 bits. 64:ff9b:1::/48 is for
+            // local NAT64 deployments (RFC 8215), where the embedded address may sit anywhere: refused whole.
+            if b[4] == 0 && b[5] == 1 { return false }
+            return b[4..<12].allSatisfy { $0 == 0 } && isPublicIPv4(v4(12))
         }
-        if b[0] == 0 { return false }  // ::/8 reserved, incl. IPv4-compatible ::a.b.c.d (::127.0.0.1)
+        if b[0] == 0 { return false }  // ::/8 reserved, incl. IPv4-compatible ::a.b.c.d and SIIT ::ffff:0:a.b.c.d
+        if b[0] == 0x01 && b[1] == 0x00 && b[2..<8].allSatisfy({ $0 == 0 }) { return false }  // 100::/64 discard-only
+        if b[0] == 0x20 && b[1] == 0x02 { return isPublicIPv4(v4(2)) }  // 2002::/16 6to4 embeds an IPv4 address
+        // 2001::/23 IETF protocol assignments: Teredo (2001::/32, whose client address is stored inverted in the
+        // last 32 bits), benchmarking, ORCHID and the like; none is a webhook receiver.
+        if b[0] == 0x20 && b[1] == 0x01 && b[2] & 0xFE == 0x00 { return false }
         if b[0] & 0xFE == 0xFC { return false }  // fc00::/7 unique-local (incl. fd00:ec2::254 metadata)
         if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return false }  // fe80::/10 link-local
         if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return false }  // fec0::/10 site-local
         if b[0] == 0xFF { return false }  // multicast
         if b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0D && b[3] == 0xB8 { return false }  // 2001:db8::/32 documentation
+        if b[0] == 0x3F && b[1] == 0xFF && b[2] & 0xF0 == 0x00 { return false }  // 3fff::/20 documentation
         return true
     }
 }

@@ -30,6 +30,8 @@ public final class WebhookSender: Sendable {
     /// One client per event loop, each with its own pool on that loop (see `init`).
     private let shards: [Shard]
     private let resolver: DestinationCache
+    /// Clients for checked hostnames, connecting to the checked address.
+    private let pinned: PinnedClients
     private let prepared = PreparedValues()
     /// Where `send` and `start` put their next request.
     private let nextShard = Atomic<Int>(0)
@@ -63,6 +65,7 @@ public final class WebhookSender: Sendable {
         // for every request.
         config.tracing.tracer = nil
         config.http1_1ConnectionDebugInitializer = RequestHeadCoalescer.install(on:)
+        self.pinned = PinnedClients(configuration: config)
         // A client's pool is one state machine behind one lock, taken to start every request and again to hand its
         // connection back. Shared by the event loops, that lock was contended on nearly every request (threads
         // parked and woken through futexes); a client per loop, whose connections all live on that loop, keeps every
@@ -89,6 +92,7 @@ public final class WebhookSender: Sendable {
             shard.deadlines.stop()
             try? await shard.client.shutdown()
         }
+        await pinned.shutdown()
     }
 
     private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
@@ -168,22 +172,34 @@ public final class WebhookSender: Sendable {
             outcome.errorMessage = message
             completion(Self.timed(outcome, since: clock))
         }
-        let send: @Sendable () -> Void = {
+        // `checked`: the addresses a destination check passed, which the connection must go to (nil: no check).
+        let send: @Sendable (_ checked: [String]?) -> Void = { checked in
+            let shard = self.shards[shard]
+            var client = shard.client
+            if let checked {
+                let host = DestinationCache.host(job.endpoint.url)
+                // A numeric host is its own checked address; a name is pinned to what it resolved to.
+                if !DestinationPolicy.isNumeric(host) {
+                    guard let pinned = self.pinned.client(host: host, addresses: checked) else {
+                        return fail(.dns, "cannot resolve host \(host): no address")
+                    }
+                    client = pinned
+                }
+            }
             self.execute(
-                job, body: body, headers: headers, attempt: attempt, clock: clock, shard: self.shards[shard], fail: fail,
-                completion: completion)
+                job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: client,
+                fail: fail, completion: completion)
         }
-        guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send() }
+        guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send(nil) }
         switch resolver.recentVerdict(url: job.endpoint.url, now: started) {
-        case .allowed?: send()
+        case .allowed(let addresses)?: send(addresses)
         case .refused(let reason)?: fail(.destinationRefused, reason)
         case nil:
             // Not checked in the last minute: resolved off the event loop, so a slow DNS server does not hold up the
             // other deliveries on it.
             DestinationCache.lookups.async {
                 do {
-                    try self.resolver.check(url: job.endpoint.url, now: started)
-                    send()
+                    send(try self.resolver.check(url: job.endpoint.url, now: started))
                 } catch let error as HooktopError {
                     fail(error.code == .destinationRefused ? .destinationRefused : .dns, error.message)
                 } catch {
@@ -196,7 +212,7 @@ public final class WebhookSender: Sendable {
     /// Builds the request and hands it to AHC; `completion` gets the outcome.
     private func execute(
         _ job: DeliveryJob, body: String, headers: [Header], attempt: AttemptOutcome, clock: ContinuousClock.Instant,
-        shard: Shard, fail: @escaping @Sendable (ErrorClass, String) -> Void,
+        shard: Shard, client: HTTPClient, fail: @escaping @Sendable (ErrorClass, String) -> Void,
         completion: @escaping @Sendable (AttemptOutcome) -> Void
     ) {
         var request: HTTPClient.Request
@@ -210,8 +226,11 @@ public final class WebhookSender: Sendable {
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
-        // The shard's client has one event loop: the request, its connection and its completion all run there.
-        let task = shard.client.execute(request: request, delegate: collector, eventLoop: .indifferent)
+        // The shard's client has one event loop: the request, its connection and its completion all run there. A
+        // pinned client spans the loops; its request is kept on the shard's loop all the same.
+        let task = client === shard.client
+            ? client.execute(request: request, delegate: collector, eventLoop: .indifferent)
+            : client.execute(request: request, delegate: collector, eventLoop: .delegateAndChannel(on: shard.loop))
         let deadlines = shard.deadlines
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
@@ -488,48 +507,108 @@ final class DeadlineSweeper: Sendable {
     }
 }
 
-/// Destination checks at connect time, cached per host for a minute.
+/// Destination checks at connect time, cached per host for a minute, with the addresses that passed.
 final class DestinationCache: Sendable {
-    private let entries = Mutex<[String: (Date, String?)]>([:])
-    private let lookUp: @Sendable (String) throws -> Void
+    private let entries = Mutex<[String: (Date, Verdict)]>([:])
+    private let lookUp: @Sendable (String) throws -> [String]
     /// Where hosts are resolved (`getaddrinfo` blocks).
     static let lookups = DispatchQueue(label: "hooktop.destination-lookups", attributes: .concurrent)
 
-    /// `lookUp` checks a URL against the policy, resolving its host (by default the strict `DestinationPolicy`).
-    init(lookUp: @escaping @Sendable (String) throws -> Void = { try DestinationPolicy(allowPrivate: false).check(url: $0) }) {
+    /// `lookUp` checks a URL against the policy, resolving its host, and returns the addresses it checked (by
+    /// default the strict `DestinationPolicy`).
+    init(lookUp: @escaping @Sendable (String) throws -> [String] = { try DestinationPolicy(allowPrivate: false).check(url: $0) }) {
         self.lookUp = lookUp
     }
 
     enum Verdict: Equatable {
-        case allowed
+        /// The host's addresses, all public: the connection goes to one of them.
+        case allowed([String])
         case refused(String)
     }
 
-    private static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
+    static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? url }
 
     /// The verdict on `url`'s host from the last minute, or `nil` when it must be looked up.
     func recentVerdict(url: String, now: Date) -> Verdict? {
         guard let cached = entries.withLock({ $0[Self.host(url)] }), now.timeIntervalSince(cached.0) < 60 else {
             return nil
         }
-        return cached.1.map(Verdict.refused) ?? .allowed
+        return cached.1
     }
 
     /// Checks `url`, looking its host up (blocking) unless it was checked in the last minute.
-    func check(url: String, now: Date) throws {
+    /// - Returns: the checked addresses.
+    @discardableResult
+    func check(url: String, now: Date) throws -> [String] {
         switch recentVerdict(url: url, now: now) {
-        case .allowed?: return
+        case .allowed(let addresses)?: return addresses
         case .refused(let reason)?: throw HooktopError(.destinationRefused, reason)
         case nil: break
         }
         let host = Self.host(url)
         do {
-            try lookUp(url)
-            entries.withLock { $0[host] = (now, nil) }
+            let addresses = try lookUp(url)
+            entries.withLock { $0[host] = (now, .allowed(addresses)) }
+            return addresses
         } catch let error as HooktopError where error.code == .destinationRefused {
-            entries.withLock { $0[host] = (now, error.message) }
+            entries.withLock { $0[host] = (now, .refused(error.message)) }
             throw error
         }
+    }
+}
+
+/// Clients that connect to a host's checked address instead of resolving its name again: the address a destination
+/// check passed is the one the request goes to, so a DNS answer that changes in between (rebinding) cannot send it to
+/// a private address. One client per host, its name pinned with `dnsOverride` (TLS still verifies and sends SNI for
+/// the name); a client whose address dropped out of the host's checked ones is replaced, and shut down once its
+/// requests can no longer be running.
+final class PinnedClients: Sendable {
+    private struct Pin {
+        let address: String
+        let client: HTTPClient
+    }
+
+    private let base: HTTPClient.Configuration
+    private let pins = Mutex<[String: Pin]>([:])
+    private let retired = Mutex<[HTTPClient]>([])
+
+    init(configuration: HTTPClient.Configuration) { self.base = configuration }
+
+    /// The client for `host`, connecting to one of `addresses` (the one already pinned when it is still among them).
+    func client(host: String, addresses: [String]) -> HTTPClient? {
+        guard let first = addresses.first else { return nil }
+        var replaced: HTTPClient?
+        let client = pins.withLock { pins -> HTTPClient in
+            if let pin = pins[host], addresses.contains(pin.address) { return pin.client }
+            replaced = pins[host]?.client
+            var configuration = base
+            configuration.dnsOverride = [host: first]
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            pins[host] = Pin(address: first, client: client)
+            return client
+        }
+        if let replaced {
+            retired.withLock { $0.append(replaced) }
+            // An attempt lasts at most 300 s (the largest endpoint timeout).
+            DispatchQueue.global().asyncAfter(deadline: .now() + 330) { [self] in
+                guard retired.withLock({ list in list.firstIndex { $0 === replaced }.map { list.remove(at: $0) } }) != nil
+                else { return }
+                Task { try? await replaced.shutdown() }
+            }
+        }
+        return client
+    }
+
+    /// Shuts every client down.
+    func shutdown() async {
+        let clients = pins.withLock { pins in
+            defer { pins.removeAll() }
+            return pins.values.map(\.client)
+        } + retired.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+        for client in clients { try? await client.shutdown() }
     }
 }
 
