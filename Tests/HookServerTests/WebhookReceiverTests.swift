@@ -54,6 +54,24 @@ struct WebhookReceiverTests {
         }
     }
 
+    /// Payloads are outside text: C1 controls (U+009B is an 8-bit CSI) and bidi overrides never reach the terminal.
+    @Test func printsPayloadsWithoutControlsOrBidiOverrides() async throws {
+        let body = #"{"type":"invoice.paid","timestamp":"2026-11-30T12:00:00Z","data":{"note":"\#u{9B}2J\#u{202E}gnp.exe\#u{85}","esc":"\u001b]0;owned\u0007"}}"#
+        let headers = try signed(id: "msg_c1", body: body)
+        try await withReceiver { client, lines in
+            let response = try await client.execute(
+                uri: "/webhooks", method: .post, headers: headers, body: ByteBuffer(string: body))
+            #expect(response.status == .ok)
+            let output = lines.all.joined(separator: "\n")
+            #expect(output.contains("gnp.exe"))
+            #expect(output.contains("<U+202E>"))
+            for scalar in output.unicodeScalars {
+                #expect(scalar == "\n" || !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)), "\(scalar.value)")
+                #expect(!(0x202A...0x202E).contains(scalar.value) && !(0x2066...0x2069).contains(scalar.value))
+            }
+        }
+    }
+
     @Test func rejectsTamperedMissingAndStaleSignatures() async throws {
         let valid = try signed(id: "msg_t")
         let stale = try signed(id: "msg_s", at: Date().addingTimeInterval(-600))
