@@ -116,7 +116,7 @@ public struct HookServer: Sendable {
 
     /// The API as a service listening on `host:port`, with the connection cap and the request deadlines.
     public func application(
-        host: String, port: Int, logger: Logger,
+        host: String, port: Int, logger: Logger, eventLoopGroup: EventLoopGroupProvider = .singleton,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> Application<RouterResponder<BasicRequestContext>> {
         let registry = ConnectionRegistry(limits: configuration.connections)
@@ -127,6 +127,7 @@ public struct HookServer: Sendable {
                 address: .hostname(host, port: port), serverName: "hooktop",
                 backlog: 1024, availableConnectionsDelegate: ConnectionCap(registry: registry)),
             onServerRunning: onServerRunning,
+            eventLoopGroupProvider: eventLoopGroup,
             logger: logger)
     }
 

@@ -151,7 +151,9 @@ struct DispatcherTests {
                     let delivery = try store.onlyDelivery(messageId: published.message.id)
                     #expect(delivery.lastStatusCode == 429)
                     let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
-                    let wait = try #require(delivery.nextAttemptAt).timeIntervalSince(attempt.startedAt)
+                    // Counted from the end of the attempt, when the answer (and its Retry-After) arrived.
+                    let answered = attempt.startedAt.addingTimeInterval(Double(attempt.durationMilliseconds) / 1000)
+                    let wait = try #require(delivery.nextAttemptAt).timeIntervalSince(answered)
                     #expect(abs(wait - expected) < 3, "next attempt \(wait) s after the first, expected \(expected)")
                     #expect(attempt.responseHeaders.contains { $0.name.lowercased() == "retry-after" && $0.value == String(retryAfter) })
                     #expect(receiver.requests.count == 1)

@@ -35,7 +35,7 @@ struct OperationsTests {
                     #expect(try store.endpointSummaries(now: Date()).first { $0.endpoint.id == held.id }?.counts.pending == 3)
 
                     try await operations.resume(endpointId: held.id, by: testActor)
-                    let released = try await eventually(timeout: .seconds(2)) {
+                    let released = try await eventually(timeout: .seconds(15)) {
                         try store.deliveries(endpointId: held.id).allSatisfy { $0.status == .delivered }
                     }
                     #expect(released)
