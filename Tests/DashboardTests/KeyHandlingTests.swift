@@ -48,23 +48,148 @@ import Testing
         log.appendDelivery()
         log.appendDelivery()
         state.reload(from: log)
+        // Not following: the page stays anchored, the row keeps its place, the arrivals are counted.
         #expect(state.selectedKey == key)
-        #expect(state.list.selectedIndex == 4)
+        #expect(state.list.selectedIndex == 2)
+        #expect(state.newRows == 2)
     }
 
-    @Test func spaceFreezesTheLiveLog() {
+    // MARK: Follow mode
+
+    /// Following, the newest delivery is selected after every refresh, however many arrive.
+    @Test func followingKeepsTheNewestSelected() {
         let log = FixtureLog()
         var state = Fixture.state(log, view: .deliveries)
-        let before = state.rows.count
-        state.press(.char(" "))
-        #expect(state.frozen)
-        #expect(DashboardRenderer.render(state).text().contains("FROZEN"))
-        log.appendDelivery()
+        #expect(state.list.following)
+        for round in 0..<30 {
+            var newest: Int64 = 0
+            for _ in 0...(round % 4) { newest = log.appendDelivery() }
+            state.reload(from: log)
+            #expect(state.selectedRow?.delivery?.id == newest, "round \(round)")
+            #expect(state.list.top == 0)
+        }
+        #expect(DashboardRenderer.render(state).text().contains("following"))
+    }
+
+    /// After `j`, a stream of refreshes with new rows on top never changes the selected delivery, nor its place on
+    /// screen; `+N new` counts the arrivals; `f` follows again.
+    @Test func movingAwayStopsFollowingAndTheSelectionNeverDrifts() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries, pageSize: 50)
+        state.press(.char("j"), .char("j"), .char("j"))
+        let selected = state.selectedRow?.delivery?.id
+        let screenRow = state.list.selectedIndex - state.list.top
+        #expect(!state.list.following)
+        var arrived = 0
+        for _ in 0..<120 {
+            log.appendDelivery()
+            arrived += 1
+            state.reload(from: log)
+            #expect(state.selectedRow?.delivery?.id == selected)
+            #expect(state.list.selectedIndex - state.list.top == screenRow)
+        }
+        #expect(state.newRows == min(arrived, DashboardState.newRowsLimit))
+        let text = DashboardRenderer.render(state).text()
+        #expect(text.contains("PAUSED +99+ new"), "\(text)")
+        state.press(.char("f"))
         state.reload(from: log)
-        #expect(state.rows.count == before)
-        state.press(.char(" "))
+        #expect(state.list.following)
+        #expect(state.newRows == 0)
+        #expect(state.selectedRow?.delivery?.id == log.newestDeliveryId)
+    }
+
+    /// `k` on the top row of a paused log, `g` and Space all return to following.
+    @Test func upFromTheTopGAndSpaceFollowAgain() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        for keys: [Key] in [[.char("j"), .char("k"), .char("k")], [.char("j"), .char("g")], [.char(" "), .char(" ")]] {
+            for key in keys.dropLast() { state.press(key) }
+            log.appendDelivery()
+            state.reload(from: log)
+            #expect(!state.list.following)
+            state.press(keys.last!)
+            state.reload(from: log)
+            #expect(state.list.following, "\(keys)")
+            #expect(state.selectedRow?.delivery?.id == log.newestDeliveryId)
+        }
+    }
+
+    /// An action after many refreshes acts on the delivery that was selected when the key was pressed.
+    @Test func anActionTargetsTheRowUnderTheCursorAfterManyRefreshes() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries)
+        state.press(.char("j"), .char("j"))
+        let selected = try! #require(state.selectedRow?.delivery)
+        for _ in 0..<25 {
+            log.appendDelivery()
+            state.reload(from: log)
+        }
+        let effects = state.press(.char("r"))
+        #expect(effects == [.perform(.redeliver(deliveryId: selected.id, previousAttempts: selected.attemptCount))])
+    }
+
+    /// A selected row that leaves the list is reported and nothing else is highlighted or acted on.
+    @Test func aRowThatLeavesTheListIsNotReplacedByAnother() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .retryQueue)
+        state.press(.char("j"))
+        let selected = try! #require(state.selectedRow?.delivery)
+        log.setDeliveryStatus(selected.id, .delivered)
         state.reload(from: log)
-        #expect(state.rows.count == before + 1)
+        #expect(state.list.lost)
+        #expect(state.selectedRow == nil)
+        #expect(state.message?.text.contains("#\(selected.id) left this list") == true)
+        #expect(state.press(.char("x")) == [])
+        #expect(state.message?.kind == .error)
+        // The next move selects again, near where the row was.
+        state.press(.char("j"))
+        #expect(state.selectedRow != nil)
+        #expect(!state.list.lost)
+    }
+
+    /// Ids pasted as they are: recognised, case kept, looked up in the log rather than in the loaded rows.
+    @Test func pastedIdsAreRecognisedWithTheirCase() {
+        let message = FilterQuery.parse("msg_AbC123xyz")
+        #expect(message.messageId == "msg_AbC123xyz")
+        #expect(message.text.isEmpty)
+        #expect(FilterQuery.parse("ep_Q7kLm").endpointId == "ep_Q7kLm")
+        #expect(FilterQuery.parse("dlv_42").deliveryId == 42)
+        #expect(FilterQuery.parse("#42").deliveryId == 42)
+        #expect(FilterQuery.parse("ep:Globex").endpointName == "Globex")
+        #expect(FilterQuery.parse("ep:Globex").endpointId == nil)
+        #expect(FilterQuery.parse("msg_AbC status:dead").description == "status:dead msg:msg_AbC")
+    }
+
+    /// A delivery far older than the loaded page is found by its id; `ep:` takes a name or URL fragment.
+    @Test func aDeliveryOlderThanThePageIsFoundByItsId() {
+        let log = FixtureLog()
+        for _ in 0..<60 { log.appendDelivery() }
+        var state = Fixture.state(log, view: .deliveries, pageSize: 20)
+        let oldest = try! #require(try log.deliveries(DeliveryQuery(limit: 1000)).last)
+        #expect(!state.rows.contains { $0.delivery?.id == oldest.id })
+        state.press(.char("/"))
+        state.type("#\(oldest.id)")
+        state.press(.enter)
+        state.reload(from: log)
+        #expect(state.rows.map { $0.delivery?.id } == [oldest.id])
+
+        state.press(.char("/"), .ctrl("u"))
+        state.type(oldest.messageId)
+        state.press(.enter)
+        state.reload(from: log)
+        #expect(state.rows.allSatisfy { $0.delivery?.messageId == oldest.messageId })
+        #expect(!state.rows.isEmpty)
+
+        state.press(.char("/"), .ctrl("u"))
+        state.type("ep:crm.example")
+        state.press(.enter)
+        state.reload(from: log)
+        #expect(!state.rows.isEmpty)
+        #expect(state.rows.allSatisfy { $0.delivery?.endpointId == "ep_crm" })
+        state.press(.char("/"), .ctrl("u"))
+        state.type("ep:nothing-like-this")
+        state.press(.enter)
+        #expect(state.message?.kind == .error)
     }
 
     @Test func filterTokensMapToQueryFields() {

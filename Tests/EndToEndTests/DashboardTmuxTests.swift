@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import HookServer
 import HooktopTesting
 import Synchronization
 import Testing
@@ -49,11 +50,11 @@ struct DashboardTmuxTests {
             try await tmux.waitFor(mark.columns)
         }
         tmux.send("Tab")
-        try await tmux.waitFor("RESULT", "LAT")
+        try await tmux.waitFor("RESULT", "ID")
         tmux.send("Tab")
         try await tmux.waitFor("FAILURE")
         tmux.send("BTab")
-        try await tmux.waitFor("RESULT", "LAT")
+        try await tmux.waitFor("RESULT", "ID")
     }
 
     @Test func filtersTheDeliveriesByStatus() async throws {
@@ -527,5 +528,81 @@ private final class HostileServer: @unchecked Sendable {
     func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
+    }
+}
+
+// MARK: - The live log while `hooktop serve` delivers
+
+/// The dashboard over a log that `hooktop serve` is filling: following keeps up with the clock, and a selection made
+/// by the operator holds its delivery while rows keep arriving.
+@Suite(.timeLimit(.minutes(4)))
+struct LiveDashboardTmuxTests {
+    @Test func followsTheLiveLogAndHoldsTheSelectionWhileServeDelivers() async throws {
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        let database = try TemporaryDatabase()
+        let sink = try await ScriptedReceiver.start(routes: ["sink": .healthy])
+        defer { Task { await sink.stop() } }
+        _ = try database.store.addEndpoint(
+            url: sink.url("sink"), changes: EndpointChanges(description: "Live sink"), allowPrivateDestination: true,
+            by: testActor)
+        let serve = try await ServeProcess.start(executable, database: database.path)
+        defer { serve.child.signal(SIGKILL) }
+        // A few events a second, as an application would publish them.
+        let store = database.store
+        let publisher = Task {
+            while !Task.isCancelled {
+                _ = try? store.publish(eventType: "order.created", payload: #"{"n":1}"#)
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        defer { publisher.cancel() }
+
+        let tmux = try Tmux(dashboardOn: database.path, width: 100, height: 30)
+        defer { tmux.kill() }
+        try await tmux.waitFor("Live sink")
+        tmux.send("2")
+        try await tmux.waitFor("following", "delivered")
+
+        // Following: for 30 s the selected top row is never more than a few seconds behind the header's clock.
+        var worst = 0
+        for _ in 0..<30 {
+            try await Task.sleep(for: .seconds(1))
+            let screen = tmux.capture()
+            let lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let clock = try #require(Self.seconds(lines.first?.split(separator: " ").last.map(String.init)))
+            let selected = try #require(lines.first { $0.hasPrefix("▌") }, "no selected row:\n\(screen)")
+            #expect(lines.firstIndex(of: selected) == 4, "the selection is not the top row:\n\(screen)")
+            let rowTime = try #require(Self.seconds(String(selected.dropFirst().prefix(8))), "\(selected)")
+            worst = max(worst, (clock - rowTime + 86_400) % 86_400)
+        }
+        #expect(worst <= 5, "the top row fell \(worst) s behind the clock")
+
+        // Moving away: the highlighted delivery stays the same for 30 s while new ones arrive and are counted.
+        tmux.send("j")
+        try await tmux.waitFor("PAUSED")
+        let chosen = try #require(Self.selectedID(tmux.capture()))
+        for _ in 0..<30 {
+            try await Task.sleep(for: .seconds(1))
+            #expect(Self.selectedID(tmux.capture()) == chosen)
+        }
+        try await tmux.waitFor(describing: "the new rows counted") { $0.contains("PAUSED +") && $0.contains(" new") }
+        // `r` acts on that delivery, and the message names it.
+        tmux.send("r")
+        try await tmux.waitFor("#\(chosen)")
+        // `f` follows again: the newest row is selected.
+        tmux.send("f")
+        try await tmux.waitFor("following")
+        #expect(serve.child.isRunning)
+    }
+
+    /// `HH:MM:SS` as seconds of the day.
+    static func seconds(_ text: String?) -> Int? {
+        guard let parts = text?.split(separator: ":").compactMap({ Int($0) }), parts.count == 3 else { return nil }
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    }
+
+    /// The id in the last column of the highlighted row.
+    static func selectedID(_ screen: String) -> String? {
+        screen.split(separator: "\n").first { $0.hasPrefix("▌") }?.split(separator: " ").last.map(String.init)
     }
 }

@@ -13,10 +13,12 @@ extension DashboardState {
         if let endpoints = snapshot.endpoints { self.endpoints = endpoints }
         if let failureGroups = snapshot.failureGroups { self.failureGroups = failureGroups }
         if let deliveries = snapshot.deliveries, request.deliveries == current.deliveries, request.view == view {
-            let keep = frozen && view == .deliveries && deliveriesQuery == request.deliveries && loaded
-            if !keep {
-                self.deliveries = deliveries
-                deliveriesQuery = request.deliveries
+            self.deliveries = deliveries
+            deliveriesQuery = request.deliveries
+            if let head = snapshot.deliveriesHead, let anchor = lists[.deliveries]?.anchor {
+                newRows = head.count { $0.id > anchor }
+            } else {
+                newRows = 0
             }
         }
         if let samples = snapshot.failureSamples, let query = request.failureSamples, query == current.failureSamples {

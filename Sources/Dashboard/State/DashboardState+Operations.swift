@@ -110,7 +110,23 @@ extension DashboardState {
             case .escape: self.modal = nil
             case .enter:
                 self.modal = nil
-                let query = FilterQuery.parse(editor.text)
+                var query = FilterQuery.parse(editor.text)
+                var note: String?
+                if let name = query.endpointName, query.endpointId == nil {
+                    // `ep:Globex`: an endpoint's description or a fragment of its URL.
+                    let needle = name.lowercased()
+                    let matching = endpoints.map(\.endpoint).filter {
+                        $0.description.lowercased().contains(needle) || $0.url.lowercased().contains(needle)
+                    }
+                    guard let first = matching.first else {
+                        say("no endpoint's name or URL contains \(name)", .error)
+                        return []
+                    }
+                    query.endpointId = first.id
+                    if matching.count > 1 {
+                        note = "ep:\(name) matches \(matching.count) endpoints; showing \(endpointName(first.id))"
+                    }
+                }
                 filters[view] = query.isEmpty ? nil : query
                 list = ListState()
                 loaded = false
@@ -119,7 +135,7 @@ extension DashboardState {
                         "not understood: \(query.unknown.joined(separator: " ")) (status: takes \(Self.statusNames))",
                         .error)
                 } else {
-                    say(query.isEmpty ? "filter cleared" : "filter: \(query.description)")
+                    say(note ?? (query.isEmpty ? "filter cleared" : "filter: \(query.description)"), for: note == nil ? nil : 8)
                 }
             default:
                 if editor.handle(key) { self.modal = .filter(editor) }

@@ -73,10 +73,18 @@ extension DashboardState {
         case .back: back()
         case .expand: setExpanded(true)
         case .collapse: setExpanded(false)
-        case .toggleFreeze:
-            guard view == .deliveries else { return [] }
-            frozen.toggle()
-            say(frozen ? "live log frozen (Space to resume)" : "live log resumed")
+        case .toggleFollow, .follow:
+            guard isLiveLog else {
+                say("only the Deliveries view (2) follows new rows")
+                return []
+            }
+            if command == .toggleFollow && list.following {
+                stopFollowing()
+                say("paused: rows stay where they are (Space or f follows again)")
+            } else {
+                follow()
+                say("following the newest deliveries")
+            }
         case .filter: modal = .filter(LineEditor(filter.description))
         case .cycleSort:
             let sorts = view.sorts
@@ -124,7 +132,7 @@ extension DashboardState {
             detail = nil
             detailData = nil
             return nil
-        case .toggleFreeze, .filter, .cycleSort:
+        case .toggleFollow, .follow, .filter, .cycleSort:
             return []
         default:
             return nil

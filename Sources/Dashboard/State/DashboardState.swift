@@ -14,7 +14,8 @@ public struct DashboardState: Sendable {
     public var lists: [ViewKind: ListState] = [:]
     public var filters: [ViewKind: FilterQuery] = [:]
     public var sortIndex: [ViewKind: Int] = [:]
-    public var frozen = false
+    /// Deliveries newer than the anchor of a live log that is not following (the `+N new` badge).
+    public var newRows = 0
     /// The failure group (by `groupKey`) whose deliveries are listed under it.
     public var expandedGroup: String?
     public var detail: DetailState?
@@ -34,7 +35,7 @@ public struct DashboardState: Sendable {
     public private(set) var endpointNames: [String: String] = [:]
     /// The Deliveries page.
     public var deliveries: [Delivery] = []
-    /// The query `deliveries` came from (a frozen log keeps its rows while the query stays the same).
+    /// The query `deliveries` came from.
     public var deliveriesQuery: DeliveryQuery?
     public var retryQueue: [Delivery] = []
     public var failureGroups: [FailureGroup] = []
@@ -76,6 +77,12 @@ public struct DashboardState: Sendable {
 
     public var filter: FilterQuery { filters[view] ?? FilterQuery() }
 
+    /// The Deliveries view stopped following its newest row (its rows stay where they are).
+    public var frozen: Bool { !(lists[.deliveries]?.following ?? true) }
+
+    /// Newer deliveries counted at most (the badge says `99+` past it).
+    public static let newRowsLimit = 100
+
     public var sort: SortOrder? {
         let sorts = view.sorts
         return sorts.isEmpty ? nil : sorts[(sortIndex[view] ?? 0) % sorts.count]
@@ -90,7 +97,7 @@ public struct DashboardState: Sendable {
     public var dataRequest: DataRequest {
         let pageSize = options.pageSize
         // Endpoints in every view: their names and statuses label the rows (cheap: counters and minute buckets).
-        var request = DataRequest(view: view, endpoints: true, frozen: frozen && view == .deliveries)
+        var request = DataRequest(view: view, endpoints: true)
         let filter = filters[view] ?? FilterQuery()
         let cursor = lists[view]?.pages.last
         switch view {
@@ -101,7 +108,19 @@ public struct DashboardState: Sendable {
                 statuses: filter.statuses, endpointId: filter.endpointId, eventType: filter.exactEventType,
                 messageId: filter.messageId, limit: pageSize
             )
-            if case .deliveriesBefore(let id) = cursor { query.before = id }
+            if let id = filter.deliveryId {
+                // One delivery by id: the index answers it, however old.
+                query.before = id + 1
+                query.limit = 1
+            } else if case .deliveriesBefore(let id) = cursor {
+                query.before = id
+            } else if let anchor = lists[view]?.anchor, !(lists[view]?.following ?? true) {
+                query.before = anchor + 1
+                var head = query
+                head.before = nil
+                head.limit = Self.newRowsLimit
+                request.deliveriesHead = head
+            }
             request.deliveries = query
         case .failures:
             request.failureGroups = true

@@ -16,6 +16,8 @@ public struct DataRequest: Sendable, Equatable {
     public var view: ViewKind
     /// The Deliveries page (view 2).
     public var deliveries: DeliveryQuery?
+    /// The newest deliveries of the same filter, when the page is anchored below them: what `+N new` counts.
+    public var deliveriesHead: DeliveryQuery?
     public var retryQueue: RetryQueueQuery?
     /// `(eventType, before, limit)` of the Events page.
     public var messages: MessagesQuery?
@@ -27,13 +29,11 @@ public struct DataRequest: Sendable, Equatable {
     public var detailId: Int64?
     /// A redelivered delivery whose new attempt the dashboard is waiting for.
     public var watchId: Int64?
-    /// Frozen: keep the list page as it is (the header still refreshes).
-    public var frozen: Bool
 
     public init(
         view: ViewKind, deliveries: DeliveryQuery? = nil, retryQueue: RetryQueueQuery? = nil,
         messages: MessagesQuery? = nil, failureGroups: Bool = false, failureSamples: FailureSampleQuery? = nil,
-        endpoints: Bool = false, detailId: Int64? = nil, watchId: Int64? = nil, frozen: Bool = false
+        endpoints: Bool = false, detailId: Int64? = nil, watchId: Int64? = nil
     ) {
         self.view = view
         self.deliveries = deliveries
@@ -44,7 +44,6 @@ public struct DataRequest: Sendable, Equatable {
         self.endpoints = endpoints
         self.detailId = detailId
         self.watchId = watchId
-        self.frozen = frozen
     }
 }
 
@@ -88,6 +87,7 @@ public struct DataSnapshot: Sendable {
     public var overview: Overview?
     public var endpoints: [EndpointSummary]?
     public var deliveries: [Delivery]?
+    public var deliveriesHead: [Delivery]?
     public var retryQueue: [Delivery]?
     public var failureGroups: [FailureGroup]?
     public var failureSamples: [Delivery]?
@@ -120,11 +120,8 @@ public struct DataSnapshot: Sendable {
         snapshot.changeCounter = attempt { try log.changeCounter() } ?? 0
         snapshot.overview = attempt { try log.overview(now: now) }
         if request.endpoints { snapshot.endpoints = attempt { try log.endpointSummaries(now: now) } }
-        if request.frozen, let previous, previous.request.deliveries == request.deliveries {
-            snapshot.deliveries = previous.deliveries
-        } else if let query = request.deliveries {
-            snapshot.deliveries = attempt { try log.deliveries(query) }
-        }
+        if let query = request.deliveries { snapshot.deliveries = attempt { try log.deliveries(query) } }
+        if let query = request.deliveriesHead { snapshot.deliveriesHead = attempt { try log.deliveries(query) } }
         if let query = request.retryQueue { snapshot.retryQueue = attempt { try log.retryQueue(query) } }
         if request.failureGroups {
             snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) }

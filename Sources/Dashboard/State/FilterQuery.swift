@@ -3,12 +3,18 @@ import Foundation
 
 /// A parsed `/` filter: tokens that map to query fields, plus free text matched client-side.
 ///
-/// `status:dead` (comma-separated for several), `type:invoice.*`, `ep:ep_123`, `msg:msg_abc`; anything else is text.
+/// `status:dead` (comma-separated for several), `type:invoice.*`, `ep:ep_123` (or `ep:` a name or URL fragment),
+/// `msg:msg_abc`; a bare id pasted as it is (`msg_…`, `ep_…`, `dlv_42`, `#42`) is recognised; anything else is text.
+/// Ids keep their case: they are looked up in the log, not matched as text.
 public struct FilterQuery: Sendable, Equatable {
     public var statuses: [DeliveryStatus] = []
     public var eventType: String?
     public var endpointId: String?
+    /// `ep:` followed by something that is not an id: a name or URL fragment, resolved against the endpoints.
+    public var endpointName: String?
     public var messageId: String?
+    /// One delivery, by id (`dlv_42`, `#42`).
+    public var deliveryId: Int64?
     /// Free text, lowercased; rows whose visible text contains it are kept.
     public var text: String = ""
     /// Tokens that looked like `key:value` but were not understood (reported to the operator).
@@ -26,7 +32,8 @@ public struct FilterQuery: Sendable, Equatable {
     }
 
     public var isEmpty: Bool {
-        statuses.isEmpty && eventType == nil && endpointId == nil && messageId == nil && text.isEmpty
+        statuses.isEmpty && eventType == nil && endpointId == nil && endpointName == nil && messageId == nil
+            && deliveryId == nil && text.isEmpty
     }
 
     /// Parses what the operator typed after `/`.
@@ -34,6 +41,21 @@ public struct FilterQuery: Sendable, Equatable {
         var query = FilterQuery()
         var words: [String] = []
         for token in input.split(separator: " ", omittingEmptySubsequences: true) {
+            // A pasted id on its own.
+            if token.hasPrefix("msg_") && token.count > 4 {
+                query.messageId = String(token)
+                continue
+            }
+            if token.hasPrefix("ep_") && token.count > 3 {
+                query.endpointId = String(token)
+                continue
+            }
+            if let id = Identifier.parseDeliveryID(String(token.hasPrefix("#") ? token.dropFirst() : token)),
+                token.hasPrefix("#") || token.hasPrefix("dlv_")
+            {
+                query.deliveryId = id
+                continue
+            }
             let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[1].isEmpty else {
                 words.append(String(token))
@@ -45,7 +67,8 @@ public struct FilterQuery: Sendable, Equatable {
                 let statuses = value.split(separator: ",").compactMap { DeliveryStatus(rawValue: $0.lowercased()) }
                 if statuses.isEmpty { query.unknown.append(String(token)) } else { query.statuses += statuses }
             case "type", "t", "event": query.eventType = value
-            case "ep", "endpoint": query.endpointId = value
+            case "ep", "endpoint":
+                if value.hasPrefix("ep_") { query.endpointId = value } else { query.endpointName = value }
             case "msg", "message": query.messageId = value
             default: words.append(String(token))
             }
@@ -59,8 +82,9 @@ public struct FilterQuery: Sendable, Equatable {
         var parts: [String] = []
         if !statuses.isEmpty { parts.append("status:" + statuses.map(\.rawValue).joined(separator: ",")) }
         if let eventType { parts.append("type:" + eventType) }
-        if let endpointId { parts.append("ep:" + endpointId) }
+        if let endpointId { parts.append("ep:" + endpointId) } else if let endpointName { parts.append("ep:" + endpointName) }
         if let messageId { parts.append("msg:" + messageId) }
+        if let deliveryId { parts.append("#\(deliveryId)") }
         if !text.isEmpty { parts.append(text) }
         return parts.joined(separator: " ")
     }

@@ -36,7 +36,8 @@ public enum Command: Sendable, Equatable {
     case nextView, previousView
     case moveUp, moveDown, pageUp, pageDown, top, bottom
     case open, back, expand, collapse
-    case toggleFreeze
+    /// Space: follow the newest deliveries, or stop following. `f`: follow.
+    case toggleFollow, follow
     case filter, cycleSort, help, quit, redraw
     case pause, disable, redeliver, recover, cancelRetry
     case previousAttempt, nextAttempt

@@ -26,7 +26,8 @@ public enum KeyBindings {
             case "G": return .bottom
             case "l": return .expand
             case "h": return .collapse
-            case " ": return .toggleFreeze
+            case " ": return .toggleFollow
+            case "f": return .follow
             case "/": return .filter
             case "s": return .cycleSort
             case "?": return .help
@@ -81,8 +82,8 @@ public enum KeyBindings {
         Entry(keys: "[ ]", help: "previous / next attempt in the detail", footer: "attempt", views: [], detail: true),
         Entry(keys: "Esc", help: "back (close overlay, detail, filter)", footer: "back", views: [], detail: true),
         Entry(
-            keys: "Space", help: "freeze / unfreeze the live log", footer: "freeze", views: [.deliveries], detail: false
-        ),
+            keys: "Space f", help: "follow the newest deliveries / stop (moving away stops; g or f follows)",
+            footer: "follow", views: [.deliveries], detail: false),
         Entry(
             keys: "/", help: "filter: text, status:dead type:invoice.* ep:ep_… msg:msg_…", footer: "filter",
             views: lists, detail: false),

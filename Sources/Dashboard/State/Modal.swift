@@ -84,6 +84,15 @@ public struct ListState: Sendable, Equatable {
     public var top: Int = 0
     /// Cursor stack: the last one is the current page; empty means the live head.
     public var pages: [PageCursor] = []
+    /// The live log follows its newest row (Deliveries): new rows appear on top and stay selected. Moving away stops
+    /// following; `f`, Space or `g` start it again.
+    public var following = true
+    /// Not following: the newest delivery when following stopped. The page stays anchored there (rows keep their
+    /// place on screen while their statuses update); newer arrivals are counted, not shown.
+    public var anchor: Int64?
+    /// The selected row left the list (delivered out of the retry queue, say): nothing is highlighted and no action
+    /// has a target until the operator selects again. The highlight never jumps to another row by itself.
+    public var lost = false
 
     public init() {}
 }

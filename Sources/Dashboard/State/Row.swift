@@ -89,6 +89,7 @@ extension DashboardState {
             (filter.statuses.isEmpty || filter.statuses.contains(d.status))
                 && (filter.endpointId.map { d.endpointId == $0 } ?? true)
                 && (filter.messageId.map { d.messageId == $0 } ?? true)
+                && (filter.deliveryId.map { d.id == $0 } ?? true)
                 && filter.matches(eventType: d.eventType)
                 && filter.matches(
                     text: [

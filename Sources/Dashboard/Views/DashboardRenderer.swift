@@ -88,7 +88,7 @@ public enum DashboardRenderer {
             case .events: EventsView.columns
             }
         grid.drawTable(
-            columns: columns, rowCount: rows.count, top: list.top, selected: rows.isEmpty ? nil : list.selectedIndex,
+            columns: columns, rowCount: rows.count, top: list.top, selected: rows.isEmpty || list.lost ? nil : list.selectedIndex,
             y: y, height: height, glyphs: state.glyphs,
             cells: { index in
                 switch rows[index] {

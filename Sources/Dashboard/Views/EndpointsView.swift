@@ -53,7 +53,8 @@ enum DeliveriesView {
         Column(title: "ATT", width: 3, priority: 3, alignRight: true),
         Column(title: "RESULT", width: 16, priority: 9),
         Column(title: "LAT", width: 6, priority: 6, alignRight: true),
-        Column(title: "ID", width: 7, priority: 4, alignRight: true),
+        // The id names the row an action will act on: it stays at 80 columns, before latency and attempts.
+        Column(title: "ID", width: 7, priority: 8, alignRight: true),
     ]
 
     static func cells(_ d: Delivery, state: DashboardState) -> [TableCell] {

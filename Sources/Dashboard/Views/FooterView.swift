@@ -43,6 +43,7 @@ enum FooterView {
         let count = rowCount ?? state.rows.count
         guard count > 0 else { return "" }
         let page = state.list.pages.isEmpty ? "" : " p\(state.list.pages.count + 1)"
+        if state.list.lost { return "-/\(count)\(page)" }
         return "\(min(state.list.selectedIndex, count - 1) + 1)/\(count)\(page)"
     }
 

@@ -144,7 +144,15 @@ enum HeaderView {
     private static func drawTabs(_ state: DashboardState, into grid: inout CellGrid) {
         let y = 2
         var badges: [TableCell] = []
-        if state.frozen { badges.append(TableCell(" FROZEN ", Style(.badgeAlert, bold: true))) }
+        if state.view == .deliveries && state.detail == nil {
+            if state.frozen {
+                let count = state.newRows >= DashboardState.newRowsLimit ? "\(DashboardState.newRowsLimit - 1)+" : "\(state.newRows)"
+                let text = state.newRows > 0 ? " PAUSED +\(count) new " : " PAUSED "
+                badges.append(TableCell(text, Style(.badgeAlert, bold: true)))
+            } else {
+                badges.append(TableCell("following", Style(.ok)))
+            }
+        }
         if let sort = state.sort { badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim))) }
         let filter = state.filter
         if !filter.isEmpty {

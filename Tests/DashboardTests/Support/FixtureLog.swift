@@ -149,6 +149,16 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         }
     }
 
+    var newestDeliveryId: Int64? { lock.withLock { deliveryList.first?.id } }
+
+    /// Changes a delivery's status (what the dispatcher does as it works).
+    func setDeliveryStatus(_ id: Int64, _ status: DeliveryStatus) {
+        lock.withLock {
+            if let index = deliveryList.firstIndex(where: { $0.id == id }) { deliveryList[index].status = status }
+            counter += 1
+        }
+    }
+
     /// Records a new manual attempt on a delivery (what the dispatcher does after a redelivery).
     func addAttempt(deliveryId: Int64, status: Int, milliseconds: Int) {
         lock.withLock {
