@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <term.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t hooktop_pending_signal = 0;
@@ -17,6 +18,16 @@ int hooktop_setup_locale(void) {
     const char *codeset = nl_langinfo(CODESET);
     if (codeset == NULL) return 0;
     return (strcasecmp(codeset, "UTF-8") == 0 || strcasecmp(codeset, "UTF8") == 0) ? 1 : 0;
+}
+
+int hooktop_terminal_addressable(void) {
+    int error = 0;
+    if (setupterm(NULL, 1, &error) != OK) return -1;
+    const char *cup = tigetstr("cup");
+    int addressable = (cup != NULL && cup != (char *)-1) ? 1 : 0;
+    del_curterm(cur_term);
+    cur_term = NULL;
+    return addressable;
 }
 
 int hooktop_start(void) {

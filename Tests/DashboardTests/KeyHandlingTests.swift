@@ -54,6 +54,25 @@ import Testing
         #expect(state.newRows == 2)
     }
 
+    @Test func anUnknownKeySaysSo() {
+        var state = Fixture.state(view: .deliveries)
+        let before = state.list
+        #expect(state.press(.char("z")) == [])
+        #expect(state.message?.text == "unknown key z \u{2014} ? for help")
+        #expect(state.list == before)
+    }
+
+    /// The footer offers what `p` and `d` will do to the endpoint under the cursor.
+    @Test func theFooterSaysResumeOnAPausedEndpoint() {
+        var state = Fixture.state(view: .endpoints, width: 120, height: 30)
+        let paused = try! #require(state.rows.firstIndex { $0.endpointId == "ep_legacy" })
+        for _ in 0..<paused { state.press(.char("j")) }
+        let footer = DashboardRenderer.render(state).text().split(separator: "\n").suffix(2).joined()
+        #expect(footer.contains("p resume"), "\(footer)")
+        state.press(.char("g"))
+        #expect(DashboardRenderer.render(state).text().contains("p pause"))
+    }
+
     // MARK: Follow mode
 
     /// Following, the newest delivery is selected after every refresh, however many arrive.

@@ -86,4 +86,27 @@ import Testing
         for glyph in ["…", "●", "✓", "✗", "▌", "↻", "→"] { #expect(!text.contains(glyph)) }
         assertSnapshot(text, named: "ascii-deliveries-80x24")
     }
+
+    /// Without UTF-8, help, footers, dialogs, the detail and messages spell every symbol in ASCII.
+    @Test func asciiCoversHelpDialogsAndTheDetail() {
+        let symbols = Set("↑↓→←·…▸▾●○✓✗×↻─│▌—–▁▂▃▄▅▆▇█")
+        var screens: [String: String] = [:]
+        for view in ViewKind.allCases {
+            var state = Fixture.state(view: view, width: 100, height: 40)
+            state.glyphs = .ascii
+            screens["\(view)"] = DashboardRenderer.render(state).text()
+            state.press(.char("?"))
+            screens["help \(view)"] = DashboardRenderer.render(state).text()
+            state.press(.escape, .enter)
+            screens["open \(view)"] = DashboardRenderer.render(state).text()
+            state.press(.escape, .char("/"))
+            screens["filter \(view)"] = DashboardRenderer.render(state).text()
+            state.press(.escape, .char("x"))
+            screens["cancel \(view)"] = DashboardRenderer.render(state).text()
+        }
+        for (name, text) in screens {
+            #expect(!text.contains { symbols.contains($0) }, "\(name):\n\(text)")
+        }
+        #expect(screens["help deliveries"]?.contains("j k Up Down") == true)
+    }
 }

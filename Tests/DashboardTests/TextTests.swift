@@ -81,8 +81,9 @@ import Testing
     @Test func gridNeverSplitsAWideCharacter() {
         var grid = CellGrid(width: 5, height: 1)
         grid.put("ab東京", x: 0, y: 0)
-        #expect(grid.textLines() == ["ab東"])
-        #expect(grid[4, 0].text == " ")
+        // 京 does not fit: the cell it would start in shows that the text goes on.
+        #expect(grid.textLines() == ["ab東…"])
+        #expect(grid[4, 0].text == "…")
         var combining = CellGrid(width: 4, height: 1)
         combining.put("e\u{301}x", x: 0, y: 0)
         #expect(combining.textLines() == ["e\u{301}x"])
@@ -172,8 +173,11 @@ import Testing
         var grid = CellGrid(width: 10, height: 1)
         let end = grid.put("hello world", x: 2, y: 0, maxWidth: 6)
         #expect(end == 8)
-        #expect(grid.text() == "  hello")
-        #expect(grid[7, 0].text == " " && grid[7, 0].width == 1)
+        #expect(grid.text() == "  hello…", "clipped text ends with the ellipsis")
+        #expect(grid[7, 0].text == "…" && grid[7, 0].width == 1)
+        var exact = CellGrid(width: 10, height: 1)
+        exact.put("hello", x: 0, y: 0, maxWidth: 5)
+        #expect(exact.text() == "hello", "text that fits is not marked")
         var wide = CellGrid(width: 4, height: 1)
         wide.put("支払", x: 0, y: 0)
         wide.put("ab", x: 1, y: 0)  // overwrites the second half of 支: its first half is blanked

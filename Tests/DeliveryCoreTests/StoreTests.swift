@@ -157,13 +157,13 @@ struct StoreTests {
         let path = database.directory + "/app.db"
         let other = try Connection(path: path, readOnly: false, create: true)
         try other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada')")
-        let schemaBefore = try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) ?? "" }
+        let schemaBefore = try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) }
         for (readOnly, create) in [(false, true), (false, false), (true, false)] {
             let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly, create: create) }
             #expect(error?.code == .invalidInput)
             #expect(error?.message == "\(path) is not a hooktop database: it holds another application's tables (users)")
         }
-        #expect(try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) ?? "" } == schemaBefore)
+        #expect(try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) } == schemaBefore)
         #expect(try other.scalar("PRAGMA user_version") == 0)
     }
 

@@ -163,6 +163,75 @@ struct DashboardTmuxTests {
         try await tmux.waitFor { $0.contains("Acme billing") && $0.contains("OK 5m") && !$0.contains("too small") }
     }
 
+    /// A terminal that cannot move the cursor gets one line saying so, and a non-zero exit.
+    @Test func aDumbTerminalIsRefusedInOneLine() async throws {
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        let database = try TemporaryDatabase()
+        let tmux = try Tmux(
+            command: "env TERM=dumb '\(executable)' --db '\(database.path)'; echo EXITED:$?; exec sleep 600", width: 200,
+            height: 10)
+        defer { tmux.kill() }
+        try await tmux.waitFor("EXITED:1")
+        let lines = tmux.capture().split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.first?.hasPrefix("hooktop: TERM=dumb cannot move the cursor") == true, "\(lines)")
+    }
+
+    /// Without a UTF-8 locale, help spells its arrows and dots in ASCII instead of showing `?`.
+    @Test func helpWithoutUTF8HasNoQuestionMarkGlyphs() async throws {
+        let fixture = try await DemoFixture.make()
+        let executable = try #require(hooktopExecutable(), "build the hooktop product first")
+        let tmux = try Tmux(
+            command: "env LANG=C LC_ALL=C '\(executable)' --db '\(fixture.database)'; echo EXITED:$?; exec sleep 600",
+            width: 100, height: 40)
+        defer { tmux.kill() }
+        try await tmux.waitFor("1 Endpoints", "Acme billing")
+        tmux.send("?")
+        try await tmux.waitFor("this help")
+        let screen = tmux.capture()
+        #expect(screen.contains("j k Up Down"), "\(screen)")
+        for line in screen.split(separator: "\n") where line.contains("?") {
+            // The only question marks are the `?` key itself.
+            #expect(line.contains("this help") || line.contains("? help") || line.contains("? close"), "a ? glyph: \(line)")
+        }
+        tmux.send("Escape", "4")
+        try await tmux.waitFor("DUE", "ATTEMPT", "/8 ")
+        tmux.send("x")
+        try await tmux.waitFor("Cancel the pending retry")
+        for line in tmux.capture().split(separator: "\n") where line.contains("?") {
+            #expect(line.contains("Cancel the pending retry") || line.contains("attempt") || line.contains("? help"),
+                    "a ? glyph: \(line)")
+        }
+        #expect(tmux.capture().contains("->"))
+    }
+
+    /// A message id pasted into `/` finds its deliveries even when they are far older than the loaded page.
+    @Test func aPastedMessageIdOlderThanThePageIsFound() async throws {
+        let database = try TemporaryDatabase()
+        _ = try database.store.addEndpoint(
+            url: "http://127.0.0.1:9/a", changes: EndpointChanges(description: "Old sink"), allowPrivateDestination: true,
+            by: testActor)
+        let oldest = try database.store.publish(eventType: "invoice.paid", payload: "{}").message
+        for _ in 0..<400 { _ = try database.store.publish(eventType: "order.created", payload: "{}") }
+        let delivery = try #require(try database.store.deliveries(DeliveryQuery(messageId: oldest.id)).first)
+        let tmux = try Tmux(dashboardOn: database.path)
+        defer { tmux.kill() }
+        try await tmux.waitFor("Old sink")
+        tmux.send("2")
+        try await tmux.waitFor("order.created")
+        #expect(!tmux.capture().contains("invoice.paid"))
+        tmux.send("/")
+        try await tmux.waitFor("Enter apply")
+        tmux.type(oldest.id)
+        tmux.send("Enter")
+        try await tmux.waitFor(describing: "the old delivery") { screen in
+            screen.contains("invoice.paid") && !screen.contains("order.created") && !screen.contains("loading")
+        }
+        let rows = tmux.tableRows()
+        #expect(rows.count == 1, "\(rows)")
+        #expect(rows.first?.hasSuffix(" \(delivery.id)") == true, "\(rows)")
+    }
+
     @Test func quitsAndRestoresTheTerminal() async throws {
         let fixture = try await DemoFixture.make()
         let tmux = try Tmux(dashboardOn: fixture.database)

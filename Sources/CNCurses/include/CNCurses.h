@@ -27,6 +27,9 @@ static inline mmask_t hooktop_button5_pressed(void) { return BUTTON5_PRESSED; }
 /// Sets up the locale from the environment; returns 1 when the codeset is UTF-8.
 int hooktop_setup_locale(void);
 
+/// Whether $TERM's terminfo entry can move the cursor (`cup`): 1 yes, 0 no (TERM=dumb), -1 no terminfo entry.
+int hooktop_terminal_addressable(void);
+
 /// `newterm(NULL, stdout, stdin)` + `set_term`; returns 0 on success, -1 when the terminal cannot be opened.
 int hooktop_start(void);
 

@@ -20,6 +20,10 @@ public struct CellGrid: Sendable, Equatable {
     public let width: Int
     public let height: Int
     public private(set) var cells: [Cell]
+    /// Drawn in the last cell of text cut short by `put`, so clipped text never passes for whole.
+    public var ellipsis = "…"
+    /// The terminal shows ASCII only: `put` spells the dashboard's own symbols in ASCII (`→` as `->`).
+    public var asciiOnly = false
 
     public init(width: Int, height: Int) {
         self.width = max(0, width)
@@ -31,8 +35,9 @@ public struct CellGrid: Sendable, Equatable {
         cells[y * width + x]
     }
 
-    /// Writes `text` (already sanitised) at column `x` of row `y`, clipped at `x + maxWidth` and the right edge.
-    /// Control characters are dropped; a wide character that would cross the limit is replaced by spaces.
+    /// Writes `text` (already sanitised) at column `x` of row `y`, clipped at `x + maxWidth` and the right edge; text
+    /// cut short ends with `ellipsis`. Control characters are dropped; a wide character that would cross the limit is
+    /// replaced by spaces (and the ellipsis).
     /// - Returns: the column after the last one written.
     @discardableResult
     public mutating func put(_ text: String, x: Int, y: Int, style: Style = .normal, maxWidth: Int? = nil) -> Int {
@@ -43,11 +48,18 @@ public struct CellGrid: Sendable, Equatable {
             // One byte, one cell (the common case): no grapheme breaking, no width lookups.
             let strings = Self.asciiText
             for byte in text.utf8 {
-                if column + 1 > limit { break }
+                if column + 1 > limit {
+                    markCut(at: column - 1, from: x, y: y, style: style)
+                    break
+                }
                 if column >= 0 { set(column, y, Cell(text: strings[Int(byte)], width: 1, style: style)) }
                 column += 1
             }
             return column
+        }
+        if asciiOnly, text.contains(where: { Glyphs.asciiSymbols[$0] != nil }) {
+            let spelled = text.map { Glyphs.asciiSymbols[$0] ?? String($0) }.joined()
+            return put(spelled, x: x, y: y, style: style, maxWidth: maxWidth)
         }
         for character in text {
             let w = DisplayWidth.of(character)
@@ -68,6 +80,7 @@ public struct CellGrid: Sendable, Equatable {
                     set(column, y, Cell(text: " ", width: 1, style: style))
                     column += 1
                 }
+                markCut(at: column - 1, from: x, y: y, style: style)
                 break
             }
             if column >= 0 {
@@ -77,6 +90,12 @@ public struct CellGrid: Sendable, Equatable {
             column += w
         }
         return column
+    }
+
+    /// Puts the ellipsis in the last written cell of text that did not fit (`column`), when there is one.
+    private mutating func markCut(at column: Int, from start: Int, y: Int, style: Style) {
+        guard column >= max(0, start), column < width else { return }
+        set(column, y, Cell(text: ellipsis, width: 1, style: style))
     }
 
     /// One-character strings for the ASCII bytes.

@@ -56,8 +56,16 @@ public struct Glyphs: Sendable, Equatable {
     )
 
     public static let ascii = Glyphs(
-        ellipsis: "~", sparks: ["_", ".", "-", "=", "+", "*", "#", "@"], bullet: "*", hollowBullet: "o",
+        ellipsis: ">", sparks: ["_", ".", "-", "=", "+", "*", "#", "@"], bullet: "*", hollowBullet: "o",
         check: "+", cross: "x", times: "x", arrowRight: "->", expanded: "v", collapsed: ">", vertical: "|",
         horizontal: "-", selected: ">", retry: "~"
     )
+
+    /// ASCII for the symbols the dashboard's own text uses (help, footers, dialogs, messages), for terminals without
+    /// UTF-8, where they would show as `?`. Each is distinct from the others and from the ellipsis.
+    static let asciiSymbols: [Character: String] = [
+        "↑": "Up", "↓": "Down", "→": "->", "←": "<-", "·": "-", "…": "...", "▸": ">", "▾": "v", "●": "*", "○": "o",
+        "✓": "+", "✗": "x", "×": "x", "↻": "~", "─": "-", "│": "|", "▌": ">", "—": "--", "–": "-", "▁": "_",
+        "▂": ".", "▃": "-", "▄": "=", "▅": "+", "▆": "*", "▇": "#", "█": "@",
+    ]
 }

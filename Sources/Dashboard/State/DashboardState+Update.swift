@@ -46,7 +46,14 @@ extension DashboardState {
             let command: Command = key == .wheelUp ? .moveUp : .moveDown
             return (0..<3).flatMap { _ in handle(command) }
         }
-        guard let command = KeyBindings.command(for: key) else { return [] }
+        guard let command = KeyBindings.command(for: key) else {
+            switch key {
+            case .char(let c): say("unknown key \(Sanitizer.line(String(c))) \u{2014} ? for help")
+            case .ctrl(let c): say("unknown key ^\(Sanitizer.line(String(c)).uppercased()) \u{2014} ? for help")
+            default: say("unknown key \u{2014} ? for help")
+            }
+            return []
+        }
         return handle(command)
     }
 

@@ -57,8 +57,8 @@ public struct DashboardState: Sendable {
     public static let headerHeight = 3
     /// Rows below the list: keys and the message line.
     public static let footerHeight = 2
-    public static let minimumWidth = 40
-    public static let minimumHeight = 10
+    public static let minimumWidth = 60
+    public static let minimumHeight = 16
 
     public init(options: DashboardOptions, now: Date, width: Int = 80, height: Int = 24, glyphs: Glyphs = .unicode) {
         self.options = options

@@ -24,6 +24,16 @@ public final class NCursesTerminal: Screen {
         guard hooktop_is_tty() != 0 else {
             throw TerminalError("the dashboard needs a terminal (stdin and stdout must be a TTY)")
         }
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? "unset"
+        switch hooktop_terminal_addressable() {
+        case 1: break
+        case 0:
+            throw TerminalError(
+                "TERM=\(term) cannot move the cursor, which the dashboard needs (try TERM=xterm-256color); `hooktop stats` and `hooktop deliveries` print plain text")
+        default:
+            throw TerminalError(
+                "TERM=\(term) is not a terminal this machine knows (no terminfo entry); try TERM=xterm-256color")
+        }
         supportsUnicode = hooktop_setup_locale() != 0
         savedStderr = hooktop_redirect_stderr(options.stderrLogPath)
         hooktop_install_signal_handlers()

@@ -6,6 +6,8 @@ public enum DashboardRenderer {
     /// Draws the whole screen for `state` at its size.
     public static func render(_ state: DashboardState) -> CellGrid {
         var grid = CellGrid(width: state.width, height: state.height)
+        grid.ellipsis = state.glyphs.ellipsis
+        grid.asciiOnly = state.glyphs == .ascii
         guard grid.width > 0, grid.height > 0 else { return grid }
         if state.isTooSmall {
             drawTooSmall(state, into: &grid)
@@ -92,7 +94,7 @@ public enum DashboardRenderer {
             y: y, height: height, glyphs: state.glyphs,
             cells: { index in
                 switch rows[index] {
-                case .endpoint(let s): EndpointsView.cells(s, name: state.endpointName(s.endpoint.id), glyphs: state.glyphs)
+                case .endpoint(let s): EndpointsView.cells(s, name: state.endpointName(s.endpoint.id), glyphs: state.glyphs, now: state.now)
                 case .delivery(let d):
                     state.view == .retryQueue
                         ? RetryQueueView.cells(d, state: state) : DeliveriesView.cells(d, state: state)

@@ -52,10 +52,13 @@ enum DetailView {
             TableCell("          "), TableCell(Sanitizer.line(e.id) + "  ", label),
             TableCell(Sanitizer.line(e.url), Style(.accent)),
         ])
-        if let next = d.nextAttemptAt, DeliveryStatus.waiting.contains(d.status) {
+        if DeliveryStatus.waiting.contains(d.status), e.status != .active {
+            lines.append([
+                TableCell("next      ", label), TableCell("held (endpoint \(e.status.rawValue))", Style(.warning, bold: true)),
+            ])
+        } else if let next = d.nextAttemptAt, DeliveryStatus.waiting.contains(d.status) {
             let seconds = next.timeIntervalSince(state.now)
-            let when =
-                seconds > 0 ? "in " + Formatting.duration(seconds) : "due " + Formatting.duration(-seconds) + " ago"
+            let when = seconds > 0 ? "in " + Formatting.duration(seconds) : "overdue " + Formatting.duration(-seconds)
             lines.append([
                 TableCell("next      ", label), TableCell("\(when) (\(Formatting.clock(next, timeZone: tz)))"),
             ])

@@ -16,7 +16,7 @@ enum EndpointsView {
         Column(title: "LAST ERROR", width: 13, flex: 2, priority: 6),
     ]
 
-    static func cells(_ s: EndpointSummary, name: String, glyphs: Glyphs) -> [TableCell] {
+    static func cells(_ s: EndpointSummary, name: String, glyphs: Glyphs, now: Date) -> [TableCell] {
         let e = s.endpoint
         let status: TableCell =
             switch e.status {
@@ -26,8 +26,20 @@ enum EndpointsView {
             }
         let rate = s.recent.successRate
         let rateRole: Role = rate.map { $0 >= 0.99 ? .ok : ($0 >= 0.9 ? .warning : .error) } ?? .dim
-        var lastError = s.lastError.map(Sanitizer.line) ?? ""
-        if e.status == .disabled, let reason = e.disabledReason { lastError = "disabled: " + Sanitizer.line(reason) }
+        // The last error with its age while the endpoint is failing; once an attempt succeeded, when that was.
+        var lastError = TableCell("", Style(.error))
+        if let error = s.lastError.map(Sanitizer.line) {
+            if s.failingSince != nil, let at = s.lastAttemptAt {
+                lastError = TableCell("\(Formatting.duration(now.timeIntervalSince(at))) ago: \(error)", Style(.error))
+            } else if let ok = s.lastSuccessAt {
+                lastError = TableCell("ok \(Formatting.duration(now.timeIntervalSince(ok))) ago; was \(error)", Style(.dim))
+            } else {
+                lastError = TableCell(error, Style(.error))
+            }
+        }
+        if e.status == .disabled, let reason = e.disabledReason {
+            lastError = TableCell("disabled: " + Sanitizer.line(reason), Style(.error))
+        }
         return [
             status,
             TableCell(name, Style(.normal, bold: true)),
@@ -38,7 +50,7 @@ enum EndpointsView {
             TableCell(Formatting.count(s.counts.dead), Style(s.counts.dead > 0 ? .error : .dim)),
             TableCell(Formatting.latency(s.recent.p50Milliseconds)),
             TableCell(Formatting.latency(s.recent.p95Milliseconds)),
-            TableCell(lastError, Style(.error)),
+            lastError,
         ]
     }
 }

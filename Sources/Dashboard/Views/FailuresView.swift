@@ -46,13 +46,14 @@ enum FailuresView {
 /// View 4: waiting deliveries, soonest first, with a live countdown.
 enum RetryQueueView {
     static let columns = [
-        Column(title: "DUE", width: 10, priority: 10),
+        Column(title: "DUE", width: 13, priority: 10),
         Column(title: "AT", width: 8, priority: 3),
-        Column(title: "ENDPOINT", width: 18, flex: 3, priority: 9),
+        Column(title: "ENDPOINT", width: 14, flex: 3, priority: 9),
         Column(title: "EVENT", width: 16, flex: 1, priority: 8),
         Column(title: "ATTEMPT", width: 7, priority: 9),
         Column(title: "LAST RESULT", width: 15, priority: 7),
-        Column(title: "ID", width: 7, priority: 4, alignRight: true),
+        // The id names the row an action will act on: it stays at 80 columns.
+        Column(title: "ID", width: 7, priority: 8, alignRight: true),
     ]
 
     static func cells(_ d: Delivery, state: DashboardState) -> [TableCell] {
@@ -62,13 +63,13 @@ enum RetryQueueView {
             due =
                 seconds > 0
                 ? TableCell("in " + Formatting.duration(seconds), Style(.normal, bold: true))
-                : TableCell("due " + Formatting.duration(-seconds), Style(.warning, bold: true))
+                : TableCell("overdue " + Formatting.duration(-seconds), Style(.warning, bold: true))
         } else {
             due = TableCell("-", Style(.dim))
         }
-        let paused = state.endpointStatus(d.endpointId).map { $0 != .active } ?? false
+        let held = state.endpointStatus(d.endpointId).flatMap { $0 == .active ? nil : $0 }
         return [
-            paused ? TableCell("held", Style(.warning)) : due,
+            held.map { TableCell("held (\($0.rawValue))", Style(.warning)) } ?? due,
             TableCell(
                 d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
             TableCell(state.endpointName(d.endpointId)),

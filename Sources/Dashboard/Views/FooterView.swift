@@ -9,7 +9,15 @@ enum FooterView {
         let messageY = grid.height - 1
         grid.fill(x: 0, y: keysY, width: grid.width, height: 1, style: Style(.header))
         var x = 1
-        let pairs = KeyBindings.footer(view: state.view, detail: state.detail != nil)
+        // The keys say what they will do to the endpoint under the cursor: `p resume` on a paused one.
+        let target = state.targetEndpointId.flatMap { state.endpointStatus($0) }
+        let pairs = KeyBindings.footer(view: state.view, detail: state.detail != nil).map { key, label in
+            switch (label, target) {
+            case ("pause", .paused?): (key, "resume")
+            case ("disable", .disabled?): (key, "enable")
+            default: (key, label)
+            }
+        }
         let position = positionText(state, rowCount: rowCount)
         let limit = grid.width - DisplayWidth.of(position) - 2
         for (key, label) in pairs {

@@ -62,13 +62,21 @@ public struct EndpointSummary: Sendable, Equatable {
     public var recent: WindowStats
     public var lastError: String?
     public var lastAttemptAt: Date?
+    /// The first failure of the current run of failures; nil once an attempt succeeds.
+    public var failingSince: Date?
+    public var lastSuccessAt: Date?
 
-    public init(endpoint: Endpoint, counts: StatusCounts, recent: WindowStats, lastError: String?, lastAttemptAt: Date?) {
+    public init(
+        endpoint: Endpoint, counts: StatusCounts, recent: WindowStats, lastError: String?, lastAttemptAt: Date?,
+        failingSince: Date? = nil, lastSuccessAt: Date? = nil
+    ) {
         self.endpoint = endpoint
         self.counts = counts
         self.recent = recent
         self.lastError = lastError
         self.lastAttemptAt = lastAttemptAt
+        self.failingSince = failingSince
+        self.lastSuccessAt = lastSuccessAt
     }
 }
 

@@ -259,13 +259,17 @@ extension Store: DeliveryLogReader {
             let counts = try statusCounts(db)
             let recent = try windowStats(db, since: now.addingTimeInterval(-300))
             return try db.query(
-                "SELECT \(Self.endpointColumns), last_error, last_attempt_at FROM endpoints ORDER BY created_at, id", []
+                """
+                SELECT \(Self.endpointColumns), last_error, last_attempt_at, failing_since, last_success_at
+                FROM endpoints ORDER BY created_at, id
+                """, []
             ) { row in
                 let endpoint = Self.endpoint(row)
                 return EndpointSummary(
                     endpoint: endpoint, counts: counts[endpoint.id] ?? StatusCounts(),
                     recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(14),
-                    lastAttemptAt: row.optionalDate(15))
+                    lastAttemptAt: row.optionalDate(15), failingSince: row.optionalDate(16),
+                    lastSuccessAt: row.optionalDate(17))
             }
         }
     }

@@ -80,7 +80,7 @@ public final class Store: @unchecked Sendable {
             // Not a hooktop database (yet): another application's file is refused whole; an empty one is a new log
             // only for the commands that set one up.
             let tables = try db.query(
-                "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4", []) { $0.text(0) ?? "" }
+                "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4", []) { $0.text(0) }
             if !tables.isEmpty {
                 throw HooktopError(
                     .invalidInput,

@@ -212,9 +212,13 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                 recent.p50Milliseconds = recent.attempts == 0 ? nil : Double([38, 120, 3, 0, 0, 240][index])
                 recent.p95Milliseconds = recent.attempts == 0 ? nil : Double([95, 900, 8, 0, 0, 1800][index])
                 let lastError = deliveryList.first { $0.endpointId == endpoint.id && $0.lastError != nil }?.lastError
+                // CRM sync recovered a minute ago; the other endpoints with an error are still failing.
+                let recovered = endpoint.id == "ep_crm"
                 return EndpointSummary(
                     endpoint: endpoint, counts: counts, recent: recent, lastError: lastError,
-                    lastAttemptAt: Self.now.addingTimeInterval(-Double(index * 30)))
+                    lastAttemptAt: Self.now.addingTimeInterval(-Double(index * 30)),
+                    failingSince: lastError == nil || recovered ? nil : Self.now.addingTimeInterval(-3600),
+                    lastSuccessAt: recovered ? Self.now.addingTimeInterval(-60) : nil)
             }
         }
     }
