@@ -54,6 +54,27 @@ import Testing
         #expect(state.newRows == 2)
     }
 
+    /// Attempts are counted against the schedule the dispatcher says it runs, manual redeliveries apart; with no
+    /// dispatcher having said, without a limit rather than against a guess.
+    @Test func attemptsAreShownAgainstTheDispatchersOwnSchedule() {
+        var state = Fixture.state(view: .deliveries)
+        var delivery = try! #require(state.rows.first?.delivery)
+        delivery.attemptCount = 3
+        delivery.manualCount = 1
+        state.overview?.workers = [
+            WorkerInfo(id: "w", pid: 1, host: "h", startedAt: state.now, heartbeatAt: state.now, version: "0", inFlight: 0,
+                       retryDelays: [1, 2, 3])
+        ]
+        #expect(state.maxAttempts == 4)
+        #expect(state.attemptText(delivery) == "2/4+1")
+        #expect(state.attemptText(delivery, next: true, long: true) == "3/4 +1 manual")
+        state.overview?.workers = [
+            WorkerInfo(id: "w", pid: 1, host: "h", startedAt: state.now, heartbeatAt: state.now, version: "0", inFlight: 0)
+        ]
+        #expect(state.maxAttempts == nil)
+        #expect(state.attemptText(delivery) == "2+1")
+    }
+
     @Test func anUnknownKeySaysSo() {
         var state = Fixture.state(view: .deliveries)
         let before = state.list

@@ -181,6 +181,22 @@ struct StoreTests {
         }
     }
 
+    /// A dispatcher's heartbeat carries its retry schedule; a delivery's detail counts attempts against it.
+    @Test func theDispatchersRetryScheduleIsRecorded() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        _ = try store.addEndpoint(url: "http://127.0.0.1:9/a", allowPrivateDestination: true, by: testActor)
+        _ = try store.publish(eventType: "a.b", payload: "{}")
+        let delivery = try #require(try store.deliveries(DeliveryQuery()).first)
+        #expect(try store.deliveryDetail(id: delivery.id)?.maxAttempts == nil, "no dispatcher has said yet")
+        try store.heartbeat(WorkerInfo(
+            id: "w:1", pid: 1, host: "h", startedAt: Date(), heartbeatAt: Date(), version: "0", inFlight: 0,
+            retryDelays: [1, 2.5, 60]))
+        #expect(try store.workers().first?.retryDelays == [1, 2.5, 60])
+        #expect(try store.workers().first?.maxAttempts == 4)
+        #expect(try store.deliveryDetail(id: delivery.id)?.maxAttempts == 4)
+    }
+
     // MARK: Endpoints
 
     @Test func addsUpdatesAndRemovesEndpoints() throws {

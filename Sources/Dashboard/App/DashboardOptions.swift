@@ -9,8 +9,6 @@ public struct DashboardOptions: Sendable {
     public var readOnly: Bool
     /// Enable mouse reporting (click selects a row, wheel scrolls). Default: `false`.
     public var mouse: Bool
-    /// Attempts the retry schedule allows, for "attempt n/N". Default: 8.
-    public var maxAttempts: Int
     /// Where stderr goes while curses owns the terminal; `nil` means `/dev/null`. Default: `nil`.
     public var stderrLogPath: String?
     /// How often the loader checks the change counter, in seconds. Default: 0.15.
@@ -25,7 +23,7 @@ public struct DashboardOptions: Sendable {
     public var actor: Actor
 
     public init(
-        databaseName: String = "hooktop.db", readOnly: Bool = false, mouse: Bool = false, maxAttempts: Int = 8,
+        databaseName: String = "hooktop.db", readOnly: Bool = false, mouse: Bool = false,
         stderrLogPath: String? = nil, pollInterval: TimeInterval = 0.15, pageSize: Int = 200,
         timeZone: TimeZone = .current,
         colors: Bool = ProcessInfo.processInfo.environment["NO_COLOR"].map { $0.isEmpty } ?? true,
@@ -34,7 +32,6 @@ public struct DashboardOptions: Sendable {
         self.databaseName = databaseName
         self.readOnly = readOnly
         self.mouse = mouse
-        self.maxAttempts = maxAttempts
         self.stderrLogPath = stderrLogPath
         self.pollInterval = pollInterval
         self.pageSize = pageSize

@@ -47,7 +47,7 @@ extension DashboardState {
             }
             let question =
                 "Cancel the pending retry of #\(delivery.id) (\(Sanitizer.line(delivery.eventType)) → \(endpointName(delivery.endpointId)), "
-                + "attempt \(delivery.attemptCount)/\(options.maxAttempts))?"
+                + "attempt \(attemptText(delivery, long: true)))?"
             modal = .confirm(Confirmation(question: question, operation: .cancel(deliveryId: delivery.id)))
         default:
             break

@@ -77,6 +77,22 @@ public struct DashboardState: Sendable {
 
     public var filter: FilterQuery { filters[view] ?? FilterQuery() }
 
+    /// Scheduled attempts the dispatchers' retry schedule allows: the live dispatcher's, else the newest one's; nil
+    /// when none has said (attempts are then shown without a limit rather than against a guess).
+    public var maxAttempts: Int? {
+        guard let workers = overview?.workers else { return nil }
+        return (overview?.liveWorker(now: now) ?? workers.first)?.maxAttempts
+            ?? workers.lazy.compactMap(\.maxAttempts).first
+    }
+
+    /// `3/8`, or `3/8 +1 manual` after redeliveries; `next` counts the attempt about to be made.
+    public func attemptText(_ d: Delivery, next: Bool = false, long: Bool = false) -> String {
+        let scheduled = d.attemptCount - d.manualCount + (next ? 1 : 0)
+        var text = maxAttempts.map { "\(scheduled)/\($0)" } ?? "\(scheduled)"
+        if d.manualCount > 0 { text += long ? " +\(d.manualCount) manual" : "+\(d.manualCount)" }
+        return text
+    }
+
     /// The Deliveries view stopped following its newest row (its rows stay where they are).
     public var frozen: Bool { !(lists[.deliveries]?.following ?? true) }
 

@@ -35,7 +35,7 @@ enum DetailView {
         var lines: [Line] = []
         lines.append([
             TableCell("Delivery #\(d.id)  ", Style(.title, bold: true)), DeliveriesView.status(d.status, glyphs: g),
-            TableCell("  attempt \(d.attemptCount)/\(state.options.maxAttempts)", Style(.normal, bold: true)),
+            TableCell("  attempt \(state.attemptText(d, long: true))", Style(.normal, bold: true)),
         ])
         lines.append([
             TableCell("event     ", label),

@@ -37,7 +37,7 @@ enum FailuresView {
             TableCell(Formatting.listTime(d.updatedAt, now: state.now, timeZone: state.options.timeZone) + " ", Style(.dim)),
             status,
             TableCell(" " + DisplayWidth.pad(Sanitizer.line(d.eventType), to: 18, ellipsis: ellipsis) + " "),
-            TableCell(DisplayWidth.pad("\(d.attemptCount)/\(state.options.maxAttempts)", to: 5) + " ", Style(.dim)),
+            TableCell(DisplayWidth.pad(state.attemptText(d), to: 5) + " ", Style(.dim)),
             DeliveriesView.result(d),
         ]
     }
@@ -74,7 +74,7 @@ enum RetryQueueView {
                 d.nextAttemptAt.map { Formatting.clock($0, timeZone: state.options.timeZone) } ?? "-", Style(.dim)),
             TableCell(state.endpointName(d.endpointId)),
             TableCell(Sanitizer.line(d.eventType)),
-            TableCell("\(d.attemptCount + 1)/\(state.options.maxAttempts)"),
+            TableCell(state.attemptText(d, next: true)),
             d.attemptCount == 0 ? TableCell("first try", Style(.dim)) : DeliveriesView.result(d),
             TableCell("\(d.id)", Style(.dim)),
         ]

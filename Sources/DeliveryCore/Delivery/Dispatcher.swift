@@ -318,6 +318,7 @@ public final class Dispatcher: Service, Sendable {
     private func worker(now: Date) -> WorkerInfo {
         WorkerInfo(
             id: workerID, pid: Int(getpid()), host: ProcessInfo.processInfo.hostName, startedAt: started,
-            heartbeatAt: now, version: HooktopVersion.current, inFlight: inFlightCount)
+            heartbeatAt: now, version: HooktopVersion.current, inFlight: inFlightCount,
+            retryDelays: configuration.retryPolicy.delays)
     }
 }

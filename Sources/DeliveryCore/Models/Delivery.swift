@@ -28,6 +28,8 @@ public struct Delivery: Sendable, Equatable, Codable, Identifiable {
     public var status: DeliveryStatus
     /// Attempts made so far (scheduled and manual).
     public var attemptCount: Int
+    /// Of those, manual redeliveries (which the retry schedule does not count).
+    public var manualCount: Int
     /// When the next attempt is due, for `pending` and `retrying`.
     public var nextAttemptAt: Date?
     public var lastStatusCode: Int?
@@ -40,7 +42,8 @@ public struct Delivery: Sendable, Equatable, Codable, Identifiable {
     public init(
         id: Int64, messageId: String, endpointId: String, eventType: String, status: DeliveryStatus,
         attemptCount: Int, nextAttemptAt: Date?, lastStatusCode: Int?, lastError: String?,
-        lastErrorClass: ErrorClass?, lastLatencyMilliseconds: Int?, createdAt: Date, updatedAt: Date
+        lastErrorClass: ErrorClass?, lastLatencyMilliseconds: Int?, createdAt: Date, updatedAt: Date,
+        manualCount: Int = 0
     ) {
         self.id = id
         self.messageId = messageId
@@ -48,6 +51,7 @@ public struct Delivery: Sendable, Equatable, Codable, Identifiable {
         self.eventType = eventType
         self.status = status
         self.attemptCount = attemptCount
+        self.manualCount = manualCount
         self.nextAttemptAt = nextAttemptAt
         self.lastStatusCode = lastStatusCode
         self.lastError = lastError

@@ -201,10 +201,11 @@ public struct DeliveryDetail: Sendable, Equatable {
     public var endpoint: Endpoint
     /// Oldest first.
     public var attempts: [Attempt]
-    /// Attempts the retry schedule allows (for "attempt n of N").
-    public var maxAttempts: Int
+    /// Scheduled attempts the retry schedule of the newest dispatcher allows ("attempt n of N"); nil when no
+    /// dispatcher has said.
+    public var maxAttempts: Int?
 
-    public init(delivery: Delivery, message: Message, endpoint: Endpoint, attempts: [Attempt], maxAttempts: Int) {
+    public init(delivery: Delivery, message: Message, endpoint: Endpoint, attempts: [Attempt], maxAttempts: Int?) {
         self.delivery = delivery
         self.message = message
         self.endpoint = endpoint

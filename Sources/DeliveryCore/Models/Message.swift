@@ -48,8 +48,13 @@ public struct WorkerInfo: Sendable, Equatable, Codable {
     public var heartbeatAt: Date
     public var version: String
     public var inFlight: Int
+    /// The delays of the retry schedule this dispatcher runs (nil: a dispatcher too old to say).
+    public var retryDelays: [TimeInterval]?
 
-    public init(id: String, pid: Int, host: String, startedAt: Date, heartbeatAt: Date, version: String, inFlight: Int) {
+    public init(
+        id: String, pid: Int, host: String, startedAt: Date, heartbeatAt: Date, version: String, inFlight: Int,
+        retryDelays: [TimeInterval]? = nil
+    ) {
         self.id = id
         self.pid = pid
         self.host = host
@@ -57,7 +62,11 @@ public struct WorkerInfo: Sendable, Equatable, Codable {
         self.heartbeatAt = heartbeatAt
         self.version = version
         self.inFlight = inFlight
+        self.retryDelays = retryDelays
     }
+
+    /// Scheduled attempts before a delivery is dead, under this dispatcher's schedule.
+    public var maxAttempts: Int? { retryDelays.map { $0.count + 1 } }
 
     /// A heartbeat older than this means the dispatcher is gone.
     public static let staleAfter: TimeInterval = 5

@@ -264,6 +264,11 @@ enum Schema {
                 AND status_code = coalesce(OLD.last_status_code, 0);
         END;
         """,
+        // v6: each dispatcher records the retry schedule it runs (delays in seconds, comma-separated), so readers
+        // show attempts against the policy in force instead of guessing it.
+        """
+        ALTER TABLE workers ADD COLUMN retry_delays TEXT;
+        """,
     ]
 
     /// Every column of `deliveries`, in table order.

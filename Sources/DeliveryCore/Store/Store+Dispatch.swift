@@ -379,12 +379,14 @@ extension Store {
         try write { db in
             try db.run(
                 """
-                INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version, in_flight)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, in_flight = excluded.in_flight
+                INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, in_flight = excluded.in_flight,
+                    retry_delays = excluded.retry_delays
                 """,
                 [.text(worker.id), .from(worker.pid), .text(worker.host), .from(worker.startedAt),
-                 .from(worker.heartbeatAt), .text(worker.version), .from(worker.inFlight)])
+                 .from(worker.heartbeatAt), .text(worker.version), .from(worker.inFlight),
+                 worker.retryDelays.map { .text($0.map { String($0) }.joined(separator: ",")) } ?? .null])
             // Forget dispatchers gone for an hour.
             try db.run("DELETE FROM workers WHERE heartbeat_at < ?", [.from(worker.heartbeatAt.addingTimeInterval(-3600))])
         }
@@ -406,12 +408,16 @@ extension Store {
     public func workers() throws -> [WorkerInfo] {
         try read { db in
             try db.query(
-                "SELECT id, pid, host, started_at, heartbeat_at, version, in_flight FROM workers ORDER BY heartbeat_at DESC",
+                """
+                SELECT id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays FROM workers
+                ORDER BY heartbeat_at DESC
+                """,
                 []
             ) { row in
                 WorkerInfo(
                     id: row.text(0), pid: row.int(1), host: row.text(2), startedAt: row.date(3),
-                    heartbeatAt: row.date(4), version: row.text(5), inFlight: row.int(6))
+                    heartbeatAt: row.date(4), version: row.text(5), inFlight: row.int(6),
+                    retryDelays: row.optionalText(7).map { $0.split(separator: ",").compactMap { TimeInterval($0) } })
             }
         }
     }

@@ -4,7 +4,7 @@ import Foundation
 extension Store: DeliveryLogReader {
     static let deliveryColumns = """
         d.id, m.id, d.endpoint_id, d.event_type, d.status, d.attempt_count, d.next_attempt_at, d.last_status_code,
-        d.last_error, d.last_error_class, d.last_latency_ms, d.created_at, d.updated_at
+        d.last_error, d.last_error_class, d.last_latency_ms, d.created_at, d.updated_at, d.manual_count
         """
 
     static func delivery(_ row: Row) -> Delivery {
@@ -13,7 +13,8 @@ extension Store: DeliveryLogReader {
             status: DeliveryStatus(rawValue: row.text(4)) ?? .dead, attemptCount: row.int(5),
             nextAttemptAt: row.optionalDate(6), lastStatusCode: row.optionalInt(7), lastError: row.optionalText(8),
             lastErrorClass: row.optionalText(9).flatMap(ErrorClass.init(rawValue:)),
-            lastLatencyMilliseconds: row.optionalInt(10), createdAt: row.date(11), updatedAt: row.date(12))
+            lastLatencyMilliseconds: row.optionalInt(10), createdAt: row.date(11), updatedAt: row.date(12),
+            manualCount: row.int(13))
     }
 
     public func deliveries(_ query: DeliveryQuery) throws -> [Delivery] {
@@ -174,9 +175,12 @@ extension Store: DeliveryLogReader {
             let attempts = try db.query(
                 "SELECT \(Self.attemptColumns) FROM attempts WHERE delivery_id = ? ORDER BY number, id", [.int(id)],
                 Self.attempt)
+            let delays = try db.queryOne(
+                "SELECT retry_delays FROM workers WHERE retry_delays IS NOT NULL ORDER BY heartbeat_at DESC LIMIT 1", []
+            ) { $0.text(0) }
             return DeliveryDetail(
                 delivery: delivery, message: message, endpoint: endpoint, attempts: attempts,
-                maxAttempts: RetryPolicy.standard.maxAttempts)
+                maxAttempts: delays.map { $0.split(separator: ",").count + 1 })
         }
     }
 

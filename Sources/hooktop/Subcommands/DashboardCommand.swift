@@ -9,7 +9,6 @@ struct DashboardCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Open the database read-only: every action is refused.") var readOnly = false
     @Flag(help: "Enable the mouse: click selects a row, the wheel scrolls.") var mouse = false
-    @Option(help: "Attempts the retry schedule allows, for 'attempt n of N'.") var maxAttempts = RetryPolicy.standard.maxAttempts
 
     func run() throws {
         let store: Store
@@ -20,13 +19,13 @@ struct DashboardCommand: ParsableCommand {
         }
         let sender = WebhookSender()
         defer { _ = blockingAwait { await sender.shutdown() } }
-        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, maxAttempts: maxAttempts, sender: sender)
+        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, sender: sender)
     }
 }
 
 /// Runs the dashboard over `store` on the calling (main) thread until the operator quits.
 func runDashboard(
-    store: Store, readOnly: Bool, mouse: Bool, maxAttempts: Int, sender: WebhookSender,
+    store: Store, readOnly: Bool, mouse: Bool, sender: WebhookSender,
     wake: @escaping @Sendable () -> Void = {}
 ) throws {
     let console = OperatorConsole(store: store, operations: Operations(store: store, sender: sender, wake: wake))
@@ -34,7 +33,6 @@ func runDashboard(
     options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
     options.readOnly = readOnly || store.isReadOnly
     options.mouse = mouse
-    options.maxAttempts = maxAttempts
     options.stderrLogPath = store.path + ".dashboard.log"
     do {
         try DashboardApp.run(log: console, options: options)

@@ -177,7 +177,8 @@ extension FixtureDatabase {
             try store.heartbeat(
                 WorkerInfo(
                     id: FixtureDatabase.workerId, pid: 4242, host: "box1", startedAt: at(-3 * hour),
-                    heartbeatAt: at(-1), version: "0.1.0", inFlight: 1))
+                    heartbeatAt: at(-1), version: "0.1.0", inFlight: 1,
+                    retryDelays: RetryPolicy.standard.delays))
         }
 
         // MARK: - Steps

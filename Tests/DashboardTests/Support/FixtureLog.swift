@@ -50,12 +50,14 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             ? [
                 WorkerInfo(
                     id: "w1", pid: 4242, host: "box1", startedAt: t.addingTimeInterval(-7200),
-                    heartbeatAt: t.addingTimeInterval(-1), version: "0.1.0", inFlight: 3)
+                    heartbeatAt: t.addingTimeInterval(-1), version: "0.1.0", inFlight: 3,
+                    retryDelays: RetryPolicy.standard.delays)
             ]
             : [
                 WorkerInfo(
                     id: "w0", pid: 4100, host: "box1", startedAt: t.addingTimeInterval(-9000),
-                    heartbeatAt: t.addingTimeInterval(-95), version: "0.1.0", inFlight: 0)
+                    heartbeatAt: t.addingTimeInterval(-95), version: "0.1.0", inFlight: 0,
+                    retryDelays: RetryPolicy.standard.delays)
             ]
 
         let types = ["invoice.paid", "invoice.created", "user.created", "order.shipped"]

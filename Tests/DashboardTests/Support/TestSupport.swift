@@ -9,7 +9,7 @@ enum Fixture {
 
     static func options(readOnly: Bool = false) -> DashboardOptions {
         DashboardOptions(
-            databaseName: "fixture.db", readOnly: readOnly, maxAttempts: 8, pageSize: 200, timeZone: utc, colors: false,
+            databaseName: "fixture.db", readOnly: readOnly, pageSize: 200, timeZone: utc, colors: false,
             actor: Actor(user: "test", pid: 1, via: "dashboard"))
     }
 
