@@ -1,7 +1,11 @@
 #define _GNU_SOURCE 1
 #include "CNCurses.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -121,6 +125,57 @@ void hooktop_restore_signal_handlers(void) {
     hooktop_curses_active = 0;
     for (size_t i = 0; i < sizeof hooktop_quit_signals / sizeof(int); i++) signal(hooktop_quit_signals[i], SIG_DFL);
     for (size_t i = 0; i < sizeof hooktop_crash_signals / sizeof(int); i++) signal(hooktop_crash_signals[i], SIG_DFL);
+}
+
+extern char **environ;
+
+int hooktop_run_pager(const char *path) {
+    const char *pager = getenv("PAGER");
+    if (pager == NULL || *pager == '\0') pager = "less";
+    char command[4096];
+    if (snprintf(command, sizeof command, "%s \"$1\"", pager) >= (int)sizeof command) return -1;
+    def_prog_mode();
+    endwin();
+    /* Ctrl-C while paging is the pager's: this process ignores it, the pager gets the default disposition. */
+    struct sigaction ignore, saved_int, saved_quit;
+    memset(&ignore, 0, sizeof ignore);
+    sigemptyset(&ignore.sa_mask);
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &ignore, &saved_int);
+    sigaction(SIGQUIT, &ignore, &saved_quit);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGQUIT);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {"sh", "-c", command, "sh", (char *)path, NULL};
+    pid_t pid;
+    int status = 0;
+    int rc = posix_spawn(&pid, "/bin/sh", NULL, &attributes, argv, environ);
+    if (rc == 0) {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    }
+    posix_spawnattr_destroy(&attributes);
+    sigaction(SIGINT, &saved_int, NULL);
+    sigaction(SIGQUIT, &saved_quit, NULL);
+    reset_prog_mode();
+    refresh();
+    if (rc != 0) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void hooktop_write_raw(const char *bytes) {
+    size_t length = strlen(bytes);
+    while (length > 0) {
+        ssize_t written = write(1, bytes, length);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) return;
+        bytes += written;
+        length -= (size_t)written;
+    }
 }
 
 int hooktop_take_signal(void) {

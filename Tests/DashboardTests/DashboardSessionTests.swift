@@ -34,6 +34,43 @@ import Testing
         #expect(screen.frames.count < idle)
     }
 
+    /// In a delivery's detail, `o` hands the request as signed (the envelope, exactly) and the response to the pager,
+    /// and `y` copies the delivery's id.
+    @Test func theDetailOpensInThePagerAndCopiesItsId() async throws {
+        let log = FixtureLog()
+        let screen = InMemoryScreen(width: 100, height: 30, keys: [.char("2")])
+        var step = 0
+        var idle = 0
+        screen.onIdle = { screen in
+            idle += 1
+            Thread.sleep(forTimeInterval: 0.005)
+            let text = screen.lastFrameText
+            switch step {
+            case 0 where text.contains("RESULT") && text.contains("delivered"):
+                screen.keys.append(.enter)
+                step = 1
+            case 1 where text.contains("REQUEST") && text.contains("as signed"):
+                screen.keys += [.char("o"), .char("y")]
+                step = 2
+            case 2 where !screen.copied.isEmpty:
+                screen.keys.append(.char("q"))
+                step = 3
+            default:
+                if idle > 3000 { screen.quitSignal = true }
+            }
+        }
+        let session = DashboardSession(log: log, options: Fixture.options(), screen: screen, clock: { FixtureLog.now })
+        await onOwnThread { session.run() }
+        let detail = try #require(session.state.detailData)
+        let envelope = WebhookSender.body(for: detail.message)
+        #expect(screen.paged.count == 1)
+        let paged = try #require(screen.paged.first)
+        #expect(paged.contains("\n" + envelope + "\n"), "\(paged)")
+        #expect(paged.contains("\(envelope.utf8.count) bytes signed"))
+        #expect(paged.contains("REQUEST"))
+        #expect(screen.copied == [Identifier.formatDeliveryID(detail.delivery.id)])
+    }
+
     @Test func quitSignalEndsTheLoop() {
         let screen = InMemoryScreen(width: 80, height: 24)
         screen.quitSignal = true

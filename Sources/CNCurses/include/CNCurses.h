@@ -30,6 +30,13 @@ int hooktop_setup_locale(void);
 /// Whether $TERM's terminfo entry can move the cursor (`cup`): 1 yes, 0 no (TERM=dumb), -1 no terminfo entry.
 int hooktop_terminal_addressable(void);
 
+/// Leaves curses, runs `$PAGER` (default `less`) on the file at `path`, comes back; returns the pager's exit status
+/// (127: not found), -1 when it could not be started.
+int hooktop_run_pager(const char *path);
+
+/// Writes bytes straight to the terminal (an OSC 52 clipboard sequence: invisible, moves nothing).
+void hooktop_write_raw(const char *bytes);
+
 /// `newterm(NULL, stdout, stdin)` + `set_term`; returns 0 on success, -1 when the terminal cannot be opened.
 int hooktop_start(void);
 

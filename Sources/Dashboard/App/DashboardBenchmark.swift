@@ -223,4 +223,8 @@ private final class IdleScreen: Screen {
         measuredSeconds = Double(now - settledAt) / 1_000_000_000
         return measuredSeconds >= seconds
     }
+
+    /// No keys reach an idle screen, so neither a pager nor a copy is ever asked for.
+    func page(_ text: String) -> String? { "no pager on an idle screen" }
+    func copyToClipboard(_ text: String) {}
 }

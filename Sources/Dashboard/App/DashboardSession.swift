@@ -70,6 +70,11 @@ public final class DashboardSession {
                     case .perform(let operation): runner.perform(operation)
                     case .countRecoverable(let endpointId, let since):
                         runner.countRecoverable(endpointId: endpointId, since: since)
+                    case .page(let text):
+                        if let problem = screen.page(text) { state.say(problem, .error) }
+                        fullRedraw = true
+                    case .copy(let text):
+                        screen.copyToClipboard(text)
                     }
                 }
             }

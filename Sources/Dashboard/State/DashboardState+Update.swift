@@ -110,6 +110,15 @@ extension DashboardState {
         case .pause, .disable, .redeliver, .recover, .cancelRetry:
             return request(command)
         case .previousAttempt, .nextAttempt: break
+        case .openInPager:
+            say("o opens a delivery's request and response in $PAGER: Enter opens the delivery first")
+        case .copyId:
+            guard let id = selectedRow.map(Self.copyableId) else {
+                say("select a row first", .error)
+                return []
+            }
+            say("copied \(id) (OSC 52)")
+            return [.copy(id)]
         }
         return []
     }
@@ -141,6 +150,16 @@ extension DashboardState {
             return nil
         case .toggleFollow, .follow, .filter, .cycleSort:
             return []
+        case .openInPager:
+            guard let data = detailData else {
+                say("the delivery is still loading", .error)
+                return []
+            }
+            let index = state.attemptIndex ?? (data.attempts.isEmpty ? nil : data.attempts.count - 1)
+            return [.page(DetailView.plainText(data, attempt: index, state: self))]
+        case .copyId:
+            say("copied \(Identifier.formatDeliveryID(state.deliveryId)) (OSC 52)")
+            return [.copy(Identifier.formatDeliveryID(state.deliveryId))]
         default:
             return nil
         }
@@ -237,6 +256,18 @@ extension Row {
         switch self {
         case .group(let g, _), .groupDelivery(let g, _): g
         default: nil
+        }
+    }
+}
+
+extension DashboardState {
+    /// The id `y` copies for a row: `dlv_42`, `ep_…`, `msg_…`; a failure group's endpoint.
+    static func copyableId(_ row: Row) -> String {
+        switch row {
+        case .endpoint(let s): s.endpoint.id
+        case .delivery(let d), .groupDelivery(_, let d): Identifier.formatDeliveryID(d.id)
+        case .group(let g, _): g.endpointId
+        case .message(let m): m.message.id
         }
     }
 }

@@ -41,4 +41,6 @@ public enum Command: Sendable, Equatable {
     case filter, cycleSort, help, quit, redraw
     case pause, disable, redeliver, recover, cancelRetry
     case previousAttempt, nextAttempt
+    /// `o`: the detail's request and response in `$PAGER`. `y`: copy the selected id.
+    case openInPager, copyId
 }

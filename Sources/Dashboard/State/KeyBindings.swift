@@ -37,6 +37,8 @@ public enum KeyBindings {
             case "r": return .redeliver
             case "R": return .recover
             case "x": return .cancelRetry
+            case "o": return .openInPager
+            case "y": return .copyId
             case "[": return .previousAttempt
             case "]": return .nextAttempt
             default: return nil
@@ -102,6 +104,10 @@ public enum KeyBindings {
         Entry(
             keys: "x", help: "cancel a pending retry (confirm)", footer: "cancel", views: [.deliveries, .retryQueue],
             detail: true),
+        Entry(
+            keys: "o", help: "the request (as signed and sent) and the response in $PAGER", footer: "pager", views: [],
+            detail: true),
+        Entry(keys: "y", help: "copy the selected id to the clipboard (OSC 52)", footer: nil, views: nil, detail: true),
         Entry(keys: "?", help: "this help", footer: "help", views: nil, detail: true),
         Entry(keys: "^L", help: "redraw the screen", footer: nil, views: nil, detail: false),
         Entry(keys: "q ^C", help: "quit", footer: "quit", views: nil, detail: true),

@@ -46,6 +46,10 @@ public enum Effect: Sendable, Equatable {
     case perform(Operation)
     /// Count what `recover` would send; the count comes back as `.recoverableCounted`.
     case countRecoverable(endpointId: String, since: Date)
+    /// Show this text in the operator's `$PAGER`.
+    case page(String)
+    /// Put this text on the terminal's clipboard (OSC 52).
+    case copy(String)
 }
 
 /// A one-line message in the footer.

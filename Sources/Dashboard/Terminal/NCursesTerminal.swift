@@ -70,6 +70,31 @@ public final class NCursesTerminal: Screen {
         savedStderr = -1
     }
 
+    public func page(_ text: String) -> String? {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-\(UUID().uuidString).txt").path
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return "cannot write a file for the pager: \(String(cString: strerror(errno)))" }
+        defer { unlink(path) }
+        do {
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        } catch {
+            return "cannot write a file for the pager: \(error.localizedDescription)"
+        }
+        let status = hooktop_run_pager(path)
+        switch status {
+        case 0: return nil
+        case 127: return "the pager was not found (PAGER=\(ProcessInfo.processInfo.environment["PAGER"] ?? "less"))"
+        case -1: return "cannot start the pager"
+        default: return "the pager exited with status \(status)"
+        }
+    }
+
+    public func copyToClipboard(_ text: String) {
+        hooktop_write_raw("\u{1B}]52;c;" + Data(text.utf8).base64EncodedString() + "\u{07}")
+    }
+
     public var size: (width: Int, height: Int) {
         var rows: Int32 = 0
         var cols: Int32 = 0

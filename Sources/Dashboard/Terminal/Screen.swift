@@ -12,6 +12,10 @@ public protocol Screen: AnyObject {
     func readKey(timeoutMilliseconds: Int) -> Key?
     /// A quit signal (SIGINT, SIGTERM, SIGHUP) arrived since the last call.
     func takeQuitSignal() -> Bool
+    /// Shows `text` in the operator's `$PAGER` and comes back; returns why that failed, or nil.
+    func page(_ text: String) -> String?
+    /// Puts `text` on the terminal's clipboard (OSC 52).
+    func copyToClipboard(_ text: String)
 }
 
 /// A screen in memory: scripted keys in, frames out. For tests and headless runs.
@@ -25,6 +29,10 @@ public final class InMemoryScreen: Screen {
     /// Called when `readKey` finds no scripted key (tests use it to wait or to inject more keys).
     public var onIdle: ((InMemoryScreen) -> Void)?
     public var quitSignal = false
+    /// What `page` was given, oldest first.
+    public private(set) var paged: [String] = []
+    /// What `copyToClipboard` was given, oldest first.
+    public private(set) var copied: [String] = []
 
     public init(width: Int, height: Int, keys: [Key] = [], supportsUnicode: Bool = true) {
         size = (width, height)
@@ -43,6 +51,13 @@ public final class InMemoryScreen: Screen {
         defer { quitSignal = false }
         return quitSignal
     }
+
+    public func page(_ text: String) -> String? {
+        paged.append(text)
+        return nil
+    }
+
+    public func copyToClipboard(_ text: String) { copied.append(text) }
 
     /// The last frame as text.
     public var lastFrameText: String { frames.last?.text() ?? "" }

@@ -108,7 +108,10 @@ enum DetailView {
         lines.append([TableCell("  POST ", Style(.normal, bold: true)), TableCell(Sanitizer.line(e.url))])
         for header in attempt?.requestHeaders ?? [] { lines.append(headerLine(header)) }
         lines.append([])
-        lines += body(data.message.payload)
+        // The exact body that was signed and POSTed: the envelope, with the message's timestamp.
+        let envelope = WebhookSender.body(for: data.message)
+        lines.append([TableCell("  body, as signed (\(envelope.utf8.count) bytes; o shows it unformatted):", label)])
+        lines += body(envelope)
         lines.append([])
         lines.append([TableCell("RESPONSE", Style(.columnHeader, bold: true))])
         if let attempt {
@@ -132,6 +135,48 @@ enum DetailView {
             lines.append([TableCell("  no attempt yet", label)])
         }
         return lines
+    }
+
+    /// The request and response of attempt `attempt` as plain text for `$PAGER`: headers, the signed body exactly
+    /// as sent (unformatted), the response. Outside text is sanitised; the body's byte count is that of the original.
+    static func plainText(_ data: DeliveryDetail, attempt index: Int?, state: DashboardState) -> String {
+        let tz = state.options.timeZone
+        let attempt = index.flatMap { data.attempts.indices.contains($0) ? data.attempts[$0] : nil }
+        let envelope = WebhookSender.body(for: data.message)
+        let shown = Sanitizer.line(envelope)
+        var text: [String] = [
+            "Delivery \(Identifier.formatDeliveryID(data.delivery.id)) of \(Sanitizer.line(data.message.id)) (\(Sanitizer.line(data.message.eventType)))",
+            "to \(Sanitizer.line(data.endpoint.id)) \(Sanitizer.line(data.endpoint.url))",
+            "",
+        ]
+        if let attempt {
+            text.append(
+                "REQUEST, attempt \(attempt.number) (\(attempt.trigger.rawValue)) at \(Formatting.dateTime(attempt.startedAt, timeZone: tz))")
+            text.append("POST \(Sanitizer.line(data.endpoint.url))")
+            for header in attempt.requestHeaders { text.append("\(Sanitizer.line(header.name)): \(Sanitizer.line(header.value))") }
+        } else {
+            text.append("REQUEST (no attempt yet)")
+        }
+        text.append("")
+        text.append(shown)
+        text.append("")
+        text.append(
+            "(\(envelope.utf8.count) bytes signed as \"{webhook-id}.{webhook-timestamp}.{body}\""
+                + (shown == envelope ? ")" : "; control and bidi characters are shown escaped here)"))
+        text.append("")
+        guard let attempt else { return text.joined(separator: "\n") + "\n" }
+        if let status = attempt.responseStatus {
+            text.append("RESPONSE \(status) in \(Formatting.latency(Double(attempt.durationMilliseconds)))")
+        } else {
+            let error = [attempt.errorClass?.rawValue, attempt.errorMessage.map(Sanitizer.line)].compactMap { $0 }
+            text.append("NO RESPONSE: \(error.joined(separator: ": "))")
+        }
+        for header in attempt.responseHeaders { text.append("\(Sanitizer.line(header.name)): \(Sanitizer.line(header.value))") }
+        if let excerpt = attempt.responseBodyExcerpt, !excerpt.isEmpty {
+            text.append("")
+            text += Sanitizer.lines(excerpt)
+        }
+        return text.joined(separator: "\n") + "\n"
     }
 
     /// `14:02:09` today, `2024-05-01 14:02:09` on another day.
