@@ -75,6 +75,26 @@ import Testing
         #expect(state.attemptText(delivery) == "2+1")
     }
 
+    /// Who paused an endpoint, when and from where: on its row, and in the audit overlay (`A`).
+    @Test func theAuditSaysWhoPausedAnEndpoint() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .endpoints, width: 180, height: 30)
+        let text = DashboardRenderer.render(state).text()
+        #expect(text.contains("paused by alice 1h00m ago from ssh 10.0.0.5"), "\(text)")
+        let legacy = try! #require(state.rows.firstIndex { $0.endpointId == "ep_legacy" })
+        for _ in 0..<legacy { state.press(.char("j")) }
+        state.press(.char("A"))
+        state.reload(from: log)
+        let overlay = DashboardRenderer.render(state).text()
+        #expect(overlay.contains("Audit: Paused for maintenance"), "\(overlay)")
+        #expect(overlay.contains("endpoint.pause"))
+        #expect(overlay.contains("by alice (ssh 10.0.0.5 port 52311, /dev/pts/3) via dashboard"))
+        #expect(overlay.contains("T13:02:09Z") || overlay.contains("T13:02:09+00:00"), "ISO 8601 times: \(overlay)")
+        #expect(!overlay.contains("endpoint.disable"), "only the selected endpoint's actions")
+        state.press(.escape)
+        #expect(state.modal == nil)
+    }
+
     @Test func anUnknownKeySaysSo() {
         var state = Fixture.state(view: .deliveries)
         let before = state.list

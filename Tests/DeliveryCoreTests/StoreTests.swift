@@ -817,3 +817,29 @@ private struct OldDatabase {
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
 }
+
+/// The audit names operators the same way from every tool, with where they came from.
+struct AuditOriginTests {
+    @Test func theUserComesFromTheUserDatabaseNotTheEnvironment() {
+        let expected = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
+        #expect(Actor.current(via: "cli").user == expected)
+        #expect(Actor.current(via: "dashboard").user == Actor.current(via: "api").user)
+    }
+
+    @Test func anSSHSessionIsRecordedWithItsClientAddress() {
+        #expect(Actor.origin(sshConnection: "10.0.0.5 52311 10.0.0.1 22") == "ssh 10.0.0.5 port 52311")
+        #expect(Actor.origin(sshConnection: nil) == nil)
+        #expect(Actor.origin(sshConnection: "garbage") == nil)
+    }
+
+    @Test func theAuditKeepsOriginAndTerminal() throws {
+        let database = try TemporaryDatabase()
+        let actor = Actor(user: "alice", pid: 7, via: "dashboard", origin: "ssh 10.0.0.5 port 52311", tty: "/dev/pts/3")
+        let endpoint = try database.store.addEndpoint(url: "http://127.0.0.1:9/a", allowPrivateDestination: true, by: actor)
+        let entry = try #require(try database.store.auditEntries(objectId: endpoint.id).first)
+        #expect(entry.origin == "ssh 10.0.0.5 port 52311")
+        #expect(entry.tty == "/dev/pts/3")
+        #expect(entry.who == "alice (ssh 10.0.0.5 port 52311, /dev/pts/3) via dashboard")
+        #expect(try database.store.lastEndpointActions()[endpoint.id]?.action == "endpoint.add")
+    }
+}

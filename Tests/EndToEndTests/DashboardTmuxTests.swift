@@ -195,7 +195,7 @@ struct DashboardTmuxTests {
             #expect(line.contains("this help") || line.contains("? help") || line.contains("? close"), "a ? glyph: \(line)")
         }
         tmux.send("Escape", "4")
-        try await tmux.waitFor("DUE", "ATTEMPT", "/8 ")
+        try await tmux.waitFor(describing: "the retry queue's rows") { $0.contains("ATTEMPT") && tmux.tableRows().count > 1 }
         tmux.send("x")
         try await tmux.waitFor("Cancel the pending retry")
         for line in tmux.capture().split(separator: "\n") where line.contains("?") {

@@ -29,6 +29,7 @@ extension DashboardState {
             self.retryQueue = retryQueue
         }
         if let messages = snapshot.messages, request.messages == current.messages { self.messages = messages }
+        if let entries = snapshot.audit, request.audit == current.audit { auditEntries = entries }
         if let id = detail?.deliveryId, request.detailId == id {
             detailData = snapshot.detail
         }

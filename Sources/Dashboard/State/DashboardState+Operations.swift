@@ -98,6 +98,13 @@ extension DashboardState {
     /// Keys while a modal is open.
     mutating func handle(key: Key, in modal: Modal) -> [Effect] {
         switch modal {
+        case .audit(let endpointId, let scroll):
+            switch key {
+            case .escape, .char("q"), .char("A"), .enter, .backspace: self.modal = nil
+            case .down, .char("j"): self.modal = .audit(endpointId: endpointId, scroll: scroll + 1)
+            case .up, .char("k"): self.modal = .audit(endpointId: endpointId, scroll: max(0, scroll - 1))
+            default: break
+            }
         case .help(let scroll):
             switch key {
             case .escape, .char("q"), .char("?"), .enter, .backspace: self.modal = nil

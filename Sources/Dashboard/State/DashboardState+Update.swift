@@ -110,6 +110,9 @@ extension DashboardState {
         case .pause, .disable, .redeliver, .recover, .cancelRetry:
             return request(command)
         case .previousAttempt, .nextAttempt: break
+        case .audit:
+            let endpointId = view == .endpoints ? selectedRow?.endpointId : nil
+            modal = .audit(endpointId: endpointId, scroll: 0)
         case .openInPager:
             say("o opens a delivery's request and response in $PAGER: Enter opens the delivery first")
         case .copyId:
@@ -148,7 +151,7 @@ extension DashboardState {
             detail = nil
             detailData = nil
             return nil
-        case .toggleFollow, .follow, .filter, .cycleSort:
+        case .toggleFollow, .follow, .filter, .cycleSort, .audit:
             return []
         case .openInPager:
             guard let data = detailData else {

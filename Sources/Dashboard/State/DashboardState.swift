@@ -44,6 +44,8 @@ public struct DashboardState: Sendable {
     public var groupDeliveriesQuery: FailureSampleQuery?
     public var messages: [MessageSummary] = []
     public var detailData: DeliveryDetail?
+    /// The audit overlay's entries, newest first.
+    public var auditEntries: [AuditEntry] = []
     public var changeCounter: Int64 = 0
     public var lastQueryMilliseconds: Double = 0
     /// Whether data for the current request has arrived (the view shows "loading…" until then).
@@ -95,6 +97,9 @@ public struct DashboardState: Sendable {
 
     /// The Deliveries view stopped following its newest row (its rows stay where they are).
     public var frozen: Bool { !(lists[.deliveries]?.following ?? true) }
+
+    /// Actions the audit overlay lists at most.
+    public static let auditLimit = 200
 
     /// Newer deliveries counted at most (the badge says `99+` past it).
     public static let newRowsLimit = 100
@@ -153,6 +158,7 @@ public struct DashboardState: Sendable {
             if case .messagesBefore(let sequence) = cursor { query.before = sequence }
             request.messages = query
         }
+        if case .audit(let endpointId, _)? = modal { request.audit = .some(endpointId) }
         request.detailId = detail?.deliveryId
         request.watchId = watch?.deliveryId
         return request

@@ -29,6 +29,8 @@ public struct DataRequest: Sendable, Equatable {
     public var detailId: Int64?
     /// A redelivered delivery whose new attempt the dashboard is waiting for.
     public var watchId: Int64?
+    /// The audit overlay is open: the newest actions, on this object when set (`.some(nil)`: on everything).
+    public var audit: String??
 
     public init(
         view: ViewKind, deliveries: DeliveryQuery? = nil, retryQueue: RetryQueueQuery? = nil,
@@ -94,6 +96,7 @@ public struct DataSnapshot: Sendable {
     public var messages: [MessageSummary]?
     public var detail: DeliveryDetail?
     public var watched: DeliveryDetail?
+    public var audit: [AuditEntry]?
     /// The first error a query threw, as a line for the footer.
     public var error: String?
     /// Wall time the queries took, in milliseconds.
@@ -140,6 +143,9 @@ public struct DataSnapshot: Sendable {
         }
         if let id = request.detailId { snapshot.detail = attempt { try log.deliveryDetail(id: id) } ?? nil }
         if let id = request.watchId { snapshot.watched = attempt { try log.deliveryDetail(id: id) } ?? nil }
+        if let objectId = request.audit {
+            snapshot.audit = attempt { try log.auditEntries(objectId: objectId, limit: DashboardState.auditLimit) }
+        }
         snapshot.queryMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
         return snapshot
     }

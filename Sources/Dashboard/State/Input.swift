@@ -43,4 +43,6 @@ public enum Command: Sendable, Equatable {
     case previousAttempt, nextAttempt
     /// `o`: the detail's request and response in `$PAGER`. `y`: copy the selected id.
     case openInPager, copyId
+    /// `A`: who did what, when and from where.
+    case audit
 }

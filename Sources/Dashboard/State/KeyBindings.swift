@@ -37,6 +37,7 @@ public enum KeyBindings {
             case "r": return .redeliver
             case "R": return .recover
             case "x": return .cancelRetry
+            case "A": return .audit
             case "o": return .openInPager
             case "y": return .copyId
             case "[": return .previousAttempt
@@ -108,6 +109,9 @@ public enum KeyBindings {
             keys: "o", help: "the request (as signed and sent) and the response in $PAGER", footer: "pager", views: [],
             detail: true),
         Entry(keys: "y", help: "copy the selected id to the clipboard (OSC 52)", footer: nil, views: nil, detail: true),
+        Entry(
+            keys: "A", help: "audit: who did what, when, from where (the selected endpoint's in view 1)",
+            footer: nil, views: nil, detail: false),
         Entry(keys: "?", help: "this help", footer: "help", views: nil, detail: true),
         Entry(keys: "^L", help: "redraw the screen", footer: nil, views: nil, detail: false),
         Entry(keys: "q ^C", help: "quit", footer: "quit", views: nil, detail: true),

@@ -63,6 +63,8 @@ public enum Modal: Sendable, Equatable {
     /// Waiting for `recoverableCount` before asking.
     case counting(endpointId: String)
     case confirm(Confirmation)
+    /// `A`: the newest operator actions (on the selected endpoint when `endpointId` is set).
+    case audit(endpointId: String?, scroll: Int)
 }
 
 /// The detail overlay of one delivery.

@@ -58,6 +58,13 @@ public enum Formatting {
     }
 
     /// A compact duration: `45s`, `3m12s`, `2h05m`, `3d04h`; negative values read as `0s`.
+    /// `2026-12-02T07:16:24+01:00`: ISO 8601 with the offset of `timeZone`.
+    public static func isoTime(_ date: Date, timeZone: TimeZone) -> String {
+        var style = Date.ISO8601FormatStyle(timeZone: timeZone)
+        style.timeZone = timeZone
+        return style.format(date)
+    }
+
     public static func duration(_ seconds: TimeInterval) -> String {
         let s = max(0, Int(seconds.rounded(.up)))
         if s < 60 { return "\(s)s" }

@@ -5,7 +5,7 @@ import Foundation
 enum EndpointsView {
     static let columns = [
         Column(title: "STATUS", width: 10, priority: 10),
-        Column(title: "ENDPOINT", width: 22, flex: 3, priority: 10),
+        Column(title: "ENDPOINT", width: 22, flex: 2, priority: 10),
         Column(title: "URL", width: 24, flex: 1, priority: 2),
         Column(title: "OK 5m", width: 6, priority: 9, alignRight: true),
         Column(title: "INFL", width: 4, priority: 4, alignRight: true),
@@ -13,7 +13,7 @@ enum EndpointsView {
         Column(title: "DEAD", width: 5, priority: 8, alignRight: true),
         Column(title: "P50", width: 6, priority: 3, alignRight: true),
         Column(title: "P95", width: 6, priority: 7, alignRight: true),
-        Column(title: "LAST ERROR", width: 13, flex: 2, priority: 6),
+        Column(title: "LAST ERROR", width: 13, flex: 3, priority: 6),
     ]
 
     static func cells(_ s: EndpointSummary, name: String, glyphs: Glyphs, now: Date) -> [TableCell] {
@@ -37,8 +37,18 @@ enum EndpointsView {
                 lastError = TableCell(error, Style(.error))
             }
         }
+        // Who paused or disabled it, and when (from the audit).
+        let byWhom = s.lastAction.flatMap { action -> String? in
+            guard action.action == "endpoint.\(e.status == .paused ? "pause" : "disable")" else { return nil }
+            // `ssh 10.0.0.5` (the port says little here; the audit overlay has it all).
+            let origin = action.origin.map { " from " + Sanitizer.line($0.components(separatedBy: " port ")[0]) } ?? ""
+            return "by \(Sanitizer.line(action.user)) \(Formatting.duration(now.timeIntervalSince(action.at))) ago\(origin)"
+        }
+        if e.status == .paused, let byWhom {
+            lastError = TableCell("paused " + byWhom, Style(.warning))
+        }
         if e.status == .disabled, let reason = e.disabledReason {
-            lastError = TableCell("disabled: " + Sanitizer.line(reason), Style(.error))
+            lastError = TableCell("disabled: " + Sanitizer.line(reason) + (byWhom.map { ", " + $0 } ?? ""), Style(.error))
         }
         return [
             status,

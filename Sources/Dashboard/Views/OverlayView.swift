@@ -22,9 +22,43 @@ enum OverlayView {
                 title: "Recover \(state.endpointName(endpointId))", text: "Counting deliveries to recover…", hint: "Esc cancel",
                 state: state,
                 into: &grid)
+        case .audit(let endpointId, let scroll)?:
+            drawAudit(state, endpointId: endpointId, scroll: scroll, into: &grid)
         case .filter?, nil:
             break
         }
+    }
+
+    /// The newest operator actions: when (ISO 8601, local offset), who (OS user, SSH origin, terminal, tool), what.
+    private static func drawAudit(_ state: DashboardState, endpointId: String?, scroll: Int, into grid: inout CellGrid) {
+        let width = min(grid.width - 2, 118)
+        let height = grid.height - 2
+        let x = (grid.width - width) / 2
+        let title = endpointId.map { "Audit: \(state.endpointName($0))" } ?? "Audit: recent actions"
+        grid.fill(x: 0, y: 1, width: grid.width, height: grid.height - 1)
+        let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: title, glyphs: state.glyphs)
+        let entries = state.auditEntries.filter { endpointId == nil || $0.objectId == endpointId }
+        guard !entries.isEmpty else {
+            grid.put(state.loaded ? "no operator actions recorded" : "loading…", x: inner.x, y: inner.y, style: Style(.dim))
+            return
+        }
+        let shown = min(scroll, max(0, entries.count - inner.height))
+        for (i, entry) in entries.dropFirst(shown).prefix(inner.height).enumerated() {
+            var cx = inner.x
+            // One endpoint's audit names it in the title; the full list names each action's object.
+            let object = endpointId != nil ? ""
+                : entry.objectType == "endpoint" ? state.endpointName(entry.objectId) : Sanitizer.line(entry.objectId)
+            let detail = entry.detail.isEmpty ? "" : " (\(Sanitizer.line(entry.detail)))"
+            for cell in [
+                TableCell(Formatting.isoTime(entry.at, timeZone: state.options.timeZone) + "  ", Style(.dim)),
+                TableCell(entry.action + " ", Style(.modal, bold: true)),
+                TableCell(object + detail + (object.isEmpty && detail.isEmpty ? " " : "  "), Style(.modal)),
+                TableCell("by " + Sanitizer.line(entry.who), Style(.accent)),
+            ] {
+                cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
+            }
+        }
+        grid.put(" j/k scroll \(state.glyphs == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))
     }
 
     @discardableResult

@@ -65,11 +65,14 @@ public struct EndpointSummary: Sendable, Equatable {
     /// The first failure of the current run of failures; nil once an attempt succeeds.
     public var failingSince: Date?
     public var lastSuccessAt: Date?
+    /// The newest operator action on the endpoint (who paused it, and when).
+    public var lastAction: AuditEntry?
 
     public init(
         endpoint: Endpoint, counts: StatusCounts, recent: WindowStats, lastError: String?, lastAttemptAt: Date?,
-        failingSince: Date? = nil, lastSuccessAt: Date? = nil
+        failingSince: Date? = nil, lastSuccessAt: Date? = nil, lastAction: AuditEntry? = nil
     ) {
+        self.lastAction = lastAction
         self.endpoint = endpoint
         self.counts = counts
         self.recent = recent
@@ -237,6 +240,8 @@ public protocol DeliveryLogReader: Sendable {
     func deliveryDetail(id: Int64) throws -> DeliveryDetail?
     /// How many deliveries `recover(endpointId:since:)` would send again.
     func recoverableCount(endpointId: String, since: Date) throws -> Int
+    /// The newest operator actions, optionally on one object, newest first.
+    func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry]
 }
 
 /// What came of asking for a redelivery.
@@ -253,17 +258,39 @@ public struct Actor: Sendable, Equatable {
     public var pid: Int
     /// `cli`, `dashboard`, `api`.
     public var via: String
+    /// Where the operator came from: the SSH client's address (`SSH_CONNECTION`), nil for a local session.
+    public var origin: String?
+    /// The terminal the action was taken on (`/dev/pts/3`), nil without one.
+    public var tty: String?
 
-    public init(user: String, pid: Int, via: String) {
+    public init(user: String, pid: Int, via: String, origin: String? = nil, tty: String? = nil) {
         self.user = user
         self.pid = pid
         self.via = via
+        self.origin = origin
+        self.tty = tty
     }
 
     /// The current OS user and process.
+    /// The operator of this process: the OS user by the user database (the same name from the dashboard, the CLI
+    /// and the API, whatever the environment says), the SSH client's address and the terminal.
     public static func current(via: String) -> Actor {
-        let user = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.environment["LOGNAME"] ?? "uid \(getuid())"
-        return Actor(user: user, pid: Int(getpid()), via: via)
+        let origin = origin(sshConnection: ProcessInfo.processInfo.environment["SSH_CONNECTION"])
+        let tty = isatty(0) != 0 ? ttyname(0).map { String(cString: $0) } : nil
+        return Actor(user: osUser(), pid: Int(getpid()), via: via, origin: origin, tty: tty)
+    }
+
+    /// `ssh 10.0.0.5 port 52311` from `SSH_CONNECTION` (`client-ip client-port server-ip server-port`).
+    static func origin(sshConnection text: String?) -> String? {
+        guard let parts = text?.split(separator: " "), parts.count >= 2 else { return nil }
+        return "ssh \(Sanitizer.line(String(parts[0]))) port \(Sanitizer.line(String(parts[1])))"
+    }
+
+    /// The effective user's name from the user database, `uid N` when it has none.
+    static func osUser() -> String {
+        let uid = geteuid()
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
+        return String(cString: name)
     }
 }
 

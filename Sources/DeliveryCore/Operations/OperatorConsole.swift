@@ -32,6 +32,10 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
         try store.recoverableCount(endpointId: endpointId, since: since)
     }
 
+    public func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
+        try store.auditEntries(objectId: objectId, limit: limit)
+    }
+
     public func pause(endpointId: String, by actor: Actor) async throws {
         try await operations.pause(endpointId: endpointId, by: actor)
     }

@@ -266,8 +266,11 @@ enum Schema {
         """,
         // v6: each dispatcher records the retry schedule it runs (delays in seconds, comma-separated), so readers
         // show attempts against the policy in force instead of guessing it.
+        // The audit records where an operator came from (SSH client address) and on which terminal.
         """
         ALTER TABLE workers ADD COLUMN retry_delays TEXT;
+        ALTER TABLE audit ADD COLUMN origin TEXT;
+        ALTER TABLE audit ADD COLUMN tty TEXT;
         """,
     ]
 

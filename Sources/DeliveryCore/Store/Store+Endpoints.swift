@@ -196,9 +196,12 @@ extension Store {
         _ actor: Actor, _ now: Date
     ) throws {
         try db.run(
-            "INSERT INTO audit (at, action, object_type, object_id, detail, os_user, pid, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            """
+            INSERT INTO audit (at, action, object_type, object_id, detail, os_user, pid, via, origin, tty)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
             [.from(now), .text(action), .text(objectType), .text(objectId), .text(detail), .text(actor.user),
-             .from(actor.pid), .text(actor.via)])
+             .from(actor.pid), .text(actor.via), .from(actor.origin), .from(actor.tty)])
     }
 }
 
@@ -212,6 +215,31 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public var user: String
     public var pid: Int
     public var via: String
+    /// The SSH client's address, nil for a local session.
+    public var origin: String?
+    public var tty: String?
+
+    public init(
+        at: Date, action: String, objectType: String, objectId: String, detail: String, user: String, pid: Int,
+        via: String, origin: String? = nil, tty: String? = nil
+    ) {
+        self.at = at
+        self.action = action
+        self.objectType = objectType
+        self.objectId = objectId
+        self.detail = detail
+        self.user = user
+        self.pid = pid
+        self.via = via
+        self.origin = origin
+        self.tty = tty
+    }
+
+    /// `alice (ssh 10.0.0.5 port 52311, /dev/pts/3) via dashboard`.
+    public var who: String {
+        let place = [origin, tty].compactMap { $0 }
+        return user + (place.isEmpty ? "" : " (\(place.joined(separator: ", ")))") + " via " + via
+    }
 }
 
 extension Store {
@@ -220,14 +248,31 @@ extension Store {
         try read { db in
             try db.query(
                 """
-                SELECT at, action, object_type, object_id, detail, os_user, pid, via FROM audit
+                SELECT at, action, object_type, object_id, detail, os_user, pid, via, origin, tty FROM audit
                 WHERE (?1 IS NULL OR object_id = ?1) ORDER BY id DESC LIMIT ?2
-                """, [.from(objectId), .from(limit)]
-            ) { row in
-                AuditEntry(
-                    at: row.date(0), action: row.text(1), objectType: row.text(2), objectId: row.text(3),
-                    detail: row.text(4), user: row.text(5), pid: row.int(6), via: row.text(7))
-            }
+                """, [.from(objectId), .from(limit)], Self.auditEntry)
         }
+    }
+
+    /// The newest action on each endpoint, by endpoint id (who paused it, and when).
+    public func lastEndpointActions() throws -> [String: AuditEntry] {
+        try read { db in try Self.lastEndpointActions(db) }
+    }
+
+    static func lastEndpointActions(_ db: Connection) throws -> [String: AuditEntry] {
+        let entries = try db.query(
+            """
+            SELECT a.at, a.action, a.object_type, a.object_id, a.detail, a.os_user, a.pid, a.via, a.origin, a.tty
+            FROM audit a
+            JOIN (SELECT max(id) AS id FROM audit WHERE object_type = 'endpoint' GROUP BY object_id) newest
+                ON a.id = newest.id
+            """, [], Self.auditEntry)
+        return Dictionary(entries.map { ($0.objectId, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    static func auditEntry(_ row: Row) -> AuditEntry {
+        AuditEntry(
+            at: row.date(0), action: row.text(1), objectType: row.text(2), objectId: row.text(3), detail: row.text(4),
+            user: row.text(5), pid: row.int(6), via: row.text(7), origin: row.optionalText(8), tty: row.optionalText(9))
     }
 }

@@ -262,6 +262,7 @@ extension Store: DeliveryLogReader {
         try read { db in
             let counts = try statusCounts(db)
             let recent = try windowStats(db, since: now.addingTimeInterval(-300))
+            let actions = try Self.lastEndpointActions(db)
             return try db.query(
                 """
                 SELECT \(Self.endpointColumns), last_error, last_attempt_at, failing_since, last_success_at
@@ -273,7 +274,7 @@ extension Store: DeliveryLogReader {
                     endpoint: endpoint, counts: counts[endpoint.id] ?? StatusCounts(),
                     recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(14),
                     lastAttemptAt: row.optionalDate(15), failingSince: row.optionalDate(16),
-                    lastSuccessAt: row.optionalDate(17))
+                    lastSuccessAt: row.optionalDate(17), lastAction: actions[endpoint.id])
             }
         }
     }

@@ -81,6 +81,12 @@ struct EndpointCommand: AsyncParsableCommand {
                 printText("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
                 printText("secret:      \(endpoint.secret)")
                 printText("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
+                let actions = try store.auditEntries(objectId: endpoint.id, limit: 5)
+                if !actions.isEmpty {
+                    printText("")
+                    printText("recent operator actions:")
+                    printText(AuditLines.table(actions))
+                }
             }
         }
     }

@@ -220,7 +220,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                     endpoint: endpoint, counts: counts, recent: recent, lastError: lastError,
                     lastAttemptAt: Self.now.addingTimeInterval(-Double(index * 30)),
                     failingSince: lastError == nil || recovered ? nil : Self.now.addingTimeInterval(-3600),
-                    lastSuccessAt: recovered ? Self.now.addingTimeInterval(-60) : nil)
+                    lastSuccessAt: recovered ? Self.now.addingTimeInterval(-60) : nil,
+                    lastAction: Self.fixtureAudit.first { $0.objectId == endpoint.id })
             }
         }
     }
@@ -315,6 +316,26 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
 
     func recoverableCount(endpointId: String, since: Date) throws -> Int {
         endpointId == "ep_down" ? 312 : 0
+    }
+
+    /// Who paused Legacy (over SSH, an hour ago), then the actions taken through this log, newest first.
+    static let fixtureAudit = [
+        AuditEntry(
+            at: now.addingTimeInterval(-3600), action: "endpoint.pause", objectType: "endpoint", objectId: "ep_legacy",
+            detail: "", user: "alice", pid: 812, via: "dashboard", origin: "ssh 10.0.0.5 port 52311", tty: "/dev/pts/3"),
+        AuditEntry(
+            at: now.addingTimeInterval(-7200), action: "endpoint.disable", objectType: "endpoint", objectId: "ep_gone",
+            detail: "410 Gone from endpoint", user: "hooktop", pid: 4242, via: "dispatcher"),
+    ]
+
+    func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
+        let taken = actions.reversed().map { text -> AuditEntry in
+            let parts = text.split(separator: " ").map(String.init)
+            return AuditEntry(
+                at: Self.now, action: parts.first ?? text, objectType: "endpoint", objectId: parts.last ?? "",
+                detail: "", user: "test", pid: 1, via: "dashboard")
+        }
+        return Array((taken + Self.fixtureAudit).filter { objectId == nil || $0.objectId == objectId }.prefix(limit))
     }
 
     // MARK: - DeliveryOperations
