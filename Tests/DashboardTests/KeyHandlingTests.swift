@@ -95,6 +95,29 @@ import Testing
         #expect(state.modal == nil)
     }
 
+    /// After `R`, the footer follows the recovery live, then says how it ended.
+    @Test func aRecoveryReportsItsProgressThenItsOutcome() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .endpoints)
+        _ = state.update(
+            .operationFinished(.recover(endpointId: "ep_down", since: FixtureLog.now.addingTimeInterval(-3600)), .success(.recovered(347))))
+        #expect(state.recoveryWatch?.endpointId == "ep_down")
+        log.recovery = RecoveryProgress(
+            endpointId: "ep_down", startedAt: FixtureLog.now, total: 347, waiting: 227, delivered: 0, failed: 120,
+            other: 0, topError: "connect_refused")
+        state.reload(from: log)
+        #expect(
+            state.message?.text == "recover down.example.net/hook: 120/347 sent \u{00B7} 0 ok \u{00B7} 120 failed (connect_refused)",
+            "\(state.message?.text ?? "")")
+        log.recovery?.waiting = 0
+        log.recovery?.delivered = 200
+        log.recovery?.failed = 147
+        state.reload(from: log)
+        #expect(state.recoveryWatch == nil)
+        #expect(state.message?.text.hasPrefix("recover down.example.net/hook done: 347 sent") == true)
+        #expect(state.message?.kind == .error)
+    }
+
     @Test func anUnknownKeySaysSo() {
         var state = Fixture.state(view: .deliveries)
         let before = state.list

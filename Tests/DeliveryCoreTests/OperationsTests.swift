@@ -250,6 +250,11 @@ struct OperationsTests {
         #expect(after.first { $0.messageId == tooOld.message.id }?.status == .dead)
         #expect(try store.recoverableCount(endpointId: endpoint.id, since: since) == 0)
         #expect(try await operations.recover(endpointId: endpoint.id, since: since, by: testActor) == 0)
+        let queuedProgress = try #require(try store.recoveryProgress(endpointId: endpoint.id))
+        #expect(queuedProgress.total == 3)
+        #expect(queuedProgress.waiting == 3)
+        #expect(queuedProgress.sent == 0)
+        #expect(!queuedProgress.isDone)
 
         // A failed recovered delivery of a dead one stays dead; the missed ones get a full schedule.
         let jobs = try store.claimAll(endpoint)
@@ -261,6 +266,13 @@ struct OperationsTests {
         }
         #expect(statuses[deadOne.message.id] == .dead)
         #expect(missed.allSatisfy { statuses[$0.message.id] == .retrying })
+        // The recovery's progress: every queued delivery attempted, all failed, with their error class.
+        let progress = try #require(try store.recoveryProgress(endpointId: endpoint.id))
+        #expect(progress.isDone)
+        #expect(progress.sent == 3)
+        #expect(progress.failed == 3)
+        #expect(progress.delivered == 0)
+        #expect(progress.topError != nil)
         let unknown = await #expect(throws: HooktopError.self) {
             try await operations.recover(endpointId: "ep_missing", since: since, by: testActor)
         }

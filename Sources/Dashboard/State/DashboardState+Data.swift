@@ -30,6 +30,11 @@ extension DashboardState {
         }
         if let messages = snapshot.messages, request.messages == current.messages { self.messages = messages }
         if let entries = snapshot.audit, request.audit == current.audit { auditEntries = entries }
+        if let progress = snapshot.recovery, var watch = recoveryWatch, progress.endpointId == watch.endpointId,
+            progress.startedAt >= watch.startedAt.addingTimeInterval(-5)
+        {
+            followRecovery(progress, &watch)
+        }
         if let id = detail?.deliveryId, request.detailId == id {
             detailData = snapshot.detail
         }
@@ -47,6 +52,32 @@ extension DashboardState {
             loaded = true
         }
         syncSelection()
+    }
+
+    /// The footer's live line for a recovery, then its outcome once every queued delivery was attempted.
+    private mutating func followRecovery(_ progress: RecoveryProgress, _ watch: inout RecoveryWatch) {
+        let dot = glyphs == .ascii ? "-" : "\u{00B7}"
+        let failures = progress.failed > 0 ? " (\(progress.topError ?? "error"))" : ""
+        let counts = "\(progress.delivered) ok \(dot) \(progress.failed) failed\(failures)"
+            + (progress.other > 0 ? " \(dot) \(progress.other) cancelled" : "")
+        let name = endpointName(progress.endpointId)
+        if progress.isDone {
+            recoveryWatch = nil
+            say(
+                "recover \(name) done: \(progress.sent) sent \(dot) \(counts)", progress.failed == 0 ? .success : .error,
+                for: 60)
+            return
+        }
+        if progress.sent != watch.lastSent {
+            watch.lastSent = progress.sent
+            watch.lastChange = now
+        }
+        recoveryWatch = watch
+        let stalled = now.timeIntervalSince(watch.lastChange) > 60 && overview?.liveWorker(now: now) == nil
+        say(
+            "recover \(name): \(progress.sent)/\(progress.total) sent \(dot) \(counts)"
+                + (stalled ? " \(dot) no dispatcher alive: nothing is sending" : ""),
+            stalled ? .error : .info, for: 3600)
     }
 
     /// `200 in 35 ms` or `connect_refused after 3 ms`.

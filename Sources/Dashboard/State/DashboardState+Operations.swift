@@ -227,6 +227,9 @@ extension DashboardState {
             let noun = count == 1 ? "delivery" : "deliveries"
             if case .recover(let endpointId, _) = operation {
                 say("queued \(count) \(noun) to \(endpointName(endpointId)) for redelivery", .success)
+                if count > 0 {
+                    recoveryWatch = RecoveryWatch(endpointId: endpointId, startedAt: now, lastChange: now, lastSent: 0)
+                }
             }
         case .success(.done):
             let text: String

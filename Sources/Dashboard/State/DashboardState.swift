@@ -22,6 +22,8 @@ public struct DashboardState: Sendable {
     public var modal: Modal?
     public var message: StatusMessage?
     public var watch: RedeliveryWatch?
+    /// The recovery whose progress the footer follows, until every delivery it queued was attempted.
+    public var recoveryWatch: RecoveryWatch?
     public var backStack: [NavigationEntry] = []
     public var quitting = false
 
@@ -159,6 +161,7 @@ public struct DashboardState: Sendable {
             request.messages = query
         }
         if case .audit(let endpointId, _)? = modal { request.audit = .some(endpointId) }
+        request.recoveryOf = recoveryWatch?.endpointId
         request.detailId = detail?.deliveryId
         request.watchId = watch?.deliveryId
         return request

@@ -29,6 +29,8 @@ public struct DataRequest: Sendable, Equatable {
     public var detailId: Int64?
     /// A redelivered delivery whose new attempt the dashboard is waiting for.
     public var watchId: Int64?
+    /// The endpoint whose recovery the footer follows.
+    public var recoveryOf: String?
     /// The audit overlay is open: the newest actions, on this object when set (`.some(nil)`: on everything).
     public var audit: String??
 
@@ -97,6 +99,7 @@ public struct DataSnapshot: Sendable {
     public var detail: DeliveryDetail?
     public var watched: DeliveryDetail?
     public var audit: [AuditEntry]?
+    public var recovery: RecoveryProgress?
     /// The first error a query threw, as a line for the footer.
     public var error: String?
     /// Wall time the queries took, in milliseconds.
@@ -143,6 +146,9 @@ public struct DataSnapshot: Sendable {
         }
         if let id = request.detailId { snapshot.detail = attempt { try log.deliveryDetail(id: id) } ?? nil }
         if let id = request.watchId { snapshot.watched = attempt { try log.deliveryDetail(id: id) } ?? nil }
+        if let endpointId = request.recoveryOf {
+            snapshot.recovery = attempt { try log.recoveryProgress(endpointId: endpointId) } ?? nil
+        }
         if let objectId = request.audit {
             snapshot.audit = attempt { try log.auditEntries(objectId: objectId, limit: DashboardState.auditLimit) }
         }

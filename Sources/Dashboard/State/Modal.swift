@@ -67,6 +67,15 @@ public enum Modal: Sendable, Equatable {
     case audit(endpointId: String?, scroll: Int)
 }
 
+/// A recovery the footer follows: `recover Umbrella: 120/347 sent · 0 ok · 120 failed (connect_refused)`.
+public struct RecoveryWatch: Sendable, Equatable {
+    public var endpointId: String
+    public var startedAt: Date
+    /// When the last progress arrived (a recovery nothing sends for a minute says so).
+    public var lastChange: Date
+    public var lastSent: Int
+}
+
 /// The detail overlay of one delivery.
 public struct DetailState: Sendable, Equatable {
     public var deliveryId: Int64

@@ -242,6 +242,43 @@ public protocol DeliveryLogReader: Sendable {
     func recoverableCount(endpointId: String, since: Date) throws -> Int
     /// The newest operator actions, optionally on one object, newest first.
     func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry]
+    /// How the endpoint's newest recovery is going, or nil when it has none.
+    func recoveryProgress(endpointId: String) throws -> RecoveryProgress?
+}
+
+/// Where the deliveries a recovery queued stand now.
+public struct RecoveryProgress: Sendable, Equatable {
+    public var endpointId: String
+    public var startedAt: Date
+    /// Deliveries queued.
+    public var total: Int
+    /// Not attempted yet (pending or in flight).
+    public var waiting: Int
+    public var delivered: Int
+    /// Attempted and failed (dead again, or retrying on the schedule).
+    public var failed: Int
+    /// Cancelled since, or gone (pruned).
+    public var other: Int
+    /// The most common error class of the failures.
+    public var topError: String?
+
+    public init(
+        endpointId: String, startedAt: Date, total: Int, waiting: Int, delivered: Int, failed: Int, other: Int,
+        topError: String?
+    ) {
+        self.endpointId = endpointId
+        self.startedAt = startedAt
+        self.total = total
+        self.waiting = waiting
+        self.delivered = delivered
+        self.failed = failed
+        self.other = other
+        self.topError = topError
+    }
+
+    /// Attempted so far.
+    public var sent: Int { total - waiting }
+    public var isDone: Bool { waiting == 0 }
 }
 
 /// What came of asking for a redelivery.

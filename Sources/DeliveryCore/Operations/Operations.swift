@@ -154,6 +154,7 @@ extension Store {
             }
             let dead = try Self.deadSince(db, endpointId: endpointId, since: since, count: false)
             var moves = StatusMoves()
+            var queued: [Int64] = []
             for id in dead {
                 let changed = try db.run(
                     """
@@ -161,6 +162,7 @@ extension Store {
                     WHERE id = ? AND status = 'dead'
                     """, [.from(ManualMode.fromFinished.rawValue), .from(now), .from(now), .int(id)])
                 moves.move(endpointId, from: .dead, to: .pending, count: changed)
+                if changed > 0 { queued.append(id) }
             }
             let missed = try Self.missedMessages(db, endpoint: endpoint, since: since)
             for sequence in missed {
@@ -171,9 +173,23 @@ extension Store {
                     SELECT seq, ?, event_type, 'pending', ?, ?, ? FROM messages WHERE seq = ?
                     """, [.text(endpointId), .from(now), .from(now), .from(now), .int(sequence)])
                 moves.insert(endpointId, status: .pending, count: inserted)
+                if inserted > 0 { queued.append(try db.scalar("SELECT last_insert_rowid()")) }
             }
             try moves.apply(db)
             let total = dead.count + missed.count
+            // Remembered, so the progress of this recovery can be followed (`recoveryProgress`).
+            guard !queued.isEmpty else {
+                try Self.audit(db, "endpoint.recover", "endpoint", endpointId, "nothing to recover", actor, now)
+                return 0
+            }
+            try db.run(
+                "INSERT INTO recoveries (endpoint_id, at, total) VALUES (?, ?, ?)",
+                [.text(endpointId), .from(now), .from(queued.count)])
+            let recoveryId = try db.scalar("SELECT last_insert_rowid()")
+            for id in queued {
+                try db.run(
+                    "INSERT INTO recovery_deliveries (recovery_id, delivery_id) VALUES (?, ?)", [.int(recoveryId), .int(id)])
+            }
             try Self.audit(
                 db, "endpoint.recover", "endpoint", endpointId,
                 "since \(ISO8601DateFormatter().string(from: since)): \(dead.count) dead, \(missed.count) missed", actor, now)

@@ -32,6 +32,10 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
         try store.recoverableCount(endpointId: endpointId, since: since)
     }
 
+    public func recoveryProgress(endpointId: String) throws -> RecoveryProgress? {
+        try store.recoveryProgress(endpointId: endpointId)
+    }
+
     public func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
         try store.auditEntries(objectId: objectId, limit: limit)
     }

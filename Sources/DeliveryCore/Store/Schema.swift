@@ -266,11 +266,25 @@ enum Schema {
         """,
         // v6: each dispatcher records the retry schedule it runs (delays in seconds, comma-separated), so readers
         // show attempts against the policy in force instead of guessing it.
-        // The audit records where an operator came from (SSH client address) and on which terminal.
+        // The audit records where an operator came from (SSH client address) and on which terminal. A recovery
+        // remembers the deliveries it queued, so its progress can be followed.
         """
         ALTER TABLE workers ADD COLUMN retry_delays TEXT;
         ALTER TABLE audit ADD COLUMN origin TEXT;
         ALTER TABLE audit ADD COLUMN tty TEXT;
+        CREATE TABLE recoveries (
+            id INTEGER PRIMARY KEY,
+            endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+            at INTEGER NOT NULL,
+            total INTEGER NOT NULL
+        );
+        CREATE INDEX recoveries_endpoint ON recoveries (endpoint_id, id);
+        CREATE TABLE recovery_deliveries (
+            recovery_id INTEGER NOT NULL REFERENCES recoveries (id) ON DELETE CASCADE,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+            PRIMARY KEY (recovery_id, delivery_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX recovery_deliveries_delivery ON recovery_deliveries (delivery_id);
         """,
     ]
 

@@ -317,6 +317,34 @@ extension Store: DeliveryLogReader {
         }
     }
 
+    public func recoveryProgress(endpointId: String) throws -> RecoveryProgress? {
+        try read { db in
+            guard
+                let (id, at, total) = try db.queryOne(
+                    "SELECT id, at, total FROM recoveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT 1",
+                    [.text(endpointId)], { ($0.int64(0), $0.date(1), $0.int(2)) })
+            else { return nil }
+            let byStatus = try db.query(
+                """
+                SELECT d.status, count(*) FROM recovery_deliveries r JOIN deliveries d ON d.id = r.delivery_id
+                WHERE r.recovery_id = ? GROUP BY d.status
+                """, [.int(id)], { ($0.text(0), $0.int(1)) })
+            let counts = Dictionary(byStatus, uniquingKeysWith: +)
+            let topError = try db.queryOne(
+                """
+                SELECT coalesce(d.last_error_class, 'error'), count(*) AS n FROM recovery_deliveries r
+                JOIN deliveries d ON d.id = r.delivery_id
+                WHERE r.recovery_id = ? AND d.status IN ('dead', 'retrying') GROUP BY 1 ORDER BY n DESC LIMIT 1
+                """, [.int(id)], { $0.text(0) })
+            let waiting = (counts["pending"] ?? 0) + (counts["inflight"] ?? 0)
+            let delivered = counts["delivered"] ?? 0
+            let failed = (counts["dead"] ?? 0) + (counts["retrying"] ?? 0)
+            return RecoveryProgress(
+                endpointId: endpointId, startedAt: at, total: total, waiting: waiting, delivered: delivered,
+                failed: failed, other: max(0, total - waiting - delivered - failed), topError: topError)
+        }
+    }
+
     public func recoverableCount(endpointId: String, since: Date) throws -> Int {
         try read { db in
             guard let endpoint = try db.queryOne(

@@ -21,6 +21,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     var redeliveryPerforms = false
     /// What the overview says of the log taking writes.
     var writeProblem: String?
+    /// What `recoveryProgress` answers (tests move it along).
+    var recovery: RecoveryProgress?
 
     var actions: [String] { lock.withLock { recorded } }
 
@@ -327,6 +329,10 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             at: now.addingTimeInterval(-7200), action: "endpoint.disable", objectType: "endpoint", objectId: "ep_gone",
             detail: "410 Gone from endpoint", user: "hooktop", pid: 4242, via: "dispatcher"),
     ]
+
+    func recoveryProgress(endpointId: String) throws -> RecoveryProgress? {
+        lock.withLock { recovery?.endpointId == endpointId ? recovery : nil }
+    }
 
     func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
         let taken = actions.reversed().map { text -> AuditEntry in
