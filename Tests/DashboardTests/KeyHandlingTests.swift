@@ -241,6 +241,10 @@ import Testing
         #expect(FilterQuery.parse("ep:Globex").endpointName == "Globex")
         #expect(FilterQuery.parse("ep:Globex").endpointId == nil)
         #expect(FilterQuery.parse("msg_AbC status:dead").description == "status:dead msg:msg_AbC")
+        let now = FixtureLog.now
+        #expect(FilterQuery.parse("since:1h", now: now).since == now.addingTimeInterval(-3600))
+        #expect(FilterQuery.parse("until:2026-12-01T10:00", now: now).until == Date(timeIntervalSince1970: 1_796_119_200))
+        #expect(FilterQuery.parse("since:yesterday-ish").unknown == ["since:yesterday-ish"])
     }
 
     /// A delivery far older than the loaded page is found by its id; `ep:` takes a name or URL fragment.

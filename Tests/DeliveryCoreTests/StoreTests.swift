@@ -181,6 +181,31 @@ struct StoreTests {
         }
     }
 
+    /// `since:`, `until:` and free text are answered by the log, not the loaded page.
+    @Test func deliveriesBySinceUntilAndText() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let acme = try store.addEndpoint(
+            url: "http://127.0.0.1:9/acme", changes: EndpointChanges(description: "Acme Billing"),
+            allowPrivateDestination: true, now: t0, by: testActor)
+        let times = (0..<6).map { t0.addingTimeInterval(Double($0) * 600) }
+        let messages = try times.enumerated().map { index, time in
+            try store.publish(eventType: index % 2 == 0 ? "invoice.paid" : "user.created", payload: "{}", now: time).message
+        }
+        func ids(_ query: DeliveryQuery) throws -> [String] { try store.deliveries(query).map(\.messageId) }
+        #expect(try ids(DeliveryQuery(since: times[4])) == [messages[5].id, messages[4].id])
+        #expect(try ids(DeliveryQuery(until: times[1])) == [messages[0].id])
+        #expect(try ids(DeliveryQuery(since: times[1], until: times[3])) == [messages[2].id, messages[1].id])
+        #expect(try ids(DeliveryQuery(since: t0.addingTimeInterval(99_999))).isEmpty)
+        #expect(try ids(DeliveryQuery(text: "USER.cre")) == [messages[5].id, messages[3].id, messages[1].id])
+        #expect(try ids(DeliveryQuery(text: "acme bill")).count == 6, "the endpoint's description")
+        #expect(try ids(DeliveryQuery(text: "127.0.0.1:9/acme")).count == 6, "the endpoint's URL")
+        #expect(try ids(DeliveryQuery(text: "50%_off")).isEmpty, "LIKE wildcards are literal")
+        #expect(try ids(DeliveryQuery(since: times[4], text: "invoice")) == [messages[4].id])
+        _ = acme
+    }
+
     /// A dispatcher's heartbeat carries its retry schedule; a delivery's detail counts attempts against it.
     @Test func theDispatchersRetryScheduleIsRecorded() throws {
         let database = try TemporaryDatabase()

@@ -117,8 +117,11 @@ extension DashboardState {
             case .escape: self.modal = nil
             case .enter:
                 self.modal = nil
-                var query = FilterQuery.parse(editor.text)
+                var query = FilterQuery.parse(editor.text, now: now)
                 var note: String?
+                if view == .deliveries, !query.text.isEmpty, query.since == nil {
+                    note = "searching the newest \(Formatting.count(Int(DeliveryQuery.textSearchWindow))) deliveries for \(query.text) (since: reaches further)"
+                }
                 if let name = query.endpointName, query.endpointId == nil {
                     // `ep:Globex`: an endpoint's description or a fragment of its URL.
                     let needle = name.lowercased()

@@ -127,9 +127,11 @@ public struct DashboardState: Sendable {
         case .endpoints:
             break
         case .deliveries:
+            // Time and free text are searched in the log, not only in the loaded page.
             var query = DeliveryQuery(
                 statuses: filter.statuses, endpointId: filter.endpointId, eventType: filter.exactEventType,
-                messageId: filter.messageId, limit: pageSize
+                messageId: filter.messageId, limit: pageSize, since: filter.since, until: filter.until,
+                text: filter.text.isEmpty ? nil : filter.text
             )
             if let id = filter.deliveryId {
                 // One delivery by id: the index answers it, however old.

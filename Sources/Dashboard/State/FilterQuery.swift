@@ -15,6 +15,10 @@ public struct FilterQuery: Sendable, Equatable {
     public var messageId: String?
     /// One delivery, by id (`dlv_42`, `#42`).
     public var deliveryId: Int64?
+    /// `since:1h` or `since:2026-12-01T10:00`: messages published at or after this time.
+    public var since: Date?
+    /// `until:…`: messages published before this time.
+    public var until: Date?
     /// Free text, lowercased; rows whose visible text contains it are kept.
     public var text: String = ""
     /// Tokens that looked like `key:value` but were not understood (reported to the operator).
@@ -33,11 +37,11 @@ public struct FilterQuery: Sendable, Equatable {
 
     public var isEmpty: Bool {
         statuses.isEmpty && eventType == nil && endpointId == nil && endpointName == nil && messageId == nil
-            && deliveryId == nil && text.isEmpty
+            && deliveryId == nil && since == nil && until == nil && text.isEmpty
     }
 
-    /// Parses what the operator typed after `/`.
-    public static func parse(_ input: String) -> FilterQuery {
+    /// Parses what the operator typed after `/`; `now` anchors relative times (`since:1h`).
+    public static func parse(_ input: String, now: Date = Date()) -> FilterQuery {
         var query = FilterQuery()
         var words: [String] = []
         for token in input.split(separator: " ", omittingEmptySubsequences: true) {
@@ -70,6 +74,12 @@ public struct FilterQuery: Sendable, Equatable {
             case "ep", "endpoint":
                 if value.hasPrefix("ep_") { query.endpointId = value } else { query.endpointName = value }
             case "msg", "message": query.messageId = value
+            case "since", "until":
+                guard let date = Self.time(value, now: now) else {
+                    query.unknown.append(String(token))
+                    continue
+                }
+                if parts[0].lowercased() == "since" { query.since = date } else { query.until = date }
             default: words.append(String(token))
             }
         }
@@ -85,8 +95,26 @@ public struct FilterQuery: Sendable, Equatable {
         if let endpointId { parts.append("ep:" + endpointId) } else if let endpointName { parts.append("ep:" + endpointName) }
         if let messageId { parts.append("msg:" + messageId) }
         if let deliveryId { parts.append("#\(deliveryId)") }
+        let iso = Date.ISO8601FormatStyle()
+        if let since { parts.append("since:" + iso.format(since)) }
+        if let until { parts.append("until:" + iso.format(until)) }
         if !text.isEmpty { parts.append(text) }
         return parts.joined(separator: " ")
+    }
+
+    /// `30m`, `2h`, `1d` ago, or an ISO 8601 time (`2026-12-01T10:00:00Z`, `2026-12-01T10:00`, `2026-12-01`, read in
+    /// UTC when it has no offset).
+    static func time(_ text: String, now: Date) -> Date? {
+        if let seconds = DurationText.seconds(text) { return now.addingTimeInterval(-seconds) }
+        if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+        for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd"] {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) { return date }
+        }
+        return nil
     }
 
     /// The event type to send to the store: exact names only (wildcards are matched client-side).

@@ -85,6 +85,9 @@ extension DashboardState {
 
     private func filterDeliveries(_ deliveries: [Delivery], _ filter: FilterQuery) -> [Delivery] {
         if filter.isEmpty { return deliveries }
+        // The Deliveries page was searched in the log (free text included): its rows need no second look at the text.
+        var filter = filter
+        if view == .deliveries { filter.text = "" }
         return deliveries.filter { d in
             (filter.statuses.isEmpty || filter.statuses.contains(d.status))
                 && (filter.endpointId.map { d.endpointId == $0 } ?? true)

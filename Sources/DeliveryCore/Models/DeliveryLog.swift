@@ -128,10 +128,21 @@ public struct DeliveryQuery: Sendable, Equatable {
     /// Keyset cursor: only deliveries with an id below this one (the last id of the previous page).
     public var before: Int64?
     public var limit: Int
+    /// Only deliveries of messages published at or after this time.
+    public var since: Date?
+    /// Only deliveries of messages published before this time.
+    public var until: Date?
+    /// Text searched, case-insensitively, in the event type, the endpoint's description and URL and the last error,
+    /// within the newest `textSearchWindow` deliveries (or the `since` range).
+    public var text: String?
+
+    /// Deliveries a free-text search looks through without a `since` bound.
+    public static let textSearchWindow: Int64 = 100_000
 
     public init(
         statuses: [DeliveryStatus] = [], endpointId: String? = nil, eventType: String? = nil,
-        messageId: String? = nil, before: Int64? = nil, limit: Int = 100
+        messageId: String? = nil, before: Int64? = nil, limit: Int = 100, since: Date? = nil, until: Date? = nil,
+        text: String? = nil
     ) {
         self.statuses = statuses
         self.endpointId = endpointId
@@ -139,6 +150,9 @@ public struct DeliveryQuery: Sendable, Equatable {
         self.messageId = messageId
         self.before = before
         self.limit = limit
+        self.since = since
+        self.until = until
+        self.text = text
     }
 }
 

@@ -46,10 +46,50 @@ extension Store: DeliveryLogReader {
             conditions.append("d.id < ?")
             arguments.append(.int(before))
         }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments.append(.from(max(1, min(query.limit, 10_000))))
         return try read { db in
-            try db.query(
+            // Times become id bounds (ids grow with publishing): the first delivery of the first message at or after
+            // the time, found through the messages' time index, so the walk down the ids stops there.
+            func firstId(atOrAfter date: Date) throws -> Int64? {
+                try db.queryOne(
+                    """
+                    SELECT min(d.id) FROM deliveries d
+                    WHERE d.message_seq = (SELECT min(seq) FROM messages WHERE created_at >= ?)
+                    """, [.from(date)], { $0.optionalInt64(0) }) ?? nil
+            }
+            var conditions = conditions
+            var arguments = arguments
+            var lowest: Int64?
+            if let since = query.since {
+                guard let first = try firstId(atOrAfter: since) else { return [] }
+                lowest = first
+            }
+            if let until = query.until, let first = try firstId(atOrAfter: until) {
+                conditions.append("d.id < ?")
+                arguments.append(.int(first))
+            }
+            if let text = query.text?.lowercased(), !text.isEmpty {
+                // A bounded scan: the newest deliveries only, unless `since` already bounds it.
+                if lowest == nil {
+                    let newest = try db.scalar("SELECT coalesce(max(id), 0) FROM deliveries")
+                    lowest = max(0, newest - DeliveryQuery.textSearchWindow)
+                }
+                let pattern = "%" + text.replacingOccurrences(of: "\\", with: "\\\\")
+                    .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+                conditions.append(
+                    """
+                    (lower(d.event_type) LIKE ? ESCAPE '\\' OR lower(coalesce(d.last_error, '')) LIKE ? ESCAPE '\\'
+                        OR d.endpoint_id IN (SELECT id FROM endpoints
+                            WHERE lower(description) LIKE ? ESCAPE '\\' OR lower(url) LIKE ? ESCAPE '\\'))
+                    """)
+                arguments += [.text(pattern), .text(pattern), .text(pattern), .text(pattern)]
+            }
+            if let lowest {
+                conditions.append("d.id >= ?")
+                arguments.append(.int(lowest))
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments.append(.from(max(1, min(query.limit, 10_000))))
+            return try db.query(
                 """
                 SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
                 \(filter) ORDER BY d.id DESC LIMIT ?

@@ -239,6 +239,13 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                         && (query.eventType.map { d.eventType == $0 } ?? true)
                         && (query.messageId.map { d.messageId == $0 } ?? true)
                         && (query.before.map { d.id < $0 } ?? true)
+                        && (query.since.map { d.createdAt >= $0 } ?? true)
+                        && (query.until.map { d.createdAt < $0 } ?? true)
+                        && (query.text.map { text in
+                            let endpoint = self.endpointList.first { $0.id == d.endpointId }
+                            return [d.eventType, d.lastError ?? "", endpoint?.description ?? "", endpoint?.url ?? ""]
+                                .contains { $0.lowercased().contains(text.lowercased()) }
+                        } ?? true)
                 }.prefix(query.limit))
         }
     }
