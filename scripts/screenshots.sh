@@ -133,11 +133,17 @@ wait_for "Keys"
 shot help
 tmux_ send-keys -t demo Escape
 
+# Who did what: every action of the demo (endpoints added, the one that answered 410 Gone disabled by the dispatcher).
+tmux_ send-keys -t demo 2 A
+wait_for "Audit"
+shot audit
+tmux_ send-keys -t demo Escape
+
 # --- a GIF of the same frames ------------------------------------------------------------------------------------
 if [ -x "$CONVERT" ]; then
     "$CONVERT" -delay 180 -loop 0 \
         "$OUT/endpoints.png" "$OUT/deliveries.png" "$OUT/failures.png" "$OUT/retry-queue.png" \
-        "$OUT/detail.png" "$OUT/help.png" -layers Optimize "$OUT/demo.gif"
+        "$OUT/detail.png" "$OUT/help.png" "$OUT/audit.png" -layers Optimize "$OUT/demo.gif"
     echo "  $OUT/demo.gif"
 fi
 
