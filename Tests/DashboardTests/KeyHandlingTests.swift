@@ -118,6 +118,37 @@ import Testing
         #expect(state.message?.kind == .error)
     }
 
+    /// `s` in the Deliveries view: newest (following), oldest, slowest, most attempts, from the log, with the sorted
+    /// column marked.
+    @Test func deliveriesSortFromTheLogWithAMarkedColumn() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries, width: 120, height: 40)
+        #expect(DashboardRenderer.render(state).text().contains("TIME\u{25BC}"))
+        let all = try! log.deliveries(DeliveryQuery(limit: 1000))
+        state.press(.char("s"))
+        state.reload(from: log)
+        #expect(state.sort == .oldest)
+        #expect(state.dataRequest.deliveries?.order == .oldest)
+        #expect(state.rows.first?.delivery?.id == all.map(\.id).min())
+        #expect(DashboardRenderer.render(state).text().contains("TIME\u{25B2}"))
+        #expect(!state.list.following || !state.isFollowingLiveLog)
+        state.press(.char("s"))
+        state.reload(from: log)
+        #expect(state.sort == .slowest)
+        let slowest = all.compactMap(\.lastLatencyMilliseconds).max()
+        #expect(state.rows.first?.delivery?.lastLatencyMilliseconds == slowest)
+        #expect(DashboardRenderer.render(state).text().contains("LAT\u{25BC}"))
+        state.press(.char("s"))
+        state.reload(from: log)
+        #expect(state.sort == .mostAttempts)
+        #expect(state.rows.first?.delivery?.attemptCount == all.map(\.attemptCount).max())
+        state.press(.char("s"))
+        state.reload(from: log)
+        #expect(state.sort == .newest)
+        #expect(state.list.following)
+        #expect(state.rows.first?.delivery?.id == all.first?.id)
+    }
+
     @Test func anUnknownKeySaysSo() {
         var state = Fixture.state(view: .deliveries)
         let before = state.list

@@ -60,6 +60,11 @@ struct QueryPlanTests {
         _ = try store.deliveries(DeliveryQuery(since: Date().addingTimeInterval(-3600), text: "refused"))
         _ = try store.deliveries(DeliveryQuery(until: Date(), text: "invoice"))
         _ = try store.deliveries(DeliveryQuery(text: "invoice"))
+        for order in DeliveryOrder.allCases {
+            var query = DeliveryQuery(limit: 20)
+            query.order = order
+            _ = try store.deliveries(query)
+        }
         _ = try store.auditEntries(objectId: endpoint.id, limit: 10)
         _ = try store.deliveryDetail(id: 1)
         _ = try await operations.redeliver(deliveryId: some.id, by: testActor)
@@ -76,6 +81,7 @@ struct QueryPlanTests {
                 try db.query("EXPLAIN QUERY PLAN " + sql, []) { $0.text(3) }
             }
             let walksKeyBackwards = sql.contains("ORDER BY d.id DESC") || sql.contains("ORDER BY seq DESC")
+                || sql.contains("ORDER BY d.id ASC")
             for step in plan where Self.scansTheLog(step) && !walksKeyBackwards {
                 offenders.append("\(step) ← \(sql.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").prefix(200))")
             }

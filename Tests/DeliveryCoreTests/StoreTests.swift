@@ -206,6 +206,35 @@ struct StoreTests {
         _ = acme
     }
 
+    /// The orders of a Deliveries page: newest and oldest keyset-paged, slowest and most attempts ranked.
+    @Test func deliveriesInEveryOrder() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let endpoint = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        for n in 0..<5 { _ = try store.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
+        let jobs = try store.claimAll(endpoint)
+        var random = SeededGenerator(seed: 1)
+        let outcomes = jobs.enumerated().map { index, job in
+            var outcome = fakeOutcome(job, status: index == 2 ? 500 : 200)
+            outcome.durationMilliseconds = [5, 50, 20, 900, 1][index]
+            return outcome
+        }
+        _ = try store.record(
+            outcomes, owner: "w:test", policy: shortPolicy, autoDisableAfter: 86400, now: Date(), random: &random)
+        func ids(_ order: DeliveryOrder, before: Int64? = nil, after: Int64? = nil, limit: Int = 10) throws -> [Int64] {
+            var query = DeliveryQuery(before: before, limit: limit)
+            query.order = order
+            query.after = after
+            return try store.deliveries(query).map(\.id)
+        }
+        let newest = try ids(.newest)
+        #expect(try ids(.oldest) == newest.reversed())
+        #expect(try ids(.oldest, after: newest.reversed()[1], limit: 2) == Array(newest.reversed()[2...3]))
+        let latency = Dictionary(uniqueKeysWithValues: try store.deliveries(DeliveryQuery()).map { ($0.id, $0.lastLatencyMilliseconds ?? -1) })
+        #expect(try ids(.slowest).map { latency[$0]! } == latency.values.sorted(by: >))
+        #expect(try ids(.mostAttempts).count == 5)
+    }
+
     /// A dispatcher's heartbeat carries its retry schedule; a delivery's detail counts attempts against it.
     @Test func theDispatchersRetryScheduleIsRecorded() throws {
         let database = try TemporaryDatabase()

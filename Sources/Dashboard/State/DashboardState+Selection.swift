@@ -10,8 +10,11 @@ extension DashboardState {
         return rows[index]
     }
 
-    /// Whether this view is a live log that follows its newest row.
-    var isLiveLog: Bool { view == .deliveries }
+    /// Whether the Deliveries view is following its newest row now.
+    public var isFollowingLiveLog: Bool { isLiveLog && list.following }
+
+    /// Whether this view is a live log that follows its newest row (the Deliveries view, newest first).
+    var isLiveLog: Bool { view == .deliveries && (sort ?? .newest) == .newest }
 
     /// Follows the newest row again: back to the live head, newest selected.
     mutating func follow() {
@@ -97,7 +100,11 @@ extension DashboardState {
         switch view {
         case .deliveries:
             guard deliveries.count >= size, deliveries.count >= 2 else { return nil }
-            return .deliveriesBefore(deliveries[deliveries.count / 2].id + 1)
+            switch sort ?? .newest {
+            case .newest: return .deliveriesBefore(deliveries[deliveries.count / 2].id + 1)
+            case .oldest: return .deliveriesAfter(deliveries[deliveries.count / 2].id - 1)
+            default: return nil  // the slowest and most-attempted are one ranked page
+            }
         case .retryQueue:
             guard retryQueue.count >= size, retryQueue.count >= 2 else { return nil }
             let row = retryQueue[retryQueue.count / 2 - 1]

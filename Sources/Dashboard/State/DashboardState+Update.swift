@@ -100,8 +100,21 @@ extension DashboardState {
                 return []
             }
             sortIndex[view] = ((sortIndex[view] ?? 0) + 1) % sorts.count
-            syncSelection()
-            say("sorted by \(sort?.rawValue ?? "")")
+            if view == .deliveries {
+                // Another order is another page from the log: start at its top.
+                list = ListState()
+                loaded = false
+                let window = Formatting.count(Int(DeliveryQuery.textSearchWindow))
+                switch sort {
+                case .slowest?, .mostAttempts?:
+                    say("sorted by \(sort?.rawValue ?? ""): the top \(options.pageSize) of the newest \(window) deliveries (or of since:)")
+                case .oldest?: say("sorted oldest first (s again for slowest; newest first follows new rows)")
+                default: say("sorted newest first: following new rows")
+                }
+            } else {
+                syncSelection()
+                say("sorted by \(sort?.rawValue ?? "")")
+            }
         case .help: modal = .help(scroll: 0)
         case .quit:
             quitting = true

@@ -133,13 +133,16 @@ public struct DashboardState: Sendable {
                 messageId: filter.messageId, limit: pageSize, since: filter.since, until: filter.until,
                 text: filter.text.isEmpty ? nil : filter.text
             )
+            query.order = sort?.deliveryOrder ?? .newest
             if let id = filter.deliveryId {
                 // One delivery by id: the index answers it, however old.
                 query.before = id + 1
                 query.limit = 1
             } else if case .deliveriesBefore(let id) = cursor {
                 query.before = id
-            } else if let anchor = lists[view]?.anchor, !(lists[view]?.following ?? true) {
+            } else if case .deliveriesAfter(let id) = cursor {
+                query.after = id
+            } else if query.order == .newest, let anchor = lists[view]?.anchor, !(lists[view]?.following ?? true) {
                 query.before = anchor + 1
                 var head = query
                 head.before = nil

@@ -5,6 +5,8 @@ import Foundation
 public enum PageCursor: Sendable, Equatable {
     /// Deliveries with an id below this one.
     case deliveriesBefore(Int64)
+    /// Deliveries with an id above this one (oldest first).
+    case deliveriesAfter(Int64)
     /// Waiting deliveries after `(nextAttemptAt, id)`.
     case retryAfter(Date, Int64)
     /// Messages with a sequence below this one.

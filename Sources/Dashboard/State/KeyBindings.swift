@@ -91,7 +91,8 @@ public enum KeyBindings {
             keys: "/", help: "filter: text, status:dead type:invoice.* ep:ep_… msg:msg_…", footer: "filter",
             views: lists, detail: false),
         Entry(
-            keys: "s", help: "cycle sort (Endpoints, Failures)", footer: "sort", views: [.endpoints, .failures],
+            keys: "s", help: "cycle sort (Endpoints, Failures; Deliveries: newest, oldest, slowest, most attempts)",
+            footer: "sort", views: [.endpoints, .failures],
             detail: false),
         Entry(keys: "p", help: "pause / resume the endpoint", footer: "pause", views: lists, detail: true),
         Entry(

@@ -1,3 +1,4 @@
+import DeliveryCore
 import Foundation
 
 /// The five list views, in the order of their number keys.
@@ -28,7 +29,8 @@ public enum ViewKind: Int, Sendable, CaseIterable, Hashable {
         switch self {
         case .endpoints: [.name, .queue, .failureRate, .latency]
         case .failures: [.count, .recent, .name]
-        case .deliveries, .retryQueue, .events: []
+        case .deliveries: [.newest, .oldest, .slowest, .mostAttempts]
+        case .retryQueue, .events: []
         }
     }
 }
@@ -41,4 +43,18 @@ public enum SortOrder: String, Sendable, Hashable {
     case latency
     case count
     case recent
+    case newest
+    case oldest
+    case slowest
+    case mostAttempts = "most attempts"
+
+    /// The order the store gives a Deliveries page for this sort.
+    var deliveryOrder: DeliveryOrder {
+        switch self {
+        case .oldest: .oldest
+        case .slowest: .slowest
+        case .mostAttempts: .mostAttempts
+        default: .newest
+        }
+    }
 }

@@ -84,7 +84,7 @@ public enum DashboardRenderer {
         let columns: [Column] =
             switch state.view {
             case .endpoints: EndpointsView.columns
-            case .deliveries: DeliveriesView.columns
+            case .deliveries: DeliveriesView.columns(sort: state.sort, glyphs: state.glyphs)
             case .failures: FailuresView.columns
             case .retryQueue: RetryQueueView.columns
             case .events: EventsView.columns

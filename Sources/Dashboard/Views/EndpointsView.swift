@@ -67,6 +67,26 @@ enum EndpointsView {
 
 /// View 2 (and the rows under an expanded failure group): one row per delivery, newest first.
 enum DeliveriesView {
+    /// The columns, the sorted one marked (`▼` descending, `▲` ascending).
+    static func columns(sort: SortOrder?, glyphs: Glyphs) -> [Column] {
+        var columns = Self.columns
+        let (down, up) = glyphs == .ascii ? ("v", "^") : ("\u{25BC}", "\u{25B2}")
+        let (title, marker): (String, String) =
+            switch sort ?? .newest {
+            case .oldest: ("TIME", up)
+            case .slowest: ("LAT", down)
+            case .mostAttempts: ("ATT", down)
+            default: ("TIME", down)
+            }
+        if let index = columns.firstIndex(where: { $0.title == title }) {
+            columns[index].title += marker
+            columns[index].width = max(columns[index].width, columns[index].title.count)
+            // The sorted column stays on screen.
+            columns[index].priority = max(columns[index].priority, 9)
+        }
+        return columns
+    }
+
     static let columns = [
         Column(title: "TIME", width: 8, priority: 7),
         Column(title: "STATUS", width: 11, priority: 10),

@@ -153,7 +153,10 @@ enum HeaderView {
                 badges.append(TableCell("following", Style(.ok)))
             }
         }
-        if let sort = state.sort { badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim))) }
+        // The Deliveries view's own order (newest first, following) needs no badge; its column is marked anyway.
+        if let sort = state.sort, !(state.view == .deliveries && sort == .newest) {
+            badges.append(TableCell("sort: \(sort.rawValue)", Style(.dim)))
+        }
         let filter = state.filter
         if !filter.isEmpty {
             badges.append(TableCell("/ " + Sanitizer.line(filter.description), Style(.accent, bold: true)))

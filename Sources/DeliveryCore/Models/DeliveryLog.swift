@@ -136,7 +136,13 @@ public struct DeliveryQuery: Sendable, Equatable {
     /// within the newest `textSearchWindow` deliveries (or the `since` range).
     public var text: String?
 
-    /// Deliveries a free-text search looks through without a `since` bound.
+    /// The order of the page: newest first (the default, keyset-paged by `before`), oldest first (paged by
+    /// `after`), or the slowest or most-attempted of the newest `textSearchWindow` deliveries (or of `since`).
+    public var order: DeliveryOrder = .newest
+    /// Keyset cursor of `oldest`: only deliveries with an id above this one.
+    public var after: Int64?
+
+    /// Deliveries a free-text search (or a slowest / most-attempts sort) looks through without a `since` bound.
     public static let textSearchWindow: Int64 = 100_000
 
     public init(
@@ -154,6 +160,12 @@ public struct DeliveryQuery: Sendable, Equatable {
         self.until = until
         self.text = text
     }
+}
+
+/// How a page of deliveries is ordered.
+public enum DeliveryOrder: String, Sendable, Equatable, CaseIterable {
+    case newest, oldest, slowest
+    case mostAttempts = "most attempts"
 }
 
 /// Which waiting deliveries to list, soonest first.

@@ -67,6 +67,16 @@ extension Store: DeliveryLogReader {
                 conditions.append("d.id < ?")
                 arguments.append(.int(first))
             }
+            if let after = query.after {
+                conditions.append("d.id > ?")
+                arguments.append(.int(after))
+            }
+            let ranked = query.order == .slowest || query.order == .mostAttempts
+            if ranked && lowest == nil {
+                // Ranking has no index to walk: it looks through the newest deliveries only (or the `since` range).
+                let newest = try db.scalar("SELECT coalesce(max(id), 0) FROM deliveries")
+                lowest = max(0, newest - DeliveryQuery.textSearchWindow)
+            }
             if let text = query.text?.lowercased(), !text.isEmpty {
                 // A bounded scan: the newest deliveries only, unless `since` already bounds it.
                 if lowest == nil {
@@ -89,10 +99,17 @@ extension Store: DeliveryLogReader {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments.append(.from(max(1, min(query.limit, 10_000))))
+            let order =
+                switch query.order {
+                case .newest: "d.id DESC"
+                case .oldest: "d.id ASC"
+                case .slowest: "coalesce(d.last_latency_ms, -1) DESC, d.id DESC"
+                case .mostAttempts: "d.attempt_count DESC, d.id DESC"
+                }
             return try db.query(
                 """
                 SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
-                \(filter) ORDER BY d.id DESC LIMIT ?
+                \(filter) ORDER BY \(order) LIMIT ?
                 """, arguments, Self.delivery)
         }
     }

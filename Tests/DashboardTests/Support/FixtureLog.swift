@@ -232,13 +232,21 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
 
     func deliveries(_ query: DeliveryQuery) throws -> [Delivery] {
         lock.withLock {
-            Array(
-                deliveryList.lazy.filter { d in
+            let ordered: [Delivery] =
+                switch query.order {
+                case .newest: deliveryList
+                case .oldest: deliveryList.reversed()
+                case .slowest: deliveryList.sorted { ($0.lastLatencyMilliseconds ?? -1, $0.id) > ($1.lastLatencyMilliseconds ?? -1, $1.id) }
+                case .mostAttempts: deliveryList.sorted { ($0.attemptCount, $0.id) > ($1.attemptCount, $1.id) }
+                }
+            return Array(
+                ordered.lazy.filter { d in
                     (query.statuses.isEmpty || query.statuses.contains(d.status))
                         && (query.endpointId.map { d.endpointId == $0 } ?? true)
                         && (query.eventType.map { d.eventType == $0 } ?? true)
                         && (query.messageId.map { d.messageId == $0 } ?? true)
                         && (query.before.map { d.id < $0 } ?? true)
+                        && (query.after.map { d.id > $0 } ?? true)
                         && (query.since.map { d.createdAt >= $0 } ?? true)
                         && (query.until.map { d.createdAt < $0 } ?? true)
                         && (query.text.map { text in
