@@ -149,6 +149,32 @@ import Testing
         #expect(state.rows.first?.delivery?.id == all.first?.id)
     }
 
+    /// `n`/`N` in a delivery's detail jump between the lines holding the filter's text, wrapping around.
+    @Test func nAndNJumpBetweenMatchesInTheDetail() {
+        let log = FixtureLog()
+        var state = Fixture.state(log, view: .deliveries, width: 120, height: 20)
+        state.press(.char("/"))
+        state.type("invoice")
+        state.press(.enter)
+        state.reload(from: log)
+        state.press(.enter)
+        state.reload(from: log)
+        #expect(state.detailData != nil)
+        var seen: [Int] = []
+        for _ in 0..<4 {
+            state.press(.char("n"))
+            seen.append(state.detail?.scroll ?? -1)
+        }
+        #expect(seen[0] > 0)
+        #expect(seen[1] > seen[0])
+        #expect(state.message?.text.hasPrefix("invoice: match") == true)
+        let before = state.detail?.scroll
+        state.press(.char("N"))
+        #expect((state.detail?.scroll ?? 0) < (before ?? 0) || seen.contains(state.detail?.scroll ?? -1))
+        let lines = DashboardRenderer.render(state).text()
+        #expect(lines.lowercased().contains("invoice"))
+    }
+
     @Test func anUnknownKeySaysSo() {
         var state = Fixture.state(view: .deliveries)
         let before = state.list

@@ -123,6 +123,8 @@ extension DashboardState {
         case .pause, .disable, .redeliver, .recover, .cancelRetry:
             return request(command)
         case .previousAttempt, .nextAttempt: break
+        case .nextMatch, .previousMatch:
+            say("n and N find the filter's text in a delivery's detail (Enter opens one)")
         case .audit:
             let endpointId = view == .endpoints ? selectedRow?.endpointId : nil
             modal = .audit(endpointId: endpointId, scroll: 0)
@@ -166,6 +168,28 @@ extension DashboardState {
             return nil
         case .toggleFollow, .follow, .filter, .cycleSort, .audit:
             return []
+        case .nextMatch, .previousMatch:
+            let needle = filter.text
+            guard !needle.isEmpty else {
+                say("nothing to find: / sets a text to look for", .error)
+                return []
+            }
+            guard let data = detailData else { return [] }
+            let lines = DetailView.lines(data, state: self, attemptIndex: state.attemptIndex).map { line in
+                line.map(\.text).joined().lowercased()
+            }
+            let matches = lines.indices.filter { lines[$0].contains(needle) }
+            let current = state.scroll
+            let target =
+                command == .nextMatch
+                ? matches.first { $0 > current } ?? matches.first
+                : matches.last { $0 < current } ?? matches.last
+            guard let target else {
+                say("\(needle) is not in this delivery's detail", .error)
+                return []
+            }
+            state.scroll = target
+            say("\(needle): match \((matches.firstIndex(of: target) ?? 0) + 1) of \(matches.count)")
         case .openInPager:
             guard let data = detailData else {
                 say("the delivery is still loading", .error)

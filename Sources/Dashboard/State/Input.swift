@@ -45,4 +45,6 @@ public enum Command: Sendable, Equatable {
     case openInPager, copyId
     /// `A`: who did what, when and from where.
     case audit
+    /// `n` / `N` in the detail: the next / previous line holding the filter's text.
+    case nextMatch, previousMatch
 }

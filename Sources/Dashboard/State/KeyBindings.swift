@@ -38,6 +38,8 @@ public enum KeyBindings {
             case "R": return .recover
             case "x": return .cancelRetry
             case "A": return .audit
+            case "n": return .nextMatch
+            case "N": return .previousMatch
             case "o": return .openInPager
             case "y": return .copyId
             case "[": return .previousAttempt
@@ -110,6 +112,9 @@ public enum KeyBindings {
             keys: "o", help: "the request (as signed and sent) and the response in $PAGER", footer: "pager", views: [],
             detail: true),
         Entry(keys: "y", help: "copy the selected id to the clipboard (OSC 52)", footer: nil, views: nil, detail: true),
+        Entry(
+            keys: "n N", help: "in the detail: next / previous line with the filter's text", footer: nil, views: [],
+            detail: true),
         Entry(
             keys: "A", help: "audit: who did what, when, from where (the selected endpoint's in view 1)",
             footer: nil, views: nil, detail: false),
