@@ -85,6 +85,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private let registry: ConnectionRegistry
     private var timer: Scheduled<Void>?
     private var waitingToken: UInt64?
+    /// Requests whose head arrived and whose response has not ended (more than one when a client pipelines).
+    private var unanswered = 0
 
     init(registry: ConnectionRegistry) { self.registry = registry }
 
@@ -100,6 +102,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
+            unanswered += 1
             stopWaiting()
             arm(context: context, after: registry.limits.bodyTimeout)
         case .body:
@@ -120,7 +123,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         written.futureResult.whenSuccess {
             let (handler, context) = loopBound.value
-            if context.channel.isActive { handler.awaitRequest(context: context) }
+            handler.unanswered = max(0, handler.unanswered - 1)
+            // Idle again only when no pipelined request is still being answered.
+            if context.channel.isActive, handler.unanswered == 0 { handler.awaitRequest(context: context) }
         }
         context.write(data, promise: written)
     }

@@ -105,6 +105,14 @@ struct ConnectionFloodTests {
                 idle.withLock { $0 = ContinuousClock.now - started }
             }
         }
+        // Two pipelined requests on one connection are both answered.
+        let pipelined = Mutex<String>("")
+        await onOwnThread {
+            let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            pipelined.withLock { $0 = RawHTTP.exchange(port: serve.port, request, timeout: .seconds(5)).text }
+        }
+        #expect(pipelined.withLock { $0.components(separatedBy: "HTTP/1.1 200").count - 1 } == 2)
+
         let idleAfter = try #require(idle.withLock { $0 }, "an idle keep-alive connection was never closed")
         #expect(idleAfter >= .seconds(Self.headerTimeout - 1), "closed after \(idleAfter)")
         #expect(serve.child.isRunning)
