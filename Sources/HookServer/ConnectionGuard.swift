@@ -27,6 +27,8 @@ final class ConnectionRegistry: Sendable {
         var nextToken: UInt64 = 0
         /// Connections waiting for a request, by the token given when they began waiting (older tokens waited longer).
         var waiting: [UInt64: any Channel] = [:]
+        /// The cap refused a connection while none was idle: the next one to become idle makes room.
+        var starved = false
     }
 
     let limits: ConnectionLimits
@@ -42,27 +44,57 @@ final class ConnectionRegistry: Sendable {
     /// Whether another connection may be accepted now. At the cap, closes the connections that have waited longest
     /// for a request (enough to get back under it); their closing lets the server accept again.
     func admits() -> Bool {
-        let victims: [any Channel] = state.withLock { state in
+        let victims: [(UInt64, any Channel)] = state.withLock { state in
             guard state.open >= limits.maxConnections else { return [] }
             let excess = state.open - limits.maxConnections + 1
             let oldest = state.waiting.keys.sorted().prefix(excess)
-            return oldest.compactMap { state.waiting.removeValue(forKey: $0) }
+            let victims = oldest.compactMap { token in state.waiting.removeValue(forKey: token).map { (token, $0) } }
+            // Every connection busy: whoever becomes idle next makes room.
+            if victims.isEmpty { state.starved = true }
+            return victims
         }
         if victims.isEmpty { return state.withLock { $0.open < limits.maxConnections } }
-        for channel in victims { channel.close(promise: nil) }
+        for (token, channel) in victims { Self.evict(channel, token: token) }
         return false
     }
 
-    /// Marks `channel` as waiting for a request; returns the token to end the wait with.
-    func beginWaiting(_ channel: any Channel) -> UInt64 {
-        state.withLock { state in
+    /// Marks `channel` as waiting for a request; returns the token to end the wait with. While the cap starves the
+    /// listener, the connection becoming idle is closed at once to make room.
+    func beginWaiting(_ channel: any Channel) -> UInt64? {
+        let makeRoom = state.withLock { state -> Bool in
+            guard state.starved, state.open >= limits.maxConnections else {
+                state.starved = false
+                return false
+            }
+            state.starved = false
+            return true
+        }
+        if makeRoom {
+            channel.close(promise: nil)
+            return nil
+        }
+        return state.withLock { state in
             state.nextToken += 1
             state.waiting[state.nextToken] = channel
             return state.nextToken
         }
     }
 
+    /// An eviction found its connection busy after all: the next connection to become idle makes room instead.
+    func evictionMissed() { state.withLock { $0.starved = true } }
+
+    /// Closes `channel` on its own event loop if it is still waiting under `token`: a request head that arrived
+    /// meanwhile keeps it open.
+    private static func evict(_ channel: any Channel, token: UInt64) {
+        channel.pipeline.fireUserInboundEventTriggered(EvictIfIdle(token: token))
+    }
+
     func endWaiting(_ token: UInt64) { _ = state.withLock { $0.waiting.removeValue(forKey: token) } }
+}
+
+/// Asks a connection's deadline handler to close it if it is still waiting under `token`.
+struct EvictIfIdle: Sendable {
+    let token: UInt64
 }
 
 /// The connection cap as Hummingbird's accept gate.
@@ -87,6 +119,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var waitingToken: UInt64?
     /// Requests whose head arrived and whose response has not ended (more than one when a client pipelines).
     private var unanswered = 0
+    /// Between a request's head and the end of its body (the body deadline runs).
+    private var readingBody = false
 
     init(registry: ConnectionRegistry) { self.registry = registry }
 
@@ -103,15 +137,28 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head:
             unanswered += 1
+            readingBody = true
             stopWaiting()
             arm(context: context, after: registry.limits.bodyTimeout)
         case .body:
             break
         case .end:
+            guard readingBody else { break }
+            readingBody = false
             timer?.cancel()
             timer = nil
+            // Answered before its body was read (a 401 or 413): idle from here.
+            if unanswered == 0, context.channel.isActive { awaitRequest(context: context) }
         }
         context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let evict = event as? EvictIfIdle {
+            if waitingToken == evict.token { context.close(promise: nil) } else { registry.evictionMissed() }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -124,8 +171,10 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         written.futureResult.whenSuccess {
             let (handler, context) = loopBound.value
             handler.unanswered = max(0, handler.unanswered - 1)
-            // Idle again only when no pipelined request is still being answered.
-            if context.channel.isActive, handler.unanswered == 0 { handler.awaitRequest(context: context) }
+            // Idle again only when no pipelined request is still being answered, and this one's body was read.
+            if context.channel.isActive, handler.unanswered == 0, !handler.readingBody {
+                handler.awaitRequest(context: context)
+            }
         }
         context.write(data, promise: written)
     }
@@ -142,6 +191,7 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         waitingToken = registry.beginWaiting(context.channel)
         arm(context: context, after: registry.limits.headerTimeout)
     }
+
 
     private func arm(context: ChannelHandlerContext, after delay: Duration) {
         timer?.cancel()

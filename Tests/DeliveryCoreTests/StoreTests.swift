@@ -140,6 +140,15 @@ struct StoreTests {
         _ = try Store(path: path, readOnly: true, create: false)
     }
 
+    /// A reader meets a log of an older schema: one line saying how to upgrade it, not a query error.
+    @Test func aReaderRefusesAnOlderSchemaInOneLine() throws {
+        let database = try TemporaryDatabase()
+        try database.store.read { try $0.execute("PRAGMA user_version = \(Schema.version - 1)") }
+        let error = #expect(throws: HooktopError.self) { try Store(path: database.path, readOnly: true, create: false) }
+        #expect(error?.message.contains("older than this hooktop") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("\n") == false)
+    }
+
     @Test func aMissingFileIsCreatedOnlyByCommandsThatSetUpALog() throws {
         let database = try TemporaryDatabase()
         let path = database.directory + "/typo.db"
@@ -158,6 +167,7 @@ struct StoreTests {
         let other = try Connection(path: path, readOnly: false, create: true)
         try other.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ada')")
         let schemaBefore = try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) }
+        #expect(chmod(path, 0o644) == 0)
         for (readOnly, create) in [(false, true), (false, false), (true, false)] {
             let error = #expect(throws: HooktopError.self) { try Store(path: path, readOnly: readOnly, create: create) }
             #expect(error?.code == .invalidInput)
@@ -165,6 +175,8 @@ struct StoreTests {
         }
         #expect(try other.query("SELECT name FROM sqlite_master ORDER BY name", []) { $0.text(0) } == schemaBefore)
         #expect(try other.scalar("PRAGMA user_version") == 0)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+        #expect(mode == 0o644, "another application's file keeps its mode: \(String(mode, radix: 8))")
     }
 
     /// hooktop writes signing secrets into the file: one left readable by others is tightened on open.

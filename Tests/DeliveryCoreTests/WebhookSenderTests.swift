@@ -207,11 +207,20 @@ struct DestinationPinningTests {
     @Test func aChangedAnswerMovesThePin() async throws {
         let clients = PinnedClients(configuration: HTTPClient.Configuration())
         let a = try #require(clients.client(host: "pinned.test", addresses: ["127.0.0.1"]))
-        #expect(clients.client(host: "pinned.test", addresses: ["127.0.0.2", "127.0.0.1"]) === a)
+        #expect(clients.client(host: "pinned.test", addresses: ["127.0.0.2", "127.0.0.1"])?.0 === a.0)
         let b = try #require(clients.client(host: "pinned.test", addresses: ["127.0.0.2"]))
-        #expect(b !== a)
+        #expect(b.0 !== a.0)
+        #expect(b.1 == "127.0.0.2")
         #expect(clients.client(host: "pinned.test", addresses: []) == nil)
+        // An address that refused a connection is skipped for a minute, then tried again.
+        let now = Date()
+        clients.markUnreachable(host: "two.test", address: "127.0.0.1", now: now)
+        #expect(clients.client(host: "two.test", addresses: ["127.0.0.1", "127.0.0.3"], now: now)?.1 == "127.0.0.3")
+        #expect(clients.client(host: "two.test", addresses: ["127.0.0.1", "127.0.0.3"], now: now.addingTimeInterval(61))?.1 == "127.0.0.3")
+        clients.markUnreachable(host: "two.test", address: "127.0.0.3", now: now.addingTimeInterval(62))
+        #expect(clients.client(host: "two.test", addresses: ["127.0.0.1", "127.0.0.3"], now: now.addingTimeInterval(62))?.1 == "127.0.0.1")
         await clients.shutdown()
+        #expect(clients.client(host: "late.test", addresses: ["127.0.0.1"]) == nil, "no client after shutdown")
     }
 }
 

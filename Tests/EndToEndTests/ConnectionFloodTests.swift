@@ -71,8 +71,25 @@ struct ConnectionFloodTests {
         let executable = try #require(hooktopExecutable(), "build the hooktop product first")
         let database = try TemporaryDatabase()
         let serve = try await ServeProcess.start(
-            executable, database: database.path, arguments: ["--header-timeout", "\(Self.headerTimeout)s"])
+            executable, database: database.path,
+            arguments: ["--header-timeout", "\(Self.headerTimeout)s", "--body-timeout", "\(Self.headerTimeout)s"])
         defer { serve.child.signal(SIGKILL) }
+
+        // Answered before its body came (no token): the body still has its deadline, then the connection closes.
+        let early = Mutex<(status: Int?, closedAfter: Duration?)>((nil, nil))
+        await onOwnThread {
+            guard let fd = RawHTTP.connect(port: serve.port) else { return }
+            defer { close(fd) }
+            let head = Array("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n".utf8)
+            guard send(fd, head, head.count, Int32(MSG_NOSIGNAL)) == head.count else { return }
+            let started = ContinuousClock.now
+            let text = RawHTTP.readAll(fd, until: started + .seconds(Self.headerTimeout + 5))
+            early.withLock { $0 = (RawHTTP.status(of: text), ContinuousClock.now - started) }
+        }
+        let (earlyStatus, earlyClosed) = early.withLock { $0 }
+        #expect(earlyStatus == 401)
+        let earlyHeld = try #require(earlyClosed)
+        #expect(earlyHeld < .seconds(Self.headerTimeout + 3), "held \(earlyHeld) without its body")
 
         let slowloris = Mutex<(closedAfter: Duration?, answered: Bool)>((nil, false))
         await onOwnThread {

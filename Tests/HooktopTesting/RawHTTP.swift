@@ -79,7 +79,8 @@ public enum RawHTTP {
         return false
     }
 
-    static func status(of text: String) -> Int? {
+    /// The status code of a response's status line.
+    public static func status(of text: String) -> Int? {
         guard text.hasPrefix("HTTP/1.") else { return nil }
         let parts = text.prefix(while: { $0 != "\r" && $0 != "\n" }).split(separator: " ")
         return parts.count >= 2 ? Int(parts[1]) : nil

@@ -135,9 +135,10 @@ public struct DashboardState: Sendable {
             )
             query.order = sort?.deliveryOrder ?? .newest
             if let id = filter.deliveryId {
-                // One delivery by id: the index answers it, however old.
+                // One delivery by id: the index answers it, however old, whatever the sort.
                 query.before = id + 1
                 query.limit = 1
+                query.order = .newest
             } else if case .deliveriesBefore(let id) = cursor {
                 query.before = id
             } else if case .deliveriesAfter(let id) = cursor {

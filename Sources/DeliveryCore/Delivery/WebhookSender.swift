@@ -180,10 +180,22 @@ public final class WebhookSender: Sendable {
                 let host = DestinationCache.host(job.endpoint.url)
                 // A numeric host is its own checked address; a name is pinned to what it resolved to.
                 if !DestinationPolicy.isNumeric(host) {
-                    guard let pinned = self.pinned.client(host: host, addresses: checked) else {
-                        return fail(.dns, "cannot resolve host \(host): no address")
+                    guard let (pinned, address) = self.pinned.client(host: host, addresses: checked) else {
+                        return fail(.dns, "cannot resolve host \(host): no address (or the sender is shutting down)")
                     }
                     client = pinned
+                    // An address that refuses or does not answer the connection is skipped for a minute: the next
+                    // attempt goes to another checked address.
+                    let pinnedClients = self.pinned
+                    return self.execute(
+                        job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: client,
+                        fail: fail,
+                        completion: { outcome in
+                            if outcome.errorClass == .connectRefused || outcome.errorMessage == "connect timed out" {
+                                pinnedClients.markUnreachable(host: host, address: address)
+                            }
+                            completion(outcome)
+                        })
                 }
             }
             self.execute(
@@ -568,24 +580,40 @@ final class PinnedClients: Sendable {
         let client: HTTPClient
     }
 
+    private struct State {
+        var pins: [String: Pin] = [:]
+        /// Addresses that refused or did not answer a connection, by host, with when.
+        var unreachable: [String: [String: Date]] = [:]
+        var stopped = false
+    }
+
     private let base: HTTPClient.Configuration
-    private let pins = Mutex<[String: Pin]>([:])
+    private let state = Mutex(State())
     private let retired = Mutex<[HTTPClient]>([])
 
     init(configuration: HTTPClient.Configuration) { self.base = configuration }
 
-    /// The client for `host`, connecting to one of `addresses` (the one already pinned when it is still among them).
-    func client(host: String, addresses: [String]) -> HTTPClient? {
-        guard let first = addresses.first else { return nil }
+    /// The client for `host` and the address it connects to: one of `addresses`, the one already pinned while it is
+    /// still among them and reachable, else the first not found unreachable in the last minute. Nil without
+    /// addresses, or once shut down.
+    func client(host: String, addresses: [String], now: Date = Date()) -> (HTTPClient, String)? {
+        guard !addresses.isEmpty else { return nil }
         var replaced: HTTPClient?
-        let client = pins.withLock { pins -> HTTPClient in
-            if let pin = pins[host], addresses.contains(pin.address) { return pin.client }
-            replaced = pins[host]?.client
+        let chosen = state.withLock { state -> (HTTPClient, String)? in
+            guard !state.stopped else { return nil }
+            let bad = (state.unreachable[host] ?? [:]).filter { now.timeIntervalSince($0.value) < 60 }
+            state.unreachable[host] = bad.isEmpty ? nil : bad
+            if let pin = state.pins[host], addresses.contains(pin.address), bad[pin.address] == nil {
+                return (pin.client, pin.address)
+            }
+            let address = addresses.first { bad[$0] == nil } ?? addresses[0]
+            if let pin = state.pins[host], pin.address == address { return (pin.client, pin.address) }
+            replaced = state.pins[host]?.client
             var configuration = base
-            configuration.dnsOverride = [host: first]
+            configuration.dnsOverride = [host: address]
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-            pins[host] = Pin(address: first, client: client)
-            return client
+            state.pins[host] = Pin(address: address, client: client)
+            return (client, address)
         }
         if let replaced {
             retired.withLock { $0.append(replaced) }
@@ -596,14 +624,20 @@ final class PinnedClients: Sendable {
                 Task { try? await replaced.shutdown() }
             }
         }
-        return client
+        return chosen
     }
 
-    /// Shuts every client down.
+    /// `address` of `host` refused or did not answer a connection: others are tried first for a minute.
+    func markUnreachable(host: String, address: String, now: Date = Date()) {
+        state.withLock { $0.unreachable[host, default: [:]][address] = now }
+    }
+
+    /// Shuts every client down; no client is made after this.
     func shutdown() async {
-        let clients = pins.withLock { pins in
-            defer { pins.removeAll() }
-            return pins.values.map(\.client)
+        let clients = state.withLock { state in
+            state.stopped = true
+            defer { state.pins.removeAll() }
+            return state.pins.values.map(\.client)
         } + retired.withLock { list in
             defer { list.removeAll() }
             return list

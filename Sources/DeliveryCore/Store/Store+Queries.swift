@@ -49,11 +49,16 @@ extension Store: DeliveryLogReader {
         return try read { db in
             // Times become id bounds (ids grow with publishing): the first delivery of the first message at or after
             // the time, found through the messages' time index, so the walk down the ids stops there.
+            // The first message at or after the time that has deliveries (one with none, or whose deliveries were
+            // pruned, would give no bound).
             func firstId(atOrAfter date: Date) throws -> Int64? {
                 try db.queryOne(
                     """
                     SELECT min(d.id) FROM deliveries d
-                    WHERE d.message_seq = (SELECT min(seq) FROM messages WHERE created_at >= ?)
+                    WHERE d.message_seq = (
+                        SELECT m.seq FROM messages m WHERE m.created_at >= ?
+                            AND EXISTS (SELECT 1 FROM deliveries x WHERE x.message_seq = m.seq)
+                        ORDER BY m.created_at, m.seq LIMIT 1)
                     """, [.from(date)], { $0.optionalInt64(0) }) ?? nil
             }
             var conditions = conditions

@@ -44,7 +44,6 @@ public final class Store: @unchecked Sendable {
         } else if access(path, readOnly ? R_OK : (R_OK | W_OK)) != 0 {
             throw HooktopError(.database, "cannot open database \(path): \(String(cString: strerror(errno)))")
         }
-        if !readOnly { try Self.tightenMode(path) }
         let connection: Connection
         do {
             connection = try Connection(path: path, readOnly: readOnly, create: false)
@@ -52,6 +51,8 @@ public final class Store: @unchecked Sendable {
         } catch let error as SQLiteError {
             throw HooktopError(.database, "cannot open database \(path): \(error.message)")
         }
+        // Only a file found to be a hooktop log (or made one) is tightened: another application's file is left alone.
+        if !readOnly { try Self.tightenMode(path) }
         self.connection = connection
     }
 
@@ -91,6 +92,12 @@ public final class Store: @unchecked Sendable {
         if readOnly {
             guard version <= Schema.version else {
                 throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(version), sql: nil)
+            }
+            // Readers query what the current schema has; an older log is upgraded by the first writer.
+            guard version == Schema.version else {
+                throw HooktopError(
+                    .database,
+                    "\(path) has schema v\(version), older than this hooktop's v\(Schema.version): open it once without --read-only (or start `hooktop serve`) to upgrade it")
             }
             return
         }
