@@ -78,7 +78,6 @@ final class DataLoader: @unchecked Sendable {
         var seenVersion = -1
         var seenCounter: Int64?
         var lastLoad = Date.distantPast
-        var previous: DataSnapshot?
         while true {
             condition.lock()
             let deadline = Date().addingTimeInterval(interval)
@@ -93,8 +92,7 @@ final class DataLoader: @unchecked Sendable {
             let now = clock()
             guard version != seenVersion || counter != seenCounter || now.timeIntervalSince(lastLoad) >= Self.maximumAge
             else { continue }
-            let snapshot = DataSnapshot.load(request, from: log, now: now, previous: previous)
-            previous = snapshot
+            let snapshot = DataSnapshot.load(request, from: log, now: now)
             seenVersion = version
             seenCounter = counter ?? snapshot.changeCounter
             lastLoad = now

@@ -13,6 +13,9 @@ extension DashboardState {
     /// Whether the Deliveries view is following its newest row now.
     public var isFollowingLiveLog: Bool { isLiveLog && list.following }
 
+    /// Whether the Deliveries view stopped following (its rows stay where they are, `+N new` counts arrivals).
+    public var isPausedLiveLog: Bool { isLiveLog && !list.following }
+
     /// Whether this view is a live log that follows its newest row (the Deliveries view, newest first).
     var isLiveLog: Bool { view == .deliveries && (sort ?? .newest) == .newest }
 
@@ -151,7 +154,9 @@ extension DashboardState {
             return
         } else if !list.lost {
             list.selectedIndex = min(max(0, list.selectedIndex), rows.count - 1)
-            list.selectedKey = rows[list.selectedIndex].key
+            // Rows of a request that is no longer current (a sort or filter just changed) name no selection: the
+            // first row of the new page will.
+            list.selectedKey = loaded ? rows[list.selectedIndex].key : nil
         }
         self.list = list
         keepSelectionVisible(rowCount: rows.count)

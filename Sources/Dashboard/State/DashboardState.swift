@@ -97,9 +97,6 @@ public struct DashboardState: Sendable {
         return text
     }
 
-    /// The Deliveries view stopped following its newest row (its rows stay where they are).
-    public var frozen: Bool { !(lists[.deliveries]?.following ?? true) }
-
     /// Actions the audit overlay lists at most.
     public static let auditLimit = 200
 

@@ -115,7 +115,7 @@ public struct DataSnapshot: Sendable {
 
     /// Runs every query `request` asks for against `log` (synchronously, on the caller's thread).
     public static func load(
-        _ request: DataRequest, from log: any DeliveryLogReader, now: Date, previous: DataSnapshot? = nil
+        _ request: DataRequest, from log: any DeliveryLogReader, now: Date
     ) -> DataSnapshot {
         let start = DispatchTime.now().uptimeNanoseconds
         var snapshot = DataSnapshot(request: request)

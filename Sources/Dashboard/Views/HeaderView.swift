@@ -144,8 +144,9 @@ enum HeaderView {
     private static func drawTabs(_ state: DashboardState, into grid: inout CellGrid) {
         let y = 2
         var badges: [TableCell] = []
-        if state.view == .deliveries && state.detail == nil {
-            if state.frozen {
+        // Only the newest-first Deliveries view is a live log: another sort neither follows nor pauses.
+        if state.isLiveLog && state.detail == nil {
+            if state.isPausedLiveLog {
                 let count = state.newRows >= DashboardState.newRowsLimit ? "\(DashboardState.newRowsLimit - 1)+" : "\(state.newRows)"
                 let text = state.newRows > 0 ? " PAUSED +\(count) new " : " PAUSED "
                 badges.append(TableCell(text, Style(.badgeAlert, bold: true)))
