@@ -20,7 +20,9 @@ struct APIError: Error, HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        if status == .insufficientStorage || status == .serviceUnavailable { headers[.retryAfter] = "30" }
+        if status == .insufficientStorage || status == .serviceUnavailable {
+            headers[.retryAfter] = code == "overloaded" ? "1" : "30"
+        }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
 
@@ -47,6 +49,7 @@ struct APIError: Error, HTTPResponseError {
         case .conflict: return APIError(.conflict, "conflict", error.message)
         case .readOnly: return APIError(.serviceUnavailable, "read_only", error.message)
         case .storageFull: return APIError(.insufficientStorage, "storage_full", error.message)
+        case .overloaded: return APIError(.serviceUnavailable, "overloaded", error.message)
         default: return APIError(.internalServerError, "database", error.message)
         }
     }

@@ -61,6 +61,7 @@ public struct DeliveryBenchmark: Sendable {
         let sender = WebhookSender(configuration: senderConfiguration)
         let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
         let dispatching = Task { try await dispatcher.run() }
+        let operations = Operations(store: store, wake: { dispatcher.wake() })
         let total = events * endpoints
         let cpuBefore = Self.cpuSeconds()
         let started = ContinuousClock.now
@@ -80,10 +81,9 @@ public struct DeliveryBenchmark: Sendable {
                 // while the dispatcher waits to record, and with few endpoints a short one makes the publisher's
                 // round trips, not delivery, the limit.
                 let count = min(max(1, backlog / max(endpoints, 1) / 4), allowed, min(100, max(20, 100 / max(endpoints, 1))))
-                let events = Array(repeating: (type: "invoice.paid", payload: payload, idempotencyKey: String?.none), count: count)
-                _ = try await store.offload { try store.publish(batch: events) }
+                let events = Array(repeating: PublishRequest(eventType: "invoice.paid", payload: payload), count: count)
+                _ = try await operations.publish(batch: events)
                 published += count
-                dispatcher.wake()
                 continue
             }
             if counts.delivered + counts.dead >= total { break }

@@ -87,9 +87,8 @@ public final class DemoEnvironment: Sendable {
         let interval = 1.0 / max(rate, 0.1)
         while !Task.isCancelled {
             let (type, payload) = DemoEvents.next(using: &generator)
-            if (try? store.publish(eventType: type, payload: payload)) != nil {
+            if (try? await operations.publish(PublishRequest(eventType: type, payload: payload))) != nil {
                 published.add(1, ordering: .relaxed)
-                dispatcher.wake()
             }
             try? await Task.sleep(for: .milliseconds(Int(interval * 1000 * Double.random(in: 0.5...1.5, using: &generator))))
         }

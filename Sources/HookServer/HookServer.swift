@@ -12,6 +12,8 @@ public struct HookServer: Sendable {
     public struct Configuration: Sendable {
         /// Largest accepted request body in bytes (default 256 KiB).
         public var maxBodyBytes = PublishLimits.defaultMaxPayloadBytes
+        /// Largest accepted batch body in bytes (default 4 MiB).
+        public var maxBatchBytes = PublishLimits.defaultMaxBatchBytes
         /// Whether endpoints may point at loopback and private addresses (default `false`).
         public var allowPrivateDestinations = false
         /// The connection cap and the request deadlines.
@@ -24,20 +26,16 @@ public struct HookServer: Sendable {
     public let operations: Operations
     public let token: String
     public let configuration: Configuration
-    /// Called after each publish, to wake the dispatcher.
-    public let onPublish: @Sendable () -> Void
     let metrics: APIMetrics
+    let health: HealthCache
 
-    public init(
-        store: Store, operations: Operations, token: String, configuration: Configuration = Configuration(),
-        onPublish: @escaping @Sendable () -> Void = {}
-    ) {
+    public init(store: Store, operations: Operations, token: String, configuration: Configuration = Configuration()) {
         self.store = store
         self.operations = operations
         self.token = token
         self.configuration = configuration
-        self.onPublish = onPublish
         self.metrics = APIMetrics()
+        self.health = HealthCache(store: store)
     }
 
     /// One route of the API: what it answers, whether it needs the token, and its handler.
@@ -62,13 +60,14 @@ public struct HookServer: Sendable {
 
     /// Every route the API answers.
     public static let routes: [Route] = [
-        Route(.get, "/healthz", isPublic: true) { server, _, _ in try await server.health() },
-        Route(.get, "/metrics", isPublic: true) { server, _, _ in try server.metricsText() },
+        Route(.get, "/healthz", isPublic: true) { server, _, _ in try await server.healthResponse() },
+        Route(.get, "/metrics", isPublic: true) { server, _, _ in try await server.metricsText() },
         Route(.post, "/v1/events") { server, request, _ in try await server.publish(request) },
-        Route(.get, "/v1/endpoints") { server, _, _ in try server.listEndpoints() },
+        Route(.post, "/v1/events/batch") { server, request, _ in try await server.publishBatch(request) },
+        Route(.get, "/v1/endpoints") { server, _, _ in try await server.listEndpoints() },
         Route(.post, "/v1/endpoints") { server, request, _ in try await server.createEndpoint(request) },
         Route(.get, "/v1/endpoints/:id") { server, _, context in
-            try server.getEndpoint(context.parameters.require("id"))
+            try await server.getEndpoint(context.parameters.require("id"))
         },
         Route(.patch, "/v1/endpoints/:id") { server, request, context in
             try await server.updateEndpoint(context.parameters.require("id"), request)
@@ -77,15 +76,15 @@ public struct HookServer: Sendable {
             try await server.updateEndpoint(context.parameters.require("id"), request)
         },
         Route(.delete, "/v1/endpoints/:id") { server, _, context in
-            try server.deleteEndpoint(context.parameters.require("id"))
+            try await server.deleteEndpoint(context.parameters.require("id"))
         },
         Route(.post, "/v1/endpoints/:id/:action") { server, request, context in
             try await server.endpointAction(
                 context.parameters.require("id"), context.parameters.require("action"), request)
         },
-        Route(.get, "/v1/deliveries") { server, request, _ in try server.listDeliveries(request) },
+        Route(.get, "/v1/deliveries") { server, request, _ in try await server.listDeliveries(request) },
         Route(.get, "/v1/deliveries/:id") { server, _, context in
-            try server.getDelivery(context.parameters.require("id"))
+            try await server.getDelivery(context.parameters.require("id"))
         },
         Route(.post, "/v1/deliveries/:id/redeliver") { server, _, context in
             try await server.redeliver(context.parameters.require("id"))
@@ -134,43 +133,28 @@ public struct HookServer: Sendable {
     private var actor: Actor { Actor.current(via: "api") }
 
     /// Liveness that tells the truth: 503 with the reason when the log does not take writes (a full disk), since
-    /// every publish would fail then.
-    func health() async throws -> Response {
-        let now = Date()
-        let live = try store.workers().first { $0.isAlive(now: now) }
-        let problem = store.writeProblem()
+    /// every publish would fail then. Answered from a reading at most a second old, so probes cost no query.
+    func healthResponse() async throws -> Response {
+        let reading = try await health.current()
+        let problem = reading.writeProblem
         var response = jsonResponse(
             [
                 "status": problem == nil ? "ok" : "unavailable", "writable": problem == nil,
-                "reason": problem as Any? ?? NSNull(), "dispatcher": live == nil ? "none" : "alive",
-                "worker": live.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
+                "reason": problem as Any? ?? NSNull(), "dispatcher": reading.liveWorker == nil ? "none" : "alive",
+                "worker": reading.liveWorker.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
             ], status: problem == nil ? .ok : .serviceUnavailable)
         if problem != nil { response.headers[.retryAfter] = "30" }
         return response
     }
 
-    func publish(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: configuration.maxBodyBytes)
-        guard let type = try body.string("type", required: true) else { throw APIError.invalid("type is required") }
-        guard let payload = try body.objectText("payload") else {
-            throw APIError.invalid("payload is required and must be a JSON object")
-        }
-        let key = try body.string("idempotency_key")
-        let result = try store.publish(eventType: type, payload: payload, idempotencyKey: key)
-        metrics.published.increment()
-        if !result.duplicate { onPublish() }
-        var object = JSONRepresentation.message(result.message)
-        object["deliveries"] = result.deliveryCount
-        object["duplicate"] = result.duplicate
-        return jsonResponse(object, status: result.duplicate ? .ok : .accepted)
+    func listEndpoints() async throws -> Response {
+        let endpoints = try await store.offload { [store] in try store.endpoints() }
+        return jsonResponse(["data": endpoints.map { JSONRepresentation.endpoint($0, includeSecret: false) }])
     }
 
-    func listEndpoints() throws -> Response {
-        jsonResponse(["data": try store.endpoints().map { JSONRepresentation.endpoint($0, includeSecret: false) }])
-    }
-
-    func getEndpoint(_ id: String) throws -> Response {
-        jsonResponse(JSONRepresentation.endpoint(try store.requireEndpoint(id: id), includeSecret: true))
+    func getEndpoint(_ id: String) async throws -> Response {
+        let endpoint = try await store.offload { [store] in try store.requireEndpoint(id: id) }
+        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
     }
 
     func createEndpoint(_ request: Request) async throws -> Response {
@@ -179,9 +163,7 @@ public struct HookServer: Sendable {
         let changes = EndpointChanges(
             description: try body.string("description"), eventTypes: try body.strings("event_types"),
             maxInFlight: try body.int("max_in_flight"), timeoutMilliseconds: try body.int("timeout_ms"))
-        try changes.validate()
-        try DestinationPolicy(allowPrivate: configuration.allowPrivateDestinations).check(url: url)
-        let endpoint = try store.addEndpoint(
+        let endpoint = try await operations.addEndpoint(
             url: url, changes: changes, secret: try body.string("secret"),
             allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
         return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true), status: .created)
@@ -193,16 +175,13 @@ public struct HookServer: Sendable {
             url: try body.string("url"), description: try body.string("description"),
             eventTypes: try body.strings("event_types"), maxInFlight: try body.int("max_in_flight"),
             timeoutMilliseconds: try body.int("timeout_ms"))
-        try changes.validate()
-        if let url = changes.url {
-            try DestinationPolicy(allowPrivate: configuration.allowPrivateDestinations).check(url: url)
-        }
-        let endpoint = try store.updateEndpoint(id: id, changes: changes, by: actor)
+        let endpoint = try await operations.updateEndpoint(
+            id: id, changes: changes, allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
         return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
     }
 
-    func deleteEndpoint(_ id: String) throws -> Response {
-        try store.removeEndpoint(id: id, by: actor)
+    func deleteEndpoint(_ id: String) async throws -> Response {
+        try await operations.removeEndpoint(id: id, by: actor)
         return Response(status: .noContent)
     }
 
@@ -215,7 +194,7 @@ public struct HookServer: Sendable {
             try await operations.disable(endpointId: id, reason: try body.string("reason") ?? "", by: actor)
         case "enable": try await operations.enable(endpointId: id, by: actor)
         case "rotate-secret":
-            let endpoint = try operations.rotateSecret(endpointId: id, by: actor)
+            let endpoint = try await operations.rotateSecret(endpointId: id, by: actor)
             return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
         case "recover":
             let body = try await JSONBody.read(request, limit: 16 * 1024)
@@ -226,10 +205,11 @@ public struct HookServer: Sendable {
         default:
             throw APIError.notFound("no endpoint action '\(action)' (pause, resume, disable, enable, recover, rotate-secret)")
         }
-        return jsonResponse(JSONRepresentation.endpoint(try store.requireEndpoint(id: id), includeSecret: false))
+        let endpoint = try await store.offload { [store] in try store.requireEndpoint(id: id) }
+        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
     }
 
-    func listDeliveries(_ request: Request) throws -> Response {
+    func listDeliveries(_ request: Request) async throws -> Response {
         let parameters = request.uri.queryParameters
         var query = DeliveryQuery(limit: 100)
         if let status = parameters["status"].map(String.init), !status.isEmpty {
@@ -252,7 +232,7 @@ public struct HookServer: Sendable {
             }
             query.limit = value
         }
-        let page = try store.deliveries(query)
+        let page = try await store.offload { [store, query] in try store.deliveries(query) }
         let next: Any = page.count == query.limit ? Identifier.formatDeliveryID(page.last!.id) : NSNull()
         return jsonResponse(["data": page.map(JSONRepresentation.delivery), "next_cursor": next])
     }
@@ -262,8 +242,9 @@ public struct HookServer: Sendable {
         return id
     }
 
-    func getDelivery(_ text: String) throws -> Response {
-        guard let detail = try store.deliveryDetail(id: try deliveryID(text)) else {
+    func getDelivery(_ text: String) async throws -> Response {
+        let id = try deliveryID(text)
+        guard let detail = try await store.offload({ [store] in try store.deliveryDetail(id: id) }) else {
             throw APIError.notFound("delivery \(text) not found")
         }
         var object = JSONRepresentation.delivery(detail.delivery)
@@ -287,10 +268,12 @@ public struct HookServer: Sendable {
         return jsonResponse(["id": Identifier.formatDeliveryID(id), "status": "cancelled"])
     }
 
-    func metricsText() throws -> Response {
+    func metricsText() async throws -> Response {
         let now = Date()
-        let overview = try store.overview(now: now)
-        let text = metrics.render(overview: overview, summaries: try store.endpointSummaries(now: now))
+        let (overview, summaries) = try await store.offload { [store] in
+            (try store.overview(now: now), try store.endpointSummaries(now: now))
+        }
+        let text = metrics.render(overview: overview, summaries: summaries)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))

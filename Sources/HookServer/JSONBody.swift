@@ -9,13 +9,7 @@ struct JSONBody {
     /// Reads and parses the body, at most `limit` bytes.
     /// - Throws: 413 over the limit, 400 for malformed JSON or a non-object.
     static func read(_ request: Request, limit: Int) async throws -> JSONBody {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            // `collect(upTo:)` throws NIOTooManyBytesError, which Hummingbird renders as 413.
-            throw APIError(.contentTooLarge, "payload_too_large", "request body is over the limit of \(limit) bytes")
-        }
+        let buffer = try await RequestBody.collect(request, limit: limit)
         if buffer.readableBytes == 0 { return JSONBody(object: [:]) }
         let data = Data(buffer.readableBytesView)
         guard let parsed = try? JSONSerialization.jsonObject(with: data) else {
@@ -57,13 +51,6 @@ struct JSONBody {
             throw APIError.invalid("\(key) must be an array of strings")
         }
         return list.compactMap { $0 as? String }
-    }
-
-    /// A nested JSON object, re-serialised as text.
-    func objectText(_ key: String) throws -> String? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        guard value is [String: Any] else { throw APIError.invalid("\(key) must be a JSON object") }
-        return JSONRepresentation.encode(value)
     }
 }
 

@@ -309,7 +309,7 @@ struct DispatcherTests {
             try await withSender { sender in
                 try await withDispatcher(store, sender: sender) { dispatcher in
                     _ = try store.publish(
-                        batch: (0..<6).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+                        batch: (0..<6).map { PublishRequest(eventType: "a.b", payload: #"{"n":\#($0)}"#) })
                     dispatcher.wake()
                     let done = try await eventually(timeout: .seconds(20)) {
                         try store.deliveries(endpointId: slow.id).allSatisfy { $0.status == .delivered }
@@ -337,7 +337,7 @@ struct DispatcherTests {
         try await withReceiver(["ok": .healthy]) { receiver in
             let endpoint = try store.addTestEndpoint(receiver.url("ok"))
             let published = try store.publish(
-                batch: (0..<3).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+                batch: (0..<3).map { PublishRequest(eventType: "a.b", payload: #"{"n":\#($0)}"#) })
             // A dispatcher that claimed the work, then died: its heartbeat is a minute old, its leases still long.
             let deadWorker = "w:crashed"
             let then = Date().addingTimeInterval(-60)
@@ -386,7 +386,7 @@ struct DispatcherTests {
             let endpoint = try store.addTestEndpoint(receiver.url("slow"), maxInFlight: 2, timeoutMilliseconds: 5000)
             try await withSender { sender in
                 try await withDispatcher(store, sender: sender) { dispatcher in
-                    _ = try store.publish(batch: (0..<5).map { (type: "a.b", payload: #"{"n":\#($0)}"#, idempotencyKey: nil) })
+                    _ = try store.publish(batch: (0..<5).map { PublishRequest(eventType: "a.b", payload: #"{"n":\#($0)}"#) })
                     dispatcher.wake()
                     let busy = await eventually(timeout: .seconds(15)) { dispatcher.inFlightCount > 0 }
                     try #require(busy)

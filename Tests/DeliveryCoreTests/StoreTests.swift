@@ -778,7 +778,7 @@ struct StoreTests {
         _ = try await operations.redeliver(deliveryId: firstDelivery, by: actor)
         try await operations.cancel(deliveryId: secondDelivery, by: actor)
         _ = try await operations.recover(endpointId: endpoint.id, since: Date().addingTimeInterval(-3600), by: actor)
-        _ = try operations.rotateSecret(endpointId: endpoint.id, by: actor)
+        _ = try await operations.rotateSecret(endpointId: endpoint.id, by: actor)
         _ = try store.prune(before: Date().addingTimeInterval(-86400), by: actor)
         try store.removeEndpoint(id: endpoint.id, by: actor)
 

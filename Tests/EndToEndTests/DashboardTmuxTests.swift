@@ -5,6 +5,8 @@ import HooktopTesting
 import Synchronization
 import Testing
 
+@testable import DeliveryCore
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -10,6 +10,8 @@ import NIOPosix
 import Synchronization
 import Testing
 
+@testable import DeliveryCore
+
 /// No spelling of a path reaches a token-protected handler without the token.
 struct AuthenticationTests {
     /// Every protected route of the table, made concrete with a real endpoint and delivery (and every endpoint action).

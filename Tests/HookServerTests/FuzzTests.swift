@@ -12,6 +12,8 @@ import PropertyBased
 import Synchronization
 import Testing
 
+@testable import DeliveryCore
+
 /// Property-based fuzzing, bounded in count so it runs with every `swift test`: the sanitiser on text built from
 /// the pieces escape sequences are made of, the API's body parsing on mutated JSON, and the HTTP server on malformed
 /// requests. A failure prints the seed to replay it with `.fixedSeed(...)`.

@@ -9,6 +9,8 @@ import NIOCore
 import Synchronization
 import Testing
 
+@testable import DeliveryCore
+
 /// The HTTP API, run in process through the router.
 struct HookServerTests {
     static let token = "test-token-0123456789"
@@ -410,8 +412,8 @@ struct Fixture {
         let wakes = WakeCounter()
         self.wakes = wakes
         server = HookServer(
-            store: database.store, operations: Operations(store: database.store), token: HookServerTests.token,
-            configuration: configuration, onPublish: { wakes.add() })
+            store: database.store, operations: Operations(store: database.store, wake: { wakes.add() }),
+            token: HookServerTests.token, configuration: configuration)
     }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {

@@ -38,8 +38,8 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
     public init(
         id: String, url: String, description: String = "", status: EndpointStatus = .active,
         disabledReason: String? = nil, eventTypes: [String] = [], secret: String,
-        previousSecret: String? = nil, previousSecretExpiresAt: Date? = nil, maxInFlight: Int = 32,
-        timeoutMilliseconds: Int = 15_000, allowPrivateDestination: Bool = false,
+        previousSecret: String? = nil, previousSecretExpiresAt: Date? = nil, maxInFlight: Int = EndpointDefaults.maxInFlight,
+        timeoutMilliseconds: Int = EndpointDefaults.timeoutMilliseconds, allowPrivateDestination: Bool = false,
         createdAt: Date, updatedAt: Date
     ) {
         self.id = id
@@ -101,4 +101,12 @@ public enum EventType {
                 }
         }
     }
+}
+
+/// The settings an endpoint gets when none are given: the one place they are defined.
+public enum EndpointDefaults {
+    /// Deliveries in flight at once to one endpoint.
+    public static let maxInFlight = 32
+    /// Timeout of one attempt, in milliseconds.
+    public static let timeoutMilliseconds = 15_000
 }

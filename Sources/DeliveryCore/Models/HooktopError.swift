@@ -10,6 +10,7 @@ public struct HooktopError: Error, Sendable, Equatable, CustomStringConvertible 
             case database
             case destinationRefused = "destination_refused"
             case storageFull = "storage_full"
+            case overloaded
         }
 
         private let base: Base
@@ -23,6 +24,8 @@ public struct HooktopError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let destinationRefused = Code(.destinationRefused)
         /// The disk (or the database's size limit) is full: writes fail until space is freed.
         public static let storageFull = Code(.storageFull)
+        /// More work is waiting than the log can take in now: try again shortly.
+        public static let overloaded = Code(.overloaded)
 
         public var description: String { base.rawValue }
     }

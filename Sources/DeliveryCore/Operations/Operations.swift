@@ -10,55 +10,171 @@ public struct Operations: DeliveryOperations {
     public let sender: WebhookSender?
     /// Retry schedule applied when a redelivery of a waiting delivery fails here.
     public let retryPolicy: RetryPolicy
+    /// Largest payload a publish may carry, in bytes.
+    public let maxPayloadBytes: Int
     /// Wakes a dispatcher running in this process.
     public let wake: @Sendable () -> Void
     /// The clock.
     public let now: @Sendable () -> Date
+    private let committer: PublishCommitter
 
     public init(
         store: Store, sender: WebhookSender? = nil, retryPolicy: RetryPolicy = .standard,
+        maxPayloadBytes: Int = PublishLimits.defaultMaxPayloadBytes,
+        wake: @escaping @Sendable () -> Void = {}, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.init(
+            store: store, sender: sender, retryPolicy: retryPolicy, maxPayloadBytes: maxPayloadBytes,
+            publishLimits: PublishCommitter.Limits(), beforeCommit: nil, wake: wake, now: now)
+    }
+
+    /// With the waiting line's limits, and `beforeCommit` run before each group commit (tests hold commits there).
+    init(
+        store: Store, sender: WebhookSender? = nil, retryPolicy: RetryPolicy = .standard,
+        maxPayloadBytes: Int = PublishLimits.defaultMaxPayloadBytes, publishLimits: PublishCommitter.Limits,
+        beforeCommit: (@Sendable () async -> Void)?,
         wake: @escaping @Sendable () -> Void = {}, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.store = store
         self.sender = sender
         self.retryPolicy = retryPolicy
+        self.maxPayloadBytes = maxPayloadBytes
         self.wake = wake
         self.now = now
+        self.committer = PublishCommitter(
+            limits: publishLimits,
+            commit: { groups in
+                await beforeCommit?()
+                let at = now()
+                return try await store.offload { try store.publish(groups: groups, now: at) }
+            },
+            committed: wake)
     }
 
+    // MARK: - Publishing
+
+    /// Events accepted and not yet committed.
+    public var publishesWaiting: Int { committer.waiting }
+
+    /// Records an event and fans it out to every subscribed endpoint; answered once the event is committed.
+    /// Concurrent publishes share transactions (group commit).
+    /// - Throws: `invalidInput` for a bad field, `conflict` for a taken id, `overloaded` when the log is not keeping
+    ///   up, `storageFull` when the disk is.
+    public func publish(_ request: PublishRequest) async throws -> PublishResult {
+        try request.validate(maxPayloadBytes: maxPayloadBytes)
+        return try await committer.publish([request])[0]
+    }
+
+    /// Records several events in one transaction, all or none, answered in the order given.
+    /// - Throws: `invalidInput` naming the index of the first bad event (`events[3]: ...`); nothing is recorded then.
+    public func publish(batch: [PublishRequest]) async throws -> [PublishResult] {
+        guard batch.count <= PublishLimits.maxBatchEvents else {
+            throw HooktopError.invalid("a batch holds at most \(PublishLimits.maxBatchEvents) events, not \(batch.count)")
+        }
+        for (index, request) in batch.enumerated() {
+            do {
+                try request.validate(maxPayloadBytes: maxPayloadBytes)
+            } catch let error as HooktopError {
+                throw HooktopError(error.code, "events[\(index)]: \(error.message)")
+            }
+        }
+        guard !batch.isEmpty else { return [] }
+        return try await committer.publish(batch)
+    }
+
+    /// Records events whose fields and payloads were already checked (the API scans its body once).
+    public func publish(scanned batch: [PublishRequest]) async throws -> [PublishResult] {
+        guard !batch.isEmpty else { return [] }
+        return try await committer.publish(batch)
+    }
+
+    // MARK: - Endpoints
+
+    /// Registers an endpoint after checking its fields and its destination (`DestinationPolicy`).
+    /// - Throws: `invalidInput`, `destinationRefused`, or `conflict` when `id` is taken.
+    public func addEndpoint(
+        url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
+        allowPrivateDestination: Bool = false, id: String? = nil, by actor: Actor
+    ) async throws -> Endpoint {
+        var checked = changes
+        checked.url = url
+        try checked.validate()
+        try await Self.checkDestination(url, allowPrivate: allowPrivateDestination)
+        let at = now()
+        return try await store.offload {
+            try store.addEndpoint(
+                url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestination, id: id,
+                now: at, by: actor)
+        }
+    }
+
+    /// Applies `changes` to an endpoint; a new URL's destination is checked first.
+    public func updateEndpoint(
+        id: String, changes: EndpointChanges, allowPrivateDestination: Bool = false, by actor: Actor
+    ) async throws -> Endpoint {
+        try changes.validate()
+        if let url = changes.url { try await Self.checkDestination(url, allowPrivate: allowPrivateDestination) }
+        let at = now()
+        return try await store.offload { try store.updateEndpoint(id: id, changes: changes, now: at, by: actor) }
+    }
+
+    /// Deletes an endpoint with its deliveries and their attempts.
+    public func removeEndpoint(id: String, by actor: Actor) async throws {
+        let at = now()
+        try await store.offload { try store.removeEndpoint(id: id, now: at, by: actor) }
+    }
+
+    /// Resolves the URL's host away from the cooperative threads (name resolution blocks) and applies the policy.
+    private static func checkDestination(_ url: String, allowPrivate: Bool) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { _ = try DestinationPolicy(allowPrivate: allowPrivate).check(url: url) })
+            }
+        }
+    }
+
+    // MARK: - Endpoint status
+
     public func pause(endpointId: String, by actor: Actor) async throws {
-        try requireStatus(endpointId, not: .disabled, "enable it before pausing")
-        try store.setEndpointStatus(id: endpointId, .paused, reason: nil, action: "endpoint.pause", now: now(), by: actor)
+        try await setStatus(endpointId, .paused, action: "endpoint.pause", refusing: .disabled, "enable it before pausing", by: actor)
     }
 
     public func resume(endpointId: String, by actor: Actor) async throws {
-        try requireStatus(endpointId, not: .disabled, "use enable for a disabled endpoint")
-        try store.setEndpointStatus(id: endpointId, .active, reason: nil, action: "endpoint.resume", now: now(), by: actor)
+        try await setStatus(endpointId, .active, action: "endpoint.resume", refusing: .disabled, "use enable for a disabled endpoint", by: actor)
         wake()
     }
 
     public func disable(endpointId: String, reason: String, by actor: Actor) async throws {
-        try store.setEndpointStatus(
-            id: endpointId, .disabled, reason: reason.isEmpty ? "disabled by \(actor.user)" : reason,
-            action: "endpoint.disable", now: now(), by: actor)
+        try await setStatus(
+            endpointId, .disabled, reason: reason.isEmpty ? "disabled by \(actor.user)" : reason,
+            action: "endpoint.disable", by: actor)
     }
 
     public func enable(endpointId: String, by actor: Actor) async throws {
-        try store.setEndpointStatus(id: endpointId, .active, reason: nil, action: "endpoint.enable", now: now(), by: actor)
+        try await setStatus(endpointId, .active, action: "endpoint.enable", by: actor)
         wake()
     }
 
-    private func requireStatus(_ endpointId: String, not status: EndpointStatus, _ advice: String) throws {
-        let endpoint = try store.requireEndpoint(id: endpointId)
-        if endpoint.status == status {
-            throw HooktopError(.conflict, "endpoint \(endpointId) is \(status.rawValue): \(advice)")
+    /// Sets an endpoint's status on the store's thread; refused (`conflict`) when it has the status `refused`.
+    private func setStatus(
+        _ endpointId: String, _ status: EndpointStatus, reason: String? = nil, action: String,
+        refusing refused: EndpointStatus? = nil, _ advice: String = "", by actor: Actor
+    ) async throws {
+        let at = now()
+        try await store.offload {
+            if let refused, try store.requireEndpoint(id: endpointId).status == refused {
+                throw HooktopError(.conflict, "endpoint \(endpointId) is \(refused.rawValue): \(advice)")
+            }
+            try store.setEndpointStatus(id: endpointId, status, reason: reason, action: action, now: at, by: actor)
         }
     }
 
     public func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome {
         let at = now()
-        try store.queueRedelivery(deliveryId: deliveryId, now: at, by: actor)
-        let alive = try store.workers().contains { $0.isAlive(now: at) }
+        let alive = try await store.offload {
+            try store.queueRedelivery(deliveryId: deliveryId, now: at, by: actor)
+            return try store.workers().contains { $0.isAlive(now: at) }
+        }
         if alive || sender == nil {
             wake()
             return .queued(deliveryId: deliveryId)
@@ -72,34 +188,54 @@ public struct Operations: DeliveryOperations {
         let owner = "op:\(getpid()):\(Identifier.make("r", length: 8))"
         let at = now()
         // The lease outlives the attempt's timeout; if this process dies meanwhile, a dispatcher reclaims it.
-        guard let job = try store.claimOne(deliveryId: deliveryId, owner: owner, now: at, leaseUntil: at.addingTimeInterval(330))
+        guard
+            let job = try await store.offload({
+                try store.claimOne(deliveryId: deliveryId, owner: owner, now: at, leaseUntil: at.addingTimeInterval(330))
+            })
         else {
             // A dispatcher that just started took it.
             return .queued(deliveryId: deliveryId)
         }
         let outcome = await sender.send(job, now: now)
-        var random = SystemRandomNumberGenerator()
-        try store.record(
-            [outcome], owner: owner, policy: retryPolicy, autoDisableAfter: nil, now: now(), random: &random)
-        guard let attempt = try store.attempts(deliveryId: deliveryId).last else {
+        let recordedAt = now()
+        let policy = retryPolicy
+        let attempts = try await store.offload {
+            var random = SystemRandomNumberGenerator()
+            try store.record(
+                [outcome], owner: owner, policy: policy, autoDisableAfter: nil, now: recordedAt, random: &random)
+            return try store.attempts(deliveryId: deliveryId)
+        }
+        guard let attempt = attempts.last else {
             return .queued(deliveryId: deliveryId)
         }
         return .performed(attempt)
     }
 
     public func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int {
-        let count = try store.queueRecovery(endpointId: endpointId, since: since, now: now(), by: actor)
+        let at = now()
+        let count = try await store.offload {
+            try store.queueRecovery(endpointId: endpointId, since: since, now: at, by: actor)
+        }
         wake()
         return count
     }
 
     public func cancel(deliveryId: Int64, by actor: Actor) async throws {
-        try store.cancelDelivery(deliveryId: deliveryId, now: now(), by: actor)
+        let at = now()
+        try await store.offload { try store.cancelDelivery(deliveryId: deliveryId, now: at, by: actor) }
     }
 
     /// Replaces an endpoint's secret, keeping the old one signing for 24 hours.
-    public func rotateSecret(endpointId: String, by actor: Actor) throws -> Endpoint {
-        try store.rotateSecret(endpointId: endpointId, now: now(), by: actor)
+    public func rotateSecret(endpointId: String, by actor: Actor) async throws -> Endpoint {
+        let at = now()
+        return try await store.offload { try store.rotateSecret(endpointId: endpointId, now: at, by: actor) }
+    }
+
+    /// Deletes messages older than `before` whose every delivery was delivered (see `Store.prune`).
+    /// - Returns: how many messages were removed.
+    public func prune(before: Date, by actor: Actor) async throws -> Int {
+        let at = now()
+        return try await store.offload { try store.prune(before: before, now: at, by: actor) }
     }
 }
 
@@ -221,7 +357,7 @@ extension Store {
     /// Deletes messages older than `before` whose every delivery was delivered, with their deliveries and attempts.
     /// Messages with any failing, dead, waiting or cancelled delivery are kept. Works in batches.
     /// - Returns: how many messages were removed.
-    public func prune(before: Date, now: Date = Date(), by actor: Actor) throws -> Int {
+    func prune(before: Date, now: Date = Date(), by actor: Actor) throws -> Int {
         var total = 0
         while true {
             let removed = try write { db in

@@ -13,5 +13,8 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     /// The primary result code: `SQLITE_BUSY`, `SQLITE_CONSTRAINT`, ...
     public var primaryCode: Int32 { code & 0xff }
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
+    /// A UNIQUE or PRIMARY KEY constraint refused the row: the key is taken (the extended codes
+    /// `SQLITE_CONSTRAINT_UNIQUE` and `SQLITE_CONSTRAINT_PRIMARYKEY`, which Swift does not import).
+    public var isKeyTaken: Bool { code == SQLITE_CONSTRAINT | (8 << 8) || code == SQLITE_CONSTRAINT | (6 << 8) }
     public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
 }

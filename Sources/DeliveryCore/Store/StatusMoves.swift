@@ -27,6 +27,11 @@ struct StatusMoves {
         deltas[Key(endpointId: endpointId, status: status.rawValue), default: 0] += count
     }
 
+    /// Adds `other`'s changes to these.
+    mutating func merge(_ other: StatusMoves) {
+        deltas.merge(other.deltas, uniquingKeysWith: +)
+    }
+
     /// Writes the net changes; call in the transaction that made them.
     func apply(_ db: Connection) throws {
         for (key, delta) in deltas where delta != 0 {

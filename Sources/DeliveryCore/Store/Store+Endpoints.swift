@@ -75,24 +75,26 @@ extension Store {
         _ = try WebhookSignature.key(fromSecret: secret)
         let endpoint = Endpoint(
             id: id ?? Identifier.make("ep"), url: url, description: changes.description ?? "",
-            eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? 32,
-            timeoutMilliseconds: changes.timeoutMilliseconds ?? 15_000,
+            eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? EndpointDefaults.maxInFlight,
+            timeoutMilliseconds: changes.timeoutMilliseconds ?? EndpointDefaults.timeoutMilliseconds,
             allowPrivateDestination: allowPrivateDestination, createdAt: now, updatedAt: now)
         try write { db in
-            if id != nil, try db.scalar("SELECT count(*) FROM endpoints WHERE id = ?", [.text(endpoint.id)]) > 0 {
+            do {
+                try db.run(
+                    """
+                    INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight,
+                        timeout_ms, allow_private, created_at, updated_at)
+                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(endpoint.id), .text(url), .text(endpoint.description),
+                        .text(endpoint.eventTypes.joined(separator: ",")), .text(secret), .from(endpoint.maxInFlight),
+                        .from(endpoint.timeoutMilliseconds), .int(allowPrivateDestination ? 1 : 0), .from(now),
+                        .from(now),
+                    ])
+            } catch let error as SQLiteError where error.isKeyTaken {
                 throw HooktopError(.conflict, "endpoint \(endpoint.id) already exists")
             }
-            try db.run(
-                """
-                INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight, timeout_ms,
-                    allow_private, created_at, updated_at)
-                VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .text(endpoint.id), .text(url), .text(endpoint.description),
-                    .text(endpoint.eventTypes.joined(separator: ",")), .text(secret), .from(endpoint.maxInFlight),
-                    .from(endpoint.timeoutMilliseconds), .int(allowPrivateDestination ? 1 : 0), .from(now), .from(now),
-                ])
             try Self.audit(db, "endpoint.add", "endpoint", endpoint.id, url, actor, now)
         }
         return endpoint

@@ -6,6 +6,9 @@ public enum JSONRepresentation {
 
     public static func date(_ date: Date?) -> Any { date.map { iso.format($0) } ?? NSNull() }
 
+    /// A time as the API and `--json` write it: ISO 8601 with milliseconds.
+    public static func timestamp(_ date: Date) -> String { iso.format(date) }
+
     static func value(_ value: (some Any)?) -> Any { value.map { $0 as Any } ?? NSNull() }
 
     public static func endpoint(_ endpoint: Endpoint, includeSecret: Bool) -> [String: Any] {

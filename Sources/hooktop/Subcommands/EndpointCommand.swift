@@ -26,10 +26,12 @@ struct EndpointCommand: AsyncParsableCommand {
                     description: description,
                     eventTypes: events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
                     maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMs)
-                try changes.validate()
-                try DestinationPolicy(allowPrivate: allowPrivateDestinations).check(url: url)
+                // Bad fields are refused before a log is set up for them.
+                var withURL = changes
+                withURL.url = url
+                try withURL.validate()
                 let store = try database.open(create: true)
-                let endpoint = try store.addEndpoint(
+                let endpoint = try await Operations(store: store).addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
@@ -138,7 +140,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                try database.open().removeEndpoint(id: id, by: .current(via: "cli"))
+                try await Operations(store: database.open()).removeEndpoint(id: id, by: .current(via: "cli"))
                 printText("\(id) removed")
             }
         }
@@ -151,7 +153,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                let endpoint = try Operations(store: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
+                let endpoint = try await Operations(store: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
                 printText(endpoint.secret)
             }
         }

@@ -3,15 +3,29 @@ import DeliveryCore
 import Foundation
 
 struct Publish: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Publish an event to every subscribed endpoint; prints the message id.")
+    static let configuration = CommandConfiguration(
+        abstract: "Publish an event to every subscribed endpoint; prints the message id.",
+        discussion: """
+            With --batch FILE, publishes the events of a JSON lines file (one {"type", "payload", \
+            "idempotency_key"?} object per line, `-` for standard input; up to 1000 events) in one transaction, \
+            all or none, and prints one message id per event in order.
+            """)
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The event type, like invoice.paid.") var type: String
+    @Argument(help: "The event type, like invoice.paid.") var type: String?
     @Option(help: "The payload: a JSON object, or @FILE to read it from a file (default: {}).") var data: String?
     @Option(help: "Publishing the same key again within 24 hours returns the first message.") var idempotencyKey: String?
+    @Option(help: "Publish the events of a JSON lines file (- for standard input) in one transaction.") var batch: String?
     @Flag(help: "Print the message as JSON.") var json = false
 
     func run() async throws {
         try await reportingErrors {
+            if let batch {
+                guard type == nil, data == nil, idempotencyKey == nil else {
+                    throw HooktopError.invalid("--batch takes the events from the file: give no type, --data or --idempotency-key")
+                }
+                return try await publishBatch(batch)
+            }
+            guard let type else { throw HooktopError.invalid("give an event type (like invoice.paid) or --batch FILE") }
             var payload = data ?? "{}"
             if payload.hasPrefix("@") {
                 let path = String(payload.dropFirst())
@@ -20,17 +34,61 @@ struct Publish: AsyncParsableCommand {
                 }
                 payload = String(decoding: contents, as: UTF8.self)
             }
-            let result = try database.open().publish(
-                eventType: type, payload: payload, idempotencyKey: idempotencyKey)
+            let request = PublishRequest(eventType: type, payload: payload, idempotencyKey: idempotencyKey)
+            try request.validate()
+            let result = try await Operations(store: database.open()).publish(request)
             if json {
-                var object = JSONRepresentation.message(result.message)
-                object["deliveries"] = result.deliveryCount
-                object["duplicate"] = result.duplicate
-                printJSON(object)
+                printJSON(Self.object(result))
             } else {
                 printText(result.message.id)
             }
         }
+    }
+
+    private func publishBatch(_ path: String) async throws {
+        let contents: Data?
+        if path == "-" {
+            contents = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            contents = FileManager.default.contents(atPath: path)
+        }
+        guard let contents else { throw HooktopError.invalid("cannot read batch file \(path)") }
+        var events: [PublishRequest] = []
+        for (number, line) in contents.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let bytes = Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line)
+            guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { continue }
+            let index = events.count
+            guard index < PublishLimits.maxBatchEvents else {
+                throw HooktopError.invalid(
+                    "a batch holds at most \(PublishLimits.maxBatchEvents) events: split the file")
+            }
+            do {
+                let scanner = JSONScanner(bytes)
+                let root: JSONScanner.Value
+                do {
+                    root = try scanner.document()
+                } catch let failure as JSONScanner.Failure {
+                    throw HooktopError.invalid("not valid JSON: \(failure)")
+                }
+                events.append(try PublishRequest.decode(root, in: scanner))
+            } catch let error as HooktopError {
+                throw HooktopError(error.code, "events[\(index)] (line \(number + 1)): \(error.message)")
+            }
+        }
+        guard !events.isEmpty else { throw HooktopError.invalid("the batch file \(path) holds no events") }
+        let results = try await Operations(store: database.open()).publish(batch: events)
+        if json {
+            printJSON(results.map(Self.object))
+        } else {
+            for result in results { printText(result.message.id) }
+        }
+    }
+
+    private static func object(_ result: PublishResult) -> [String: Any] {
+        var object = JSONRepresentation.message(result.message)
+        object["deliveries"] = result.deliveryCount
+        object["duplicate"] = result.duplicate
+        return object
     }
 }
 
@@ -141,7 +199,8 @@ struct Prune: AsyncParsableCommand {
             guard let seconds = DurationText.seconds(olderThan), seconds >= 3600 else {
                 throw HooktopError.invalid("--older-than must be a duration of at least 1h, like 30d")
             }
-            let removed = try database.open().prune(before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
+            let removed = try await Operations(store: database.open()).prune(
+                before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
             printText("removed \(removed) delivered messages older than \(olderThan)")
         }
     }

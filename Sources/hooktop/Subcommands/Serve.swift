@@ -56,14 +56,13 @@ struct Serve: AsyncParsableCommand {
             dispatcherConfiguration.autoDisableAfter = autoDisable
             let runtime = DeliveryRuntime(
                 store: store, allowPrivateDestinations: allowPrivateDestinations,
-                configuration: dispatcherConfiguration, logger: logger)
+                configuration: dispatcherConfiguration, maxPayloadBytes: maxBodyBytes, logger: logger)
             var serverConfiguration = HookServer.Configuration()
             serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
             serverConfiguration.maxBodyBytes = maxBodyBytes
             serverConfiguration.connections = connections
             let server = HookServer(
-                store: store, operations: runtime.operations, token: token.value, configuration: serverConfiguration,
-                onPublish: { runtime.dispatcher.wake() })
+                store: store, operations: runtime.operations, token: token.value, configuration: serverConfiguration)
             let path = store.path
             let app = server.application(
                 host: host, port: port, logger: logger,

@@ -9,7 +9,10 @@ struct DeliveryRuntime: Sendable {
     let dispatcher: Dispatcher
     let operations: Operations
 
-    init(store: Store, allowPrivateDestinations: Bool, configuration: Dispatcher.Configuration, logger: Logger) {
+    init(
+        store: Store, allowPrivateDestinations: Bool, configuration: Dispatcher.Configuration,
+        maxPayloadBytes: Int = PublishLimits.defaultMaxPayloadBytes, logger: Logger
+    ) {
         var senderConfiguration = WebhookSender.Configuration()
         senderConfiguration.allowPrivateDestinations = allowPrivateDestinations
         self.store = store
@@ -17,7 +20,8 @@ struct DeliveryRuntime: Sendable {
         let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
         self.dispatcher = dispatcher
         self.operations = Operations(
-            store: store, sender: sender, retryPolicy: configuration.retryPolicy, wake: { dispatcher.wake() })
+            store: store, sender: sender, retryPolicy: configuration.retryPolicy, maxPayloadBytes: maxPayloadBytes,
+            wake: { dispatcher.wake() })
     }
 
     func shutdown() async {

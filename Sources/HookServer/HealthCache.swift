@@ -1,0 +1,36 @@
+import DeliveryCore
+import Foundation
+import Synchronization
+
+/// What `/healthz` reports, read from the log at most once a second however often probes come.
+final class HealthCache: Sendable {
+    struct Reading: Sendable {
+        /// A dispatcher with a fresh heartbeat, if any.
+        var liveWorker: WorkerInfo?
+        /// Why the log takes no writes, or nil when it does.
+        var writeProblem: String?
+        var at: ContinuousClock.Instant
+    }
+
+    private let store: Store
+    private let cached = Mutex<Reading?>(nil)
+    /// How long a reading answers probes.
+    static let maximumAge = Duration.seconds(1)
+
+    init(store: Store) { self.store = store }
+
+    /// The latest reading, taken anew when older than `maximumAge`.
+    func current() async throws -> Reading {
+        let now = ContinuousClock.now
+        if let reading = cached.withLock({ $0 }), now - reading.at < Self.maximumAge { return reading }
+        let store = self.store
+        let reading = try await store.offload {
+            let date = Date()
+            return Reading(
+                liveWorker: try store.workers().first { $0.isAlive(now: date) }, writeProblem: store.writeProblem(),
+                at: now)
+        }
+        cached.withLock { $0 = reading }
+        return reading
+    }
+}

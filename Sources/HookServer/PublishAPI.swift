@@ -1,0 +1,159 @@
+import DeliveryCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Prometheus
+
+/// A published message as the API answers it: `POST /v1/events`.
+struct PublishedMessage: Encodable {
+    var id: String
+    var type: String
+    var idempotencyKey: String?
+    var createdAt: String
+    var deliveries: Int
+    var duplicate: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, deliveries, duplicate
+        case idempotencyKey = "idempotency_key"
+        case createdAt = "created_at"
+    }
+
+    init(_ result: PublishResult) {
+        id = result.message.id
+        type = result.message.eventType
+        idempotencyKey = result.message.idempotencyKey
+        createdAt = JSONRepresentation.timestamp(result.message.createdAt)
+        deliveries = result.deliveryCount
+        duplicate = result.duplicate
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(type, forKey: .type)
+        try container.encode(idempotencyKey, forKey: .idempotencyKey)  // null when absent, as everywhere in the API
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(deliveries, forKey: .deliveries)
+        try container.encode(duplicate, forKey: .duplicate)
+    }
+}
+
+/// One item of a batch's answer: `POST /v1/events/batch`.
+struct BatchItem: Encodable {
+    var id: String
+    var deliveries: Int
+    var duplicate: Bool
+}
+
+/// The answer to a batch, items in the order sent.
+struct BatchAnswer: Encodable {
+    var data: [BatchItem]
+}
+
+/// A request body scanned once: the document's bytes and its top value.
+struct ScannedBody {
+    let scanner: JSONScanner
+    let root: JSONScanner.Value
+
+    /// Reads at most `limit` bytes and checks that they are one JSON object.
+    /// - Throws: 413 over the limit, 400 for malformed JSON or a non-object.
+    static func read(_ request: Request, limit: Int) async throws -> ScannedBody {
+        let buffer = try await RequestBody.collect(request, limit: limit)
+        // No body reads as an empty object, so what is missing is named field by field.
+        let scanner = JSONScanner(buffer.readableBytes == 0 ? Array("{}".utf8) : Array(buffer.readableBytesView))
+        let root: JSONScanner.Value
+        do {
+            root = try scanner.document()
+        } catch let failure as JSONScanner.Failure {
+            throw APIError.badJSON("request body is not valid JSON: \(failure)")
+        }
+        guard root.kind == .object else { throw APIError.badJSON("request body must be a JSON object") }
+        return ScannedBody(scanner: scanner, root: root)
+    }
+}
+
+extension HookServer {
+    /// `POST /v1/events`: one event, answered 202 once it is committed (200 for a repeated idempotency key).
+    func publish(_ request: Request) async throws -> Response {
+        let body = try await ScannedBody.read(request, limit: configuration.maxBodyBytes)
+        let event: PublishRequest
+        do {
+            event = try PublishRequest.decode(body.root, in: body.scanner, maxPayloadBytes: operations.maxPayloadBytes)
+        } catch let error as HooktopError {
+            throw APIError.invalid(error.message)
+        }
+        let result = try await operations.publish(scanned: [event])[0]
+        metrics.published.increment()
+        // JSONEncoder has no raw-JSON value: the payload, valid JSON as scanned, is written as it was sent.
+        var text = try encodeJSON(PublishedMessage(result))
+        text.removeLast()  // "}"
+        text.append(contentsOf: #","payload":"#.utf8)
+        text.append(contentsOf: result.message.payload.utf8)
+        text.append(contentsOf: "}\n".utf8)
+        return jsonResponse(bytes: text, status: result.duplicate ? .ok : .accepted)
+    }
+
+    /// `POST /v1/events/batch`: up to 1,000 events in one transaction, all or none.
+    func publishBatch(_ request: Request) async throws -> Response {
+        let body = try await ScannedBody.read(request, limit: configuration.maxBatchBytes)
+        let scanner = body.scanner
+        var eventsValue: JSONScanner.Value?
+        for (key, value) in try scanner.members(of: body.root) where key == "events" {
+            guard eventsValue == nil else { throw APIError.invalid("events is given twice") }
+            eventsValue = value
+        }
+        guard let eventsValue, eventsValue.kind == .array else {
+            throw APIError.invalid("events is required and must be an array of events")
+        }
+        let items = try scanner.elements(of: eventsValue)
+        guard (1...PublishLimits.maxBatchEvents).contains(items.count) else {
+            throw APIError.invalid("events must hold 1 to \(PublishLimits.maxBatchEvents) events, not \(items.count)")
+        }
+        var events: [PublishRequest] = []
+        events.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            do {
+                events.append(try PublishRequest.decode(item, in: scanner, maxPayloadBytes: operations.maxPayloadBytes))
+            } catch let error as HooktopError {
+                throw APIError.invalid("events[\(index)]: \(error.message)")
+            }
+        }
+        let results = try await operations.publish(scanned: events)
+        metrics.published.increment(by: Int64(results.count))
+        let answer = BatchAnswer(
+            data: results.map { BatchItem(id: $0.message.id, deliveries: $0.deliveryCount, duplicate: $0.duplicate) })
+        var text = try encodeJSON(answer)
+        text.append(UInt8(ascii: "\n"))
+        return jsonResponse(bytes: text, status: .accepted)
+    }
+}
+
+/// Encodes a typed body.
+func encodeJSON(_ value: some Encodable) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    return Array(try encoder.encode(value))
+}
+
+/// A JSON response from encoded bytes.
+func jsonResponse(bytes: [UInt8], status: HTTPResponse.Status) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
+/// Reading request bodies under a limit.
+enum RequestBody {
+    /// The whole body, at most `limit` bytes.
+    /// - Throws: 413 (`payload_too_large`) over the limit.
+    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // `collect(upTo:)` throws NIOTooManyBytesError, which Hummingbird renders as 413.
+            throw APIError(.contentTooLarge, "payload_too_large", "request body is over the limit of \(limit) bytes")
+        }
+    }
+}
