@@ -29,31 +29,23 @@ public final class Dispatcher: Service, Sendable {
     /// `w:` + random: the lease owner and `workers` row id.
     public let workerID: String
     private let logger: Logger
-    private let shared = Mutex(Shared())
+    private let shared: Mutex<Shared>
     /// What iterations remember; only touched on the store's thread.
     private let loopState = Mutex(LoopState())
     private let started = Date()
     /// The last error logged, and when (see `report`).
     private let lastError = Mutex<(message: String, at: ContinuousClock.Instant)?>(nil)
 
+    /// The lifecycle, resuming `run`'s continuation when it finishes.
+    private typealias Machine = DispatcherStateMachine<CheckedContinuation<Void, Never>>
+
     private struct Shared {
+        /// The lifecycle: what runs when, and when `run` returns.
+        var machine: Machine
+        /// Finished attempts waiting to be recorded.
         var outcomes: [AttemptOutcome] = []
         var inFlight: [String: Int] = [:]
         var total = 0
-        var stopping = false
-        var stopDeadline: ContinuousClock.Instant?
-        /// Outcomes that arrive now are dropped (after the grace period: their leases are released).
-        var discard = false
-        /// `run` was called: iterations may be scheduled.
-        var running = false
-        var finished = false
-        var whenFinished: CheckedContinuation<Void, Never>?
-        /// Iterations run so far; a delayed iteration finding it changed has nothing left to do.
-        var generation = 0
-        /// An iteration is queued to run at once.
-        var queuedNow = false
-        /// When the earliest delayed iteration is queued to run.
-        var queuedAt: ContinuousClock.Instant?
     }
 
     public init(store: Store, sender: WebhookSender, configuration: Configuration = Configuration(), logger: Logger) {
@@ -62,16 +54,17 @@ public final class Dispatcher: Service, Sendable {
         self.configuration = configuration
         self.workerID = Identifier.make("w:", length: 12).replacingOccurrences(of: "w:_", with: "w:")
         self.logger = logger
+        let pacing = Machine.Pacing(
+            gracePeriod: configuration.shutdownGracePeriod, pollInterval: configuration.pollInterval,
+            batchSize: max(1, min(64, configuration.maxInFlight / 8)))
+        self.shared = Mutex(Shared(machine: Machine(pacing: pacing)))
     }
 
     /// Looks for due work now instead of at the next poll (after a publish or an operator action).
-    public func wake() { schedule(after: nil) }
+    public func wake() { perform(shared.withLock { $0.machine.wake() }) }
 
     /// Stops claiming; in-flight work finishes or is released within the grace period, then `run` returns.
-    public func stop() {
-        shared.withLock { $0.stopping = true }
-        schedule(after: nil)
-    }
+    public func stop() { perform(shared.withLock { $0.machine.stop() }) }
 
     /// Deliveries being sent right now.
     public var inFlightCount: Int { shared.withLock { $0.total } }
@@ -84,11 +77,10 @@ public final class Dispatcher: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { continuation in
-                    shared.withLock { state in
-                        state.whenFinished = continuation
-                        state.running = true
+                    switch shared.withLock({ $0.machine.start(continuation) }) {
+                    case .begin: store.enqueue { self.begin() }
+                    case .resume(let continuation): continuation.resume()
                     }
-                    store.enqueue { self.begin() }
                 }
             } onGracefulShutdown: {
                 self.stop()
@@ -107,11 +99,6 @@ public final class Dispatcher: Service, Sendable {
         var rotation = 0
     }
 
-    /// Outcomes that make an iteration run at once instead of after `batchDelay`.
-    private var batchSize: Int { max(1, min(64, configuration.maxInFlight / 8)) }
-    /// Under load, how long finished attempts may wait to be recorded together with others.
-    private static let batchDelay = Duration.milliseconds(5)
-
     private func begin() {
         do {
             try store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
@@ -123,43 +110,22 @@ public final class Dispatcher: Service, Sendable {
         iterate(generation: nil)
     }
 
-    /// Queues an iteration on the store's thread: at once (`nil`) or after `delay`, unless one is queued as soon.
-    private func schedule(after delay: Duration?) {
-        let generation = shared.withLock { state -> Int? in
-            guard state.running, !state.finished else { return nil }
-            guard let delay else {
-                if state.queuedNow { return nil }
-                state.queuedNow = true
-                return -1
-            }
-            let at = ContinuousClock.now + delay
-            if state.queuedNow || (state.queuedAt.map { $0 <= at } ?? false) { return nil }
-            state.queuedAt = at
-            return state.generation
-        }
-        guard let generation else { return }
-        if generation < 0 {
-            store.enqueue { self.iterate(generation: nil) }
-        } else {
-            store.enqueue(after: delay) { self.iterate(generation: generation) }
+    /// Queues an iteration on the store's thread as the machine asked.
+    private func perform(_ action: Machine.ScheduleAction) {
+        switch action {
+        case .none: break
+        case .iterateNow: store.enqueue { self.iterate(generation: nil) }
+        case .iterateAfter(let delay, let generation): store.enqueue(after: delay) { self.iterate(generation: generation) }
         }
     }
 
     /// One iteration, on the store's thread; a delayed one (`generation` given) is skipped when another ran since.
     private func iterate(generation: Int?) {
-        let stopping = shared.withLock { state -> Bool? in
-            if state.finished { return nil }
-            if let generation, generation != state.generation { return nil }
-            state.generation += 1
-            state.queuedNow = false
-            state.queuedAt = nil
-            if state.stopping && state.stopDeadline == nil {
-                state.stopDeadline = ContinuousClock.now + configuration.shutdownGracePeriod
-            }
-            return state.stopping
+        switch shared.withLock({ $0.machine.iterationBegins(generation: generation, now: .now) }) {
+        case .skip: return
+        case .drain: return drainStep()
+        case .claimAndRecord: break
         }
-        guard let stopping else { return }
-        if stopping { return drainStep() }
         do {
             let (state, jobs) = try claimAndRecord(loopState.withLock { $0 })
             loopState.withLock { $0 = state }
@@ -169,20 +135,24 @@ public final class Dispatcher: Service, Sendable {
         }
         // Finished attempts schedule the next iteration sooner; the poll keeps heartbeats, endpoint changes and
         // other processes' publishes coming when nothing finishes.
-        schedule(after: configuration.pollInterval)
+        perform(shared.withLock { $0.machine.iterationEnded(now: .now) })
     }
 
     /// A finished attempt, on an event loop: counted out of flight and queued to be recorded.
     private func finished(_ outcome: AttemptOutcome) {
-        let (count, discarded) = shared.withLock { state -> (Int, Bool) in
+        let action = shared.withLock { state -> Machine.ScheduleAction in
             state.inFlight[outcome.endpointId, default: 1] -= 1
             state.total -= 1
-            if state.discard { return (0, true) }
-            state.outcomes.append(outcome)
-            return (state.outcomes.count, false)
+            let pending = state.outcomes.count + 1
+            switch state.machine.attemptFinished(pendingOutcomes: pending, now: .now) {
+            case .discard:
+                return .none
+            case .keep(let action):
+                state.outcomes.append(outcome)
+                return action
+            }
         }
-        guard !discarded else { return }
-        schedule(after: count >= batchSize ? nil : Self.batchDelay)
+        perform(action)
     }
 
     /// One iteration's database work: heartbeat, endpoint refresh, recording finished attempts, claiming due ones.
@@ -237,12 +207,15 @@ public final class Dispatcher: Service, Sendable {
     /// of its leases, removes its worker row and lets `run` return.
     private func drainStep() {
         do { try flush() } catch { report(error) }
-        let done = shared.withLock { state -> Bool in
-            guard state.total == 0 || ContinuousClock.now >= state.stopDeadline ?? .now else { return false }
-            state.discard = true
-            return true
+        let action = shared.withLock { state in
+            let inFlight = state.total
+            return state.machine.drainCheck(now: .now, inFlight: inFlight)
         }
-        guard done else { return schedule(after: .milliseconds(20)) }
+        switch action {
+        case .none: return
+        case .wait(let action): return perform(action)
+        case .release: break
+        }
         do { try flush() } catch { report(error) }
         do {
             try store.releaseLeases(owner: workerID, now: Date())
@@ -251,12 +224,9 @@ public final class Dispatcher: Service, Sendable {
             report(error)
         }
         logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
-        let continuation = shared.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.finished = true
-            defer { state.whenFinished = nil }
-            return state.whenFinished
+        if case .resume(let continuation) = shared.withLock({ $0.machine.finish() }) {
+            continuation.resume()
         }
-        continuation?.resume()
     }
 
     /// Shares the free in-flight slots among endpoints: an equal share each (at least one), within each endpoint's

@@ -125,8 +125,8 @@ extension Store {
         }
     }
 
-    /// Records attempts in one transaction: the attempt rows, the deliveries' new state, the endpoints' health,
-    /// the per-minute stats, `410 Gone` and auto-disable.
+    /// Records attempts in one transaction: the attempt rows, the per-minute stats, and what `AttemptRules` decided
+    /// for the deliveries' new state and the endpoints' health (`410 Gone`, auto-disable).
     /// - Returns: the ids of deliveries whose lease had been lost (recorded as attempts, state left alone).
     @discardableResult
     func record(
@@ -146,62 +146,23 @@ extension Store {
         autoDisableAfter: TimeInterval?, now: Date, random: inout some RandomNumberGenerator
     ) throws -> [Int64] {
         guard !outcomes.isEmpty else { return [] }
+        var deliveries = try deliveryStates(db, outcomes.map(\.deliveryId))
         var lost: [Int64] = []
         var stats: [StatsKey: StatsDelta] = [:]
-        var health: [String: EndpointHealth] = [:]
+        var attempts: [String: AttemptRules.EndpointAttempts] = [:]
         var moves = StatusMoves()
         for outcome in outcomes {
-            // A success on a lease still held (nearly every attempt under load): one statement.
-            if outcome.succeeded,
-                let number = try db.queryOne(
-                    """
-                    UPDATE deliveries SET status = 'delivered', attempt_count = attempt_count + 1,
-                        next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, manual = 0,
-                        manual_count = manual_count + (manual <> 0), last_status_code = ?, last_error = NULL,
-                        last_error_class = NULL, last_latency_ms = ?, updated_at = ?
-                    WHERE id = ? AND status = 'inflight' AND lease_owner = ?
-                    RETURNING attempt_count, endpoint_id
-                    """,
-                    [.from(outcome.responseStatus), .from(outcome.durationMilliseconds), .from(now),
-                     .int(outcome.deliveryId), .text(owner)], { ($0.int(0), $0.text(1)) })
-            {
-                moves.move(number.1, from: .inflight, to: .delivered)
-                try insertAttempt(db, outcome, number: number.0)
-                accumulate(outcome, into: &stats, health: &health)
-                continue
-            }
-            guard
-                let state = try db.queryOne(
-                    """
-                    SELECT attempt_count, manual, manual_count, lease_owner, status, endpoint_id FROM deliveries
-                    WHERE id = ?
-                    """, [.int(outcome.deliveryId)],
-                    { ($0.int(0), $0.int(1), $0.int(2), $0.optionalText(3), $0.text(4), $0.text(5)) })
-            else { continue }  // deleted meanwhile (endpoint removed, pruned)
-            let number = state.0 + 1
-            try insertAttempt(db, outcome, number: number)
-            accumulate(outcome, into: &stats, health: &health)
-            guard state.4 == DeliveryStatus.inflight.rawValue, state.3 == owner else {
+            // Deleted meanwhile (endpoint removed, pruned): nothing to record.
+            guard let (delivery, endpointId) = deliveries[outcome.deliveryId] else { continue }
+            let decision = AttemptRules.decide(
+                delivery, outcome: outcome, owner: owner, policy: policy, now: now, random: &random)
+            try insertAttempt(db, outcome, number: decision.attemptNumber)
+            accumulate(outcome, into: &stats)
+            attempts[outcome.endpointId, default: AttemptRules.EndpointAttempts()].add(
+                outcome, gone: decision.endpointGone)
+            guard let update = decision.update else {
                 lost.append(outcome.deliveryId)
                 continue
-            }
-            let mode = ManualMode(rawValue: state.1) ?? .scheduled
-            let manualCount = state.2 + (mode == .scheduled ? 0 : 1)
-            let status: DeliveryStatus
-            var next: Date?
-            if outcome.succeeded {
-                status = .delivered
-            } else if outcome.responseStatus == 410 {
-                status = .dead
-                health[outcome.endpointId, default: EndpointHealth()].gone = true
-            } else if mode == .fromFinished {
-                status = .dead
-            } else {
-                let scheduled = max(1, number - manualCount)
-                let retryAfter = [429, 503].contains(outcome.responseStatus ?? 0) ? outcome.retryAfter : nil
-                next = policy.nextAttempt(
-                    afterFailedAttempt: scheduled, retryAfter: retryAfter, now: now, using: &random)
-                status = next == nil ? .dead : .retrying
             }
             try db.run(
                 """
@@ -211,16 +172,42 @@ extension Store {
                 WHERE id = ?
                 """,
                 [
-                    .text(status.rawValue), .from(number), .from(next), .from(manualCount),
-                    .from(outcome.responseStatus), .from(outcome.summary), .from(outcome.errorClass?.rawValue),
-                    .from(outcome.durationMilliseconds), .from(now), .int(outcome.deliveryId),
+                    .text(update.status.rawValue), .from(update.attemptCount), .from(update.nextAttemptAt),
+                    .from(update.manualCount), .from(outcome.responseStatus), .from(update.lastError),
+                    .from(update.lastErrorClass?.rawValue), .from(outcome.durationMilliseconds), .from(now),
+                    .int(outcome.deliveryId),
                 ])
-            moves.move(state.5, from: .inflight, to: status)
+            moves.move(endpointId, from: delivery.status, to: update.status)
+            // The same delivery may finish twice in one batch (a lease that expired and was claimed again).
+            deliveries[outcome.deliveryId] = (delivery.applying(update), endpointId)
         }
         try moves.apply(db)
         try applyStats(db, stats)
-        try applyHealth(db, health, autoDisableAfter: autoDisableAfter, now: now)
+        try applyHealth(db, attempts, autoDisableAfter: autoDisableAfter, now: now)
         return lost
+    }
+
+    /// The rules' view of the deliveries `ids`, with their endpoints, read in one statement.
+    private static func deliveryStates(_ db: Connection, _ ids: [Int64]) throws
+        -> [Int64: (state: AttemptRules.DeliveryState, endpointId: String)]
+    {
+        let rows = try db.query(
+            """
+            SELECT id, status, attempt_count, manual_count, manual, lease_owner, endpoint_id FROM deliveries
+            WHERE id IN (SELECT value FROM json_each(?))
+            """, [.text("[" + ids.map { String($0) }.joined(separator: ",") + "]")]
+        ) { row in
+            (
+                row.int64(0),
+                AttemptRules.DeliveryState(
+                    // An unknown status is not in flight: its attempt is logged and the delivery left alone.
+                    status: DeliveryStatus(rawValue: row.text(1)) ?? .pending, attemptCount: row.int(2),
+                    manualCount: row.int(3), manual: ManualMode(rawValue: row.int(4)) ?? .scheduled,
+                    leaseOwner: row.optionalText(5)),
+                row.text(6)
+            )
+        }
+        return Dictionary(rows.map { ($0.0, (state: $0.1, endpointId: $0.2)) }, uniquingKeysWith: { first, _ in first })
     }
 
     private static func insertAttempt(_ db: Connection, _ outcome: AttemptOutcome, number: Int) throws {
@@ -252,17 +239,7 @@ extension Store {
         var histogram = [Int](repeating: 0, count: LatencyBuckets.count)
     }
 
-    struct EndpointHealth {
-        var lastAttemptAt: Date?
-        var lastSuccessAt: Date?
-        var firstFailureAt: Date?
-        var lastError: String?
-        var gone = false
-    }
-
-    private static func accumulate(
-        _ outcome: AttemptOutcome, into stats: inout [StatsKey: StatsDelta], health: inout [String: EndpointHealth]
-    ) {
+    private static func accumulate(_ outcome: AttemptOutcome, into stats: inout [StatsKey: StatsDelta]) {
         let key = StatsKey(endpointId: outcome.endpointId, minute: outcome.startedAt.milliseconds / 60_000)
         stats[key, default: StatsDelta()].attempts += 1
         if outcome.succeeded {
@@ -272,16 +249,6 @@ extension Store {
         }
         stats[key]!.latencySum += outcome.durationMilliseconds
         stats[key]!.histogram[LatencyBuckets.index(forMilliseconds: outcome.durationMilliseconds)] += 1
-        var entry = health[outcome.endpointId, default: EndpointHealth()]
-        let finished = outcome.startedAt.addingTimeInterval(Double(outcome.durationMilliseconds) / 1000)
-        entry.lastAttemptAt = max(entry.lastAttemptAt ?? finished, finished)
-        if outcome.succeeded {
-            entry.lastSuccessAt = max(entry.lastSuccessAt ?? finished, finished)
-        } else {
-            entry.firstFailureAt = min(entry.firstFailureAt ?? finished, finished)
-            entry.lastError = outcome.summary
-        }
-        health[outcome.endpointId] = entry
     }
 
     private static let statsUpsert: String = {
@@ -308,35 +275,35 @@ extension Store {
         }
     }
 
+    /// Writes what `AttemptRules.endpoint` decided for each endpoint: its health and, when due, its disabling.
     private static func applyHealth(
-        _ db: Connection, _ health: [String: EndpointHealth], autoDisableAfter: TimeInterval?, now: Date
+        _ db: Connection, _ attempts: [String: AttemptRules.EndpointAttempts], autoDisableAfter: TimeInterval?,
+        now: Date
     ) throws {
         let system = Actor(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
-        for (endpointId, entry) in health {
+        for (endpointId, seen) in attempts {
+            guard
+                let current = try db.queryOne(
+                    """
+                    SELECT status, last_attempt_at, last_success_at, failing_since, last_error FROM endpoints
+                    WHERE id = ?
+                    """, [.text(endpointId)],
+                    { row in
+                        AttemptRules.EndpointHealth(
+                            status: EndpointStatus(rawValue: row.text(0)) ?? .active,
+                            lastAttemptAt: row.optionalDate(1), lastSuccessAt: row.optionalDate(2),
+                            failingSince: row.optionalDate(3), lastError: row.optionalText(4))
+                    })
+            else { continue }  // removed meanwhile
+            let decision = AttemptRules.endpoint(current, after: seen, autoDisableAfter: autoDisableAfter, now: now)
             try db.run(
                 """
-                UPDATE endpoints SET last_attempt_at = max(coalesce(last_attempt_at, 0), ?1),
-                    last_success_at = CASE WHEN ?2 IS NULL THEN last_success_at
-                        ELSE max(coalesce(last_success_at, 0), ?2) END,
-                    failing_since = CASE WHEN ?2 IS NOT NULL AND ?3 IS NULL THEN NULL
-                        WHEN ?3 IS NOT NULL AND failing_since IS NULL THEN ?3 ELSE failing_since END,
-                    last_error = coalesce(?4, last_error)
-                WHERE id = ?5
+                UPDATE endpoints SET last_attempt_at = ?, last_success_at = ?, failing_since = ?, last_error = ?
+                WHERE id = ?
                 """,
-                [.from(entry.lastAttemptAt), .from(entry.lastSuccessAt), .from(entry.firstFailureAt),
-                 .from(entry.lastError), .text(endpointId)])
-            var reason: String?
-            if entry.gone {
-                reason = "endpoint answered 410 Gone"
-            } else if let autoDisableAfter, entry.firstFailureAt != nil, try db.scalar(
-                """
-                SELECT count(*) FROM endpoints WHERE id = ? AND status = 'active' AND failing_since IS NOT NULL
-                    AND failing_since <= ?
-                """, [.text(endpointId), .from(now.addingTimeInterval(-autoDisableAfter))]) > 0
-            {
-                reason = "no successful delivery for \(DurationText.format(autoDisableAfter))"
-            }
-            if let reason,
+                [.from(decision.health.lastAttemptAt), .from(decision.health.lastSuccessAt),
+                 .from(decision.health.failingSince), .from(decision.health.lastError), .text(endpointId)])
+            if let reason = decision.disableReason,
                 try db.run(
                     """
                     UPDATE endpoints SET status = 'disabled', disabled_reason = ?, disabled_at = ?, updated_at = ?
