@@ -441,7 +441,7 @@ struct StoreTests {
             _ = try store.publish(eventType: n % 2 == 0 ? "user.created" : "invoice.paid", payload: #"{"n":\#(n)}"#)
         }
         // 12 to a, 6 to b. Deliver a's first four, fail b's.
-        let aJobs = try store.claimDue([(a, 4)], owner: "w:test", now: Date(), lease: 60)
+        let aJobs = try store.claimDue([ClaimRequest(endpoint: a, limit: 4)], owner: "w:test", now: Date(), lease: 60)
         try store.recordOutcome(aJobs, status: 200)
         try store.recordOutcome(try store.claimAll(b), status: 500)
 
@@ -493,7 +493,7 @@ struct StoreTests {
         try expectCountersMatchTheLog(store)
         #expect(try counts(store, endpoint.id).pending == 10)
 
-        let jobs = try store.claimDue([(endpoint, 6)], owner: "w:test", now: Date(), lease: 60)
+        let jobs = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 6)], owner: "w:test", now: Date(), lease: 60)
         try expectCountersMatchTheLog(store)
         #expect(try counts(store, endpoint.id).inflight == 6)
 
@@ -520,12 +520,12 @@ struct StoreTests {
 
         // Leases: expired ones go back to the queue; an attempt recorded by a dispatcher that lost its lease
         // leaves the status (and the counters) alone.
-        let leased = try store.claimDue([(endpoint, 3)], owner: "w:test", now: Date(), lease: 60)
+        let leased = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 3)], owner: "w:test", now: Date(), lease: 60)
         #expect(try counts(store, endpoint.id).inflight == 3)
         try store.releaseLeases(now: Date().addingTimeInterval(3600))
         try expectCountersMatchTheLog(store)
         #expect(try counts(store, endpoint.id).inflight == 0)
-        let relet = try store.claimDue([(endpoint, 1)], owner: "w:new", now: Date(), lease: 60)
+        let relet = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 1)], owner: "w:new", now: Date(), lease: 60)
         #expect(try store.recordOutcome(leased, status: 200, owner: "w:test").count == leased.count)
         try expectCountersMatchTheLog(store)
         try store.recordOutcome(relet, status: 500, owner: "w:new")
@@ -683,7 +683,7 @@ struct StoreTests {
         #expect(groups.first?.statusCode == 500)  // largest first
 
         // Retried to success: the group shrinks; failing again differently moves it.
-        let retried = try store.claimDue([(endpoint, 10)], owner: "w:test", now: Date().addingTimeInterval(1), lease: 60)
+        let retried = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 10)], owner: "w:test", now: Date().addingTimeInterval(1), lease: 60)
         #expect(retried.count == 3)
         try store.recordOutcome([retried[0]], status: 200)
         try store.recordOutcome([retried[1]], status: 503)

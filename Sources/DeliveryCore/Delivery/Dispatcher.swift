@@ -23,15 +23,27 @@ public final class Dispatcher: Service, Sendable {
         public init() {}
     }
 
-    public let store: Store
+    /// The engine's side for dispatchers.
+    public let log: any DispatchLog
     public let sender: WebhookSender
     public let configuration: Configuration
     /// `w:` + random: the lease owner and `workers` row id.
     public let workerID: String
     private let logger: Logger
     private let shared: Mutex<Shared>
-    /// What iterations remember; only touched on the store's thread.
+    /// What iterations remember; only touched by the iteration running (one at a time).
     private let loopState = Mutex(LoopState())
+    /// Iterations to run, one after the other, by the task `run` starts.
+    private let work: AsyncStream<Work>
+    private let workQueue: AsyncStream<Work>.Continuation
+
+    /// What the iteration task does next.
+    private enum Work: Sendable {
+        /// Release what dead dispatchers held, then iterate.
+        case begin
+        /// An iteration; a delayed one carries its generation and is skipped when another ran since.
+        case iterate(generation: Int?)
+    }
     private let started = Date()
     /// The last error logged, and when (see `report`).
     private let lastError = Mutex<(message: String, at: ContinuousClock.Instant)?>(nil)
@@ -48,8 +60,11 @@ public final class Dispatcher: Service, Sendable {
         var total = 0
     }
 
-    public init(store: Store, sender: WebhookSender, configuration: Configuration = Configuration(), logger: Logger) {
-        self.store = store
+    public init(
+        log: any DispatchLog, sender: WebhookSender, configuration: Configuration = Configuration(), logger: Logger
+    ) {
+        self.log = log
+        (work, workQueue) = AsyncStream.makeStream(of: Work.self)
         self.sender = sender
         self.configuration = configuration
         self.workerID = Identifier.make("w:", length: 12).replacingOccurrences(of: "w:_", with: "w:")
@@ -69,16 +84,25 @@ public final class Dispatcher: Service, Sendable {
     /// Deliveries being sent right now.
     public var inFlightCount: Int { shared.withLock { $0.total } }
 
-    /// Runs until stopped. The work happens on the store's thread, one iteration at a time (recording finished
-    /// attempts, claiming due ones, heartbeats), and the HTTP exchanges on the client's event loops; iterations are
-    /// driven by finished attempts, wake-ups and a poll timer, so no task or thread is busy while nothing happens.
+    /// Over an SQLite store.
+    public convenience init(
+        store: Store, sender: WebhookSender, configuration: Configuration = Configuration(), logger: Logger
+    ) {
+        self.init(log: SQLiteEngine(store: store), sender: sender, configuration: configuration, logger: logger)
+    }
+
+    /// Runs until stopped. One task runs the iterations one at a time (recording finished attempts, claiming due
+    /// ones, heartbeats), awaiting the engine, and the HTTP exchanges run on the client's event loops; iterations
+    /// are driven by finished attempts, wake-ups and a poll timer, so nothing is busy while nothing happens.
     public func run() async throws {
         // A graceful shutdown (SIGTERM) and a cancellation (another service of the group failed) both stop it.
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { continuation in
                     switch shared.withLock({ $0.machine.start(continuation) }) {
-                    case .begin: store.enqueue { self.begin() }
+                    case .begin:
+                        workQueue.yield(.begin)
+                        Task { await self.iterations() }
                     case .resume(let continuation): continuation.resume()
                     }
                 }
@@ -99,35 +123,49 @@ public final class Dispatcher: Service, Sendable {
         var rotation = 0
     }
 
-    private func begin() {
+    /// Runs the queued work in order until the dispatcher finishes.
+    private func iterations() async {
+        for await item in work {
+            switch item {
+            case .begin: await begin()
+            case .iterate(let generation): await iterate(generation: generation)
+            }
+        }
+    }
+
+    private func begin() async {
         do {
-            try store.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
-            try store.releaseLeases(now: Date())
+            try await log.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
+            try await log.releaseLeases(owner: nil, now: Date())
         } catch {
             report(error)
         }
         logger.info("dispatcher started", metadata: ["worker": "\(workerID)"])
-        iterate(generation: nil)
+        await iterate(generation: nil)
     }
 
-    /// Queues an iteration on the store's thread as the machine asked.
+    /// Queues an iteration as the machine asked.
     private func perform(_ action: Machine.ScheduleAction) {
         switch action {
         case .none: break
-        case .iterateNow: store.enqueue { self.iterate(generation: nil) }
-        case .iterateAfter(let delay, let generation): store.enqueue(after: delay) { self.iterate(generation: generation) }
+        case .iterateNow: workQueue.yield(.iterate(generation: nil))
+        case .iterateAfter(let delay, let generation):
+            Task { [workQueue] in
+                try? await Task.sleep(for: delay)
+                workQueue.yield(.iterate(generation: generation))
+            }
         }
     }
 
-    /// One iteration, on the store's thread; a delayed one (`generation` given) is skipped when another ran since.
-    private func iterate(generation: Int?) {
+    /// One iteration; a delayed one (`generation` given) is skipped when another ran since.
+    private func iterate(generation: Int?) async {
         switch shared.withLock({ $0.machine.iterationBegins(generation: generation, now: .now) }) {
         case .skip: return
-        case .drain: return drainStep()
+        case .drain: return await drainStep()
         case .claimAndRecord: break
         }
         do {
-            let (state, jobs) = try claimAndRecord(loopState.withLock { $0 })
+            let (state, jobs) = try await claimAndRecord(loopState.withLock { $0 })
             loopState.withLock { $0 = state }
             sender.start(jobs) { outcome in self.finished(outcome) }
         } catch {
@@ -157,21 +195,21 @@ public final class Dispatcher: Service, Sendable {
 
     /// One iteration's database work: heartbeat, endpoint refresh, recording finished attempts, claiming due ones.
     /// The claimed jobs are already counted in flight.
-    private func claimAndRecord(_ previous: LoopState) throws -> (LoopState, [DeliveryJob]) {
+    private func claimAndRecord(_ previous: LoopState) async throws -> (LoopState, [DeliveryJob]) {
         var state = previous
         let now = Date()
         if now.timeIntervalSince(state.lastHeartbeat) >= 1 {
-            try store.heartbeat(worker(now: now))
-            try store.releaseLeases(now: now)
+            try await log.heartbeat(worker(now: now))
+            try await log.releaseLeases(owner: nil, now: now)
             state.lastHeartbeat = now
         }
         // Endpoint changes (pause, resume, new endpoints) come from any process: look every 50 ms whether the
         // database changed, and reload every second regardless.
         let sinceRefresh = now.timeIntervalSince(state.lastRefresh)
         if sinceRefresh >= 0.05 {
-            let counter = try store.changeCounter()
+            let counter = try await log.changeCounter()
             if counter != state.lastCounter || sinceRefresh >= 1 {
-                state.endpoints = try store.endpoints().filter { $0.status == .active }
+                state.endpoints = try await log.activeEndpoints()
                 state.lastRefresh = now
                 state.lastCounter = counter
             }
@@ -182,17 +220,15 @@ public final class Dispatcher: Service, Sendable {
                 room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
                 inFlight: shared.inFlight)
         }
-        let jobs = try withOutcomes { outcomes -> [DeliveryJob] in
+        let jobs = try await withOutcomes { outcomes -> [DeliveryJob] in
             if outcomes.isEmpty {
                 // A read first: most idle polls find nothing due and then take no write lock at all.
-                guard !requests.isEmpty, try store.hasDueWork(now: now) else { return [] }
-                return try store.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
+                guard !requests.isEmpty, try await log.hasDueWork(now: now) else { return [] }
+                return try await log.claimDue(requests, owner: workerID, now: now, lease: configuration.leaseMargin)
             }
-            var random = SystemRandomNumberGenerator()
-            return try store.recordAndClaim(
+            return try await log.recordAndClaim(
                 outcomes, claiming: requests, owner: workerID, policy: configuration.retryPolicy,
-                autoDisableAfter: configuration.autoDisableAfter, now: now, lease: configuration.leaseMargin,
-                random: &random)
+                autoDisableAfter: configuration.autoDisableAfter, now: now, lease: configuration.leaseMargin)
         }
         shared.withLock { shared in
             for job in jobs {
@@ -205,8 +241,8 @@ public final class Dispatcher: Service, Sendable {
 
     /// Stopping: records what finished; once nothing is in flight, or the grace period is over, releases the rest
     /// of its leases, removes its worker row and lets `run` return.
-    private func drainStep() {
-        do { try flush() } catch { report(error) }
+    private func drainStep() async {
+        do { try await flush() } catch { report(error) }
         let action = shared.withLock { state in
             let inFlight = state.total
             return state.machine.drainCheck(now: .now, inFlight: inFlight)
@@ -216,14 +252,15 @@ public final class Dispatcher: Service, Sendable {
         case .wait(let action): return perform(action)
         case .release: break
         }
-        do { try flush() } catch { report(error) }
+        do { try await flush() } catch { report(error) }
         do {
-            try store.releaseLeases(owner: workerID, now: Date())
-            try store.removeWorker(id: workerID)
+            try await log.releaseLeases(owner: workerID, now: Date())
+            try await log.removeWorker(id: workerID)
         } catch {
             report(error)
         }
         logger.info("dispatcher stopped", metadata: ["worker": "\(workerID)"])
+        workQueue.finish()
         if case .resume(let continuation) = shared.withLock({ $0.machine.finish() }) {
             continuation.resume()
         }
@@ -231,41 +268,40 @@ public final class Dispatcher: Service, Sendable {
 
     /// Shares the free in-flight slots among endpoints: an equal share each (at least one), within each endpoint's
     /// own limit, starting from a rotating position so no endpoint is always served last.
-    static func allocate(room: Int, endpoints: [Endpoint], start: Int, inFlight: [String: Int]) -> [(endpoint: Endpoint, limit: Int)] {
+    static func allocate(room: Int, endpoints: [Endpoint], start: Int, inFlight: [String: Int]) -> [ClaimRequest] {
         guard room > 0, !endpoints.isEmpty else { return [] }
         var remaining = room
         let share = max(1, room / endpoints.count)
-        var result: [(endpoint: Endpoint, limit: Int)] = []
+        var result: [ClaimRequest] = []
         for offset in 0..<endpoints.count where remaining > 0 {
             let endpoint = endpoints[(start + offset) % endpoints.count]
             let limit = min(share, remaining, endpoint.maxInFlight - inFlight[endpoint.id, default: 0])
             guard limit > 0 else { continue }
             remaining -= limit
-            result.append((endpoint, limit))
+            result.append(ClaimRequest(endpoint: endpoint, limit: limit))
         }
         return result
     }
 
     /// Records every finished attempt in one transaction.
-    private func flush() throws {
-        try withOutcomes { outcomes in
+    private func flush() async throws {
+        try await withOutcomes { outcomes in
             guard !outcomes.isEmpty else { return }
-            var random = SystemRandomNumberGenerator()
-            try store.record(
+            try await log.record(
                 outcomes, owner: workerID, policy: configuration.retryPolicy,
-                autoDisableAfter: configuration.autoDisableAfter, now: Date(), random: &random)
+                autoDisableAfter: configuration.autoDisableAfter, now: Date())
         }
     }
 
     /// Hands the finished attempts to `body`; when it throws they are kept for the next iteration rather than lose
     /// attempts that happened.
-    private func withOutcomes<T>(_ body: ([AttemptOutcome]) throws -> T) throws -> T {
+    private func withOutcomes<T>(_ body: ([AttemptOutcome]) async throws -> T) async throws -> T {
         let outcomes = shared.withLock { state in
             defer { state.outcomes.removeAll(keepingCapacity: true) }
             return state.outcomes
         }
         do {
-            return try body(outcomes)
+            return try await body(outcomes)
         } catch {
             shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
             throw error

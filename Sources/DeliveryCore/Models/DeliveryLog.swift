@@ -246,30 +246,29 @@ public struct DeliveryDetail: Sendable, Equatable {
 /// Read access to the delivery log, shared by the dashboard, the CLI and the HTTP API.
 ///
 /// Every query is served by an index and bounded by a limit; none scans the whole log.
-public protocol DeliveryLogReader: Sendable {
-    /// Changes whenever any process commits to the database (`PRAGMA data_version` plus own writes).
-    func changeCounter() throws -> Int64
-    func overview(now: Date) throws -> Overview
-    func endpointSummaries(now: Date) throws -> [EndpointSummary]
-    func endpoint(id: String) throws -> Endpoint?
+public protocol DeliveryLogReader: ChangeSignal {
+    func overview(now: Date) async throws -> Overview
+    func endpointSummaries(now: Date) async throws -> [EndpointSummary]
+    func endpoint(id: String) async throws -> Endpoint?
     /// Newest first.
-    func deliveries(_ query: DeliveryQuery) throws -> [Delivery]
+    func deliveries(_ query: DeliveryQuery) async throws -> [Delivery]
     /// Pending and retrying deliveries, soonest first.
-    func retryQueue(_ query: RetryQueueQuery) throws -> [Delivery]
+    func retryQueue(_ query: RetryQueueQuery) async throws -> [Delivery]
     /// Dead and retrying deliveries grouped by endpoint and error class, largest first.
-    func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup]
+    func failureGroups(endpointId: String?, limit: Int) async throws -> [FailureGroup]
     /// The newest dead and retrying deliveries of one failure group (the group's `errorClass` and `statusCode`,
     /// `nil` matching a missing value), newest first: what an expanded group lists.
-    func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws -> [Delivery]
+    func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) async throws
+        -> [Delivery]
     /// Newest first; `before` is the `sequence` of the last row of the previous page.
-    func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary]
-    func deliveryDetail(id: Int64) throws -> DeliveryDetail?
+    func messages(eventType: String?, before: Int64?, limit: Int) async throws -> [MessageSummary]
+    func deliveryDetail(id: Int64) async throws -> DeliveryDetail?
     /// How many deliveries `recover(endpointId:since:)` would send again.
-    func recoverableCount(endpointId: String, since: Date) throws -> Int
+    func recoverableCount(endpointId: String, since: Date) async throws -> Int
     /// The newest operator actions, optionally on one object, newest first.
-    func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry]
+    func auditEntries(objectId: String?, limit: Int) async throws -> [AuditEntry]
     /// How the endpoint's newest recovery is going, or nil when it has none.
-    func recoveryProgress(endpointId: String) throws -> RecoveryProgress?
+    func recoveryProgress(endpointId: String) async throws -> RecoveryProgress?
 }
 
 /// Where the deliveries a recovery queued stand now.

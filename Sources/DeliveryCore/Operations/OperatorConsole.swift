@@ -2,42 +2,42 @@ import Foundation
 
 /// The log to read and the operations to act with, as one value: what the dashboard is given.
 public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
-    public let store: Store
+    /// The log read: the engine behind `operations`.
+    public var log: any DeliveryEngine { operations.engine }
     public let operations: Operations
 
-    public init(store: Store, operations: Operations) {
-        self.store = store
+    public init(operations: Operations) {
         self.operations = operations
     }
 
-    public func changeCounter() throws -> Int64 { try store.changeCounter() }
-    public func overview(now: Date) throws -> Overview { try store.overview(now: now) }
-    public func endpointSummaries(now: Date) throws -> [EndpointSummary] { try store.endpointSummaries(now: now) }
-    public func endpoint(id: String) throws -> Endpoint? { try store.endpoint(id: id) }
-    public func deliveries(_ query: DeliveryQuery) throws -> [Delivery] { try store.deliveries(query) }
-    public func retryQueue(_ query: RetryQueueQuery) throws -> [Delivery] { try store.retryQueue(query) }
-    public func failureGroups(endpointId: String?, limit: Int) throws -> [FailureGroup] {
-        try store.failureGroups(endpointId: endpointId, limit: limit)
+    public func changeCounter() async throws -> Int64 { try await log.changeCounter() }
+    public func overview(now: Date) async throws -> Overview { try await log.overview(now: now) }
+    public func endpointSummaries(now: Date) async throws -> [EndpointSummary] {
+        try await log.endpointSummaries(now: now)
     }
-    public func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) throws
+    public func endpoint(id: String) async throws -> Endpoint? { try await log.endpoint(id: id) }
+    public func deliveries(_ query: DeliveryQuery) async throws -> [Delivery] { try await log.deliveries(query) }
+    public func retryQueue(_ query: RetryQueueQuery) async throws -> [Delivery] { try await log.retryQueue(query) }
+    public func failureGroups(endpointId: String?, limit: Int) async throws -> [FailureGroup] {
+        try await log.failureGroups(endpointId: endpointId, limit: limit)
+    }
+    public func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) async throws
         -> [Delivery]
     {
-        try store.failureSamples(endpointId: endpointId, errorClass: errorClass, statusCode: statusCode, limit: limit)
+        try await log.failureSamples(endpointId: endpointId, errorClass: errorClass, statusCode: statusCode, limit: limit)
     }
-    public func messages(eventType: String?, before: Int64?, limit: Int) throws -> [MessageSummary] {
-        try store.messages(eventType: eventType, before: before, limit: limit)
+    public func messages(eventType: String?, before: Int64?, limit: Int) async throws -> [MessageSummary] {
+        try await log.messages(eventType: eventType, before: before, limit: limit)
     }
-    public func deliveryDetail(id: Int64) throws -> DeliveryDetail? { try store.deliveryDetail(id: id) }
-    public func recoverableCount(endpointId: String, since: Date) throws -> Int {
-        try store.recoverableCount(endpointId: endpointId, since: since)
+    public func deliveryDetail(id: Int64) async throws -> DeliveryDetail? { try await log.deliveryDetail(id: id) }
+    public func recoverableCount(endpointId: String, since: Date) async throws -> Int {
+        try await log.recoverableCount(endpointId: endpointId, since: since)
     }
-
-    public func recoveryProgress(endpointId: String) throws -> RecoveryProgress? {
-        try store.recoveryProgress(endpointId: endpointId)
+    public func recoveryProgress(endpointId: String) async throws -> RecoveryProgress? {
+        try await log.recoveryProgress(endpointId: endpointId)
     }
-
-    public func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
-        try store.auditEntries(objectId: objectId, limit: limit)
+    public func auditEntries(objectId: String?, limit: Int) async throws -> [AuditEntry] {
+        try await log.auditEntries(objectId: objectId, limit: limit)
     }
 
     public func pause(endpointId: String, by actor: Actor) async throws {

@@ -4,7 +4,7 @@ import Foundation
 extension Store {
     /// Claims due deliveries for `owner`, up to a limit per endpoint, in one transaction.
     /// Each lease lasts `lease` plus the endpoint's timeout.
-    func claimDue(_ requests: [(endpoint: Endpoint, limit: Int)], owner: String, now: Date, lease: TimeInterval) throws
+    func claimDue(_ requests: [ClaimRequest], owner: String, now: Date, lease: TimeInterval) throws
         -> [DeliveryJob]
     {
         try write { db in try Self.claimDue(db, requests, owner: owner, now: now, lease: lease) }
@@ -13,7 +13,7 @@ extension Store {
     /// Records finished attempts (see `record`) and claims due deliveries (see `claimDue`) in one transaction: the
     /// dispatcher's iteration under load, one commit instead of two.
     func recordAndClaim(
-        _ outcomes: [AttemptOutcome], claiming requests: [(endpoint: Endpoint, limit: Int)], owner: String,
+        _ outcomes: [AttemptOutcome], claiming requests: [ClaimRequest], owner: String,
         policy: RetryPolicy, autoDisableAfter: TimeInterval?, now: Date, lease: TimeInterval,
         random: inout some RandomNumberGenerator
     ) throws -> [DeliveryJob] {
@@ -25,13 +25,14 @@ extension Store {
     }
 
     private static func claimDue(
-        _ db: Connection, _ requests: [(endpoint: Endpoint, limit: Int)], owner: String, now: Date, lease: TimeInterval
+        _ db: Connection, _ requests: [ClaimRequest], owner: String, now: Date, lease: TimeInterval
     ) throws -> [DeliveryJob] {
         // Every endpoint's delivery of one message carries the same message: read it once.
         var messages: [Int64: Message] = [:]
         var moves = StatusMoves()
-        let jobs = try requests.flatMap { endpoint, limit in
-            try claimDue(
+        let jobs = try requests.flatMap { request -> [DeliveryJob] in
+            let (endpoint, limit) = (request.endpoint, request.limit)
+            return try claimDue(
                 db, endpoint: endpoint, owner: owner, limit: limit, now: now,
                 leaseUntil: now.addingTimeInterval(lease + Double(endpoint.timeoutMilliseconds) / 1000),
                 messages: &messages, moves: &moves)

@@ -154,11 +154,15 @@ extension Store {
     /// Sets an endpoint's status, recording why. Returns `false` when it already had that status.
     @discardableResult
     func setEndpointStatus(
-        id: String, _ status: EndpointStatus, reason: String?, action: String, now: Date, by actor: Actor
+        id: String, _ status: EndpointStatus, reason: String?, action: String, refusing: EndpointStatus? = nil,
+        advice: String = "", now: Date, by actor: Actor
     ) throws -> Bool {
         try write { db in
             guard let current = try db.queryOne("SELECT status FROM endpoints WHERE id = ?", [.text(id)], { $0.text(0) })
             else { throw HooktopError.notFound("endpoint", id) }
+            if let refusing, current == refusing.rawValue {
+                throw HooktopError(.conflict, "endpoint \(id) is \(current): \(advice)")
+            }
             guard current != status.rawValue else { return false }
             try db.run(
                 """

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The read side of the log: every query bounded by a limit and served by an index.
-extension Store: DeliveryLogReader {
+extension Store {
     static let deliveryColumns = """
         d.id, m.id, d.endpoint_id, d.event_type, d.status, d.attempt_count, d.next_attempt_at, d.last_status_code,
         d.last_error, d.last_error_class, d.last_latency_ms, d.created_at, d.updated_at, d.manual_count

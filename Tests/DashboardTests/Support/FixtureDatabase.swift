@@ -220,7 +220,7 @@ extension FixtureDatabase {
         mutating func attempt(_ endpointId: String, at offset: TimeInterval, expect: [Int64], _ reply: Reply) throws {
             let started = at(offset)
             let endpoint = try store.requireEndpoint(id: endpointId)
-            let jobs = try store.claimDue([(endpoint, 100)], owner: FixtureDatabase.workerId, now: started, lease: 60)
+            let jobs = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 100)], owner: FixtureDatabase.workerId, now: started, lease: 60)
             guard jobs.map(\.deliveryId).sorted() == expect else {
                 throw Mismatch(
                     description: "\(endpointId) at \(offset): claimed \(jobs.map(\.deliveryId)), expected \(expect)")

@@ -114,7 +114,7 @@ extension Store {
     func claimAll(_ endpoint: Endpoint, owner: String = "w:test", now: Date = Date(), lease: TimeInterval = 60) throws
         -> [DeliveryJob]
     {
-        try claimDue([(endpoint, 1000)], owner: owner, now: now, lease: lease)
+        try claimDue([ClaimRequest(endpoint: endpoint, limit: 1000)], owner: owner, now: now, lease: lease)
     }
 
     /// Records an outcome for each job without any HTTP: `status` nil means a connection refused.
