@@ -52,9 +52,22 @@ let package = Package(
                 "DeliveryCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), the delivery benchmark and
+        // the demo environment. Neither the API nor the UI depends on it.
+        .target(
+            name: "HooktopLab",
+            dependencies: [
+                "DeliveryCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -66,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "hooktop",
             dependencies: [
-                "DeliveryCore", "HookServer", "Dashboard",
+                "DeliveryCore", "HookServer", "Dashboard", "HooktopLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "DeliveryCoreTests",
             dependencies: [
-                "DeliveryCore", "HookServer", "HooktopTesting",
+                "DeliveryCore", "HooktopLab", "HooktopTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -110,7 +123,16 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DeliveryCore", "HookServer", "HooktopTesting"],
+            dependencies: ["DeliveryCore", "HooktopLab", "HooktopTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HooktopLabTests",
+            dependencies: [
+                "HooktopLab", "DeliveryCore", "HooktopTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
