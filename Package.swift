@@ -57,23 +57,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), the delivery benchmark and
-        // the demo environment. Neither the API nor the UI depends on it.
+        .target(
+            name: "Dashboard",
+            dependencies: ["DeliveryCore", "CNCurses"],
+            swiftSettings: swiftSettings
+        ),
+        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), the delivery and dashboard
+        // benchmarks and the demo environment. Neither the API nor the UI depends on it.
         .target(
             name: "HooktopLab",
             dependencies: [
-                "DeliveryCore",
+                "DeliveryCore", "Dashboard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Dashboard",
-            dependencies: ["DeliveryCore", "CNCurses"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -117,7 +117,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DashboardTests",
-            dependencies: ["Dashboard", "DeliveryCore", "HooktopTesting"],
+            dependencies: ["Dashboard", "DeliveryCore", "HooktopLab", "HooktopTesting"],
             exclude: ["__Snapshots__"],
             swiftSettings: swiftSettings
         ),
