@@ -62,8 +62,8 @@ let package = Package(
             dependencies: ["DeliveryCore", "CNCurses"],
             swiftSettings: swiftSettings
         ),
-        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), the delivery and dashboard
-        // benchmarks and the demo environment. Neither the API nor the UI depends on it.
+        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), seeding, the delivery and
+        // dashboard benchmarks and the demo environment. Neither the API nor the UI depends on it.
         .target(
             name: "HooktopLab",
             dependencies: [

@@ -1,19 +1,21 @@
+import DeliveryCore
 import Foundation
 
-extension Store {
-    /// Fills the log with a realistic history for benchmarks: `endpoints` endpoints and about `deliveries` deliveries
-    /// over the last `span` seconds (most delivered; some retrying, dead, pending and cancelled), their messages,
-    /// attempts and per-minute stats. Works in large transactions; reports progress through `progress`.
-    public func seed(
-        deliveries total: Int, endpoints endpointCount: Int, span: TimeInterval = 86400, now: Date = Date(),
-        progress: (Int) -> Void = { _ in }
+/// `hooktop seed`: a large, realistic delivery log for benchmarks.
+public enum LogSeeder {
+    /// Fills `store` with a realistic history: `endpoints` endpoints and about `deliveries` deliveries over the last
+    /// `span` seconds (most delivered; some retrying, dead, pending and cancelled), their messages, attempts and
+    /// per-minute stats. Works in large transactions; reports progress through `progress`.
+    public static func seed(
+        _ store: Store, deliveries total: Int, endpoints endpointCount: Int, span: TimeInterval = 86400,
+        now: Date = Date(), progress: (Int) -> Void = { _ in }
     ) throws {
         guard total > 0, endpointCount > 0 else { throw HooktopError.invalid("seed needs at least one delivery and one endpoint") }
         var random = SystemRandomNumberGenerator()
         let actor = Actor.current(via: "seed")
         var endpointIds: [String] = []
         for index in 0..<endpointCount {
-            let endpoint = try addEndpoint(
+            let endpoint = try store.addEndpoint(
                 url: "https://hooks.customer\(index).example/webhooks",
                 changes: EndpointChanges(description: "Customer \(index) (seeded)"), now: now.addingTimeInterval(-span - 60),
                 by: actor)
@@ -29,7 +31,7 @@ extension Store {
         var message = 0
         let batch = 20_000
         while message < messageCount {
-            try writeHistory { history in
+            try store.writeHistory { history in
                 let upper = min(messageCount, message + batch / fanOut)
                 while message < upper {
                     let at = now.addingTimeInterval(-span + span * Double(message) / Double(messageCount))
@@ -73,6 +75,6 @@ extension Store {
             progress(made)
         }
         // Seeded deliveries are inserted in every status, failing ones included: count them all at once.
-        try recountSummaries()
+        try store.recountSummaries()
     }
 }
