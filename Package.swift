@@ -90,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "HooktopTesting",
-            dependencies: ["DeliveryCore", "HookServer"],
+            dependencies: ["DeliveryCore"],
             path: "Tests/HooktopTesting",
             swiftSettings: swiftSettings
         ),
