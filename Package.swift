@@ -52,7 +52,6 @@ let package = Package(
                 "DeliveryCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -63,10 +62,24 @@ let package = Package(
             dependencies: ["DeliveryCore", "CNCurses"],
             swiftSettings: swiftSettings
         ),
+        // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), seeding, the delivery and
+        // dashboard benchmarks and the demo environment. Neither the API nor the UI depends on it.
+        .target(
+            name: "HooktopLab",
+            dependencies: [
+                "DeliveryCore", "Dashboard",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hooktop",
             dependencies: [
-                "DeliveryCore", "HookServer", "Dashboard",
+                "DeliveryCore", "HookServer", "Dashboard", "HooktopLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,14 +90,14 @@ let package = Package(
         ),
         .target(
             name: "HooktopTesting",
-            dependencies: ["DeliveryCore", "HookServer"],
+            dependencies: ["DeliveryCore"],
             path: "Tests/HooktopTesting",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DeliveryCoreTests",
             dependencies: [
-                "DeliveryCore", "HookServer", "HooktopTesting",
+                "DeliveryCore", "HooktopLab", "HooktopTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -104,13 +117,22 @@ let package = Package(
         ),
         .testTarget(
             name: "DashboardTests",
-            dependencies: ["Dashboard", "DeliveryCore", "HooktopTesting"],
+            dependencies: ["Dashboard", "DeliveryCore", "HooktopLab", "HooktopTesting"],
             exclude: ["__Snapshots__"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DeliveryCore", "HookServer", "HooktopTesting"],
+            dependencies: ["DeliveryCore", "HooktopLab", "HooktopTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HooktopLabTests",
+            dependencies: [
+                "HooktopLab", "DeliveryCore", "HooktopTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

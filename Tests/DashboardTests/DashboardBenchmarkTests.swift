@@ -1,6 +1,7 @@
 import Dashboard
 import DeliveryCore
 import Foundation
+import HooktopLab
 import Testing
 
 /// `hooktop bench-dashboard`'s measurements on the fixture log.

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Crypto
 @testable import DeliveryCore
 import Foundation
-import HookServer
+import HooktopLab
 import HooktopTesting
 import NIOCore
 import NIOEmbedded

@@ -1,7 +1,7 @@
 import Crypto
 @testable import DeliveryCore
 import Foundation
-import HookServer
+import HooktopLab
 import HooktopTesting
 import Testing
 

@@ -47,28 +47,6 @@ public enum DashboardRenderer {
         }
     }
 
-    /// Timing of one frame, for `hooktop bench-dashboard`.
-    public struct FrameTiming: Sendable {
-        /// Running the visible queries, in milliseconds.
-        public var queryMilliseconds: Double
-        /// Building the cell grid, in milliseconds.
-        public var renderMilliseconds: Double
-        public var grid: CellGrid
-    }
-
-    /// Loads and renders one frame of `state`, measuring each part.
-    public static func measureFrame(_ state: inout DashboardState, from log: any DeliveryLogReader) -> FrameTiming {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let snapshot = DataSnapshot.load(state.dataRequest, from: log, now: state.now)
-        let loaded = DispatchTime.now().uptimeNanoseconds
-        _ = state.update(.dataLoaded(snapshot))
-        let grid = render(state)
-        let end = DispatchTime.now().uptimeNanoseconds
-        return FrameTiming(
-            queryMilliseconds: Double(loaded - start) / 1_000_000, renderMilliseconds: Double(end - loaded) / 1_000_000,
-            grid: grid)
-    }
-
     private static func drawTooSmall(_ state: DashboardState, into grid: inout CellGrid) {
         let need = "need \(DashboardState.minimumWidth)x\(DashboardState.minimumHeight)"
         let lines = ["terminal too small", "(\(state.width)x\(state.height), \(need))", "q quits"]

@@ -645,8 +645,3 @@ final class PinnedClients: Sendable {
         for client in clients { try? await client.shutdown() }
     }
 }
-
-/// The version reported in `User-Agent`, worker rows and `--version`.
-public enum HooktopVersion {
-    public static let current = "0.1.0"
-}

@@ -439,23 +439,3 @@ extension Store {
         .map(\.0)
     }
 }
-
-extension Store {
-    /// Milliseconds from publish to the end of the successful attempt, for every delivered delivery, sorted.
-    public func publishToDeliveredLatencies() throws -> [Double] {
-        try read { db in
-            try db.query(
-                """
-                SELECT a.started_at + a.duration_ms - m.created_at FROM attempts a
-                JOIN deliveries d ON d.id = a.delivery_id JOIN messages m ON m.seq = d.message_seq
-                WHERE a.response_status BETWEEN 200 AND 299
-                """, [], { $0.double(0) }
-            ).sorted()
-        }
-    }
-
-    /// Attempt rows in the log.
-    public func attemptCount() throws -> Int {
-        try read { db in Int(try db.scalar("SELECT count(*) FROM attempts")) }
-    }
-}

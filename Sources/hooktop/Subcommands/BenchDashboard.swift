@@ -2,6 +2,7 @@ import ArgumentParser
 import Dashboard
 import DeliveryCore
 import Foundation
+import HooktopLab
 
 /// `hooktop bench-dashboard`: the dashboard's first paint, refresh and idle cost on a database, without a terminal.
 struct BenchDashboard: AsyncParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import DeliveryCore
 import Dispatch
 import Foundation
-import HookServer
+import HooktopLab
 import Logging
 
 struct Demo: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DeliveryCore
 import Foundation
-import HookServer
+import HooktopLab
 import Hummingbird
 import Logging
 

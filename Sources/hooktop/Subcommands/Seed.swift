@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeliveryCore
 import Foundation
+import HooktopLab
 
 struct Seed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct Seed: AsyncParsableCommand {
             let store = try database.open(create: true)
             let started = ContinuousClock.now
             var lastReport = ContinuousClock.now
-            try store.seed(deliveries: deliveries, endpoints: endpoints) { made in
+            try LogSeeder.seed(store, deliveries: deliveries, endpoints: endpoints) { made in
                 if ContinuousClock.now - lastReport > .seconds(2) {
                     FileHandle.standardError.write(Data("seeded \(made) of \(deliveries) deliveries\n".utf8))
                     lastReport = ContinuousClock.now

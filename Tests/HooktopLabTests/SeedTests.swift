@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import HooktopLab
 import HooktopTesting
 import Testing
 
@@ -8,7 +9,7 @@ struct SeedTests {
     @Test func seededLogIsConsistent() throws {
         let database = try TemporaryDatabase()
         let store = database.store
-        try store.seed(deliveries: 3_000, endpoints: 7)
+        try LogSeeder.seed(store, deliveries: 3_000, endpoints: 7)
         let overview = try store.overview(now: Date())
         let totals = overview.totals
         #expect(DeliveryStatus.allCases.reduce(0) { $0 + totals[$1] } == 3_000)
@@ -34,6 +35,6 @@ struct SeedTests {
 
     @Test func refusesEmptySeeds() throws {
         let database = try TemporaryDatabase()
-        #expect(throws: HooktopError.self) { try database.store.seed(deliveries: 0, endpoints: 1) }
+        #expect(throws: HooktopError.self) { try LogSeeder.seed(database.store, deliveries: 0, endpoints: 1) }
     }
 }

@@ -1,7 +1,7 @@
 import DeliveryCore
 import Foundation
 import HTTPTypes
-import HookServer
+import HooktopLab
 import HooktopTesting
 import Hummingbird
 import HummingbirdTesting

@@ -1,3 +1,4 @@
+import Dashboard
 import DeliveryCore
 import Foundation
 
@@ -92,7 +93,7 @@ public struct DashboardBenchmark: Sendable {
         progress("first paint")
         let start = DispatchTime.now().uptimeNanoseconds
         var state = DashboardState(options: options, now: Date(), width: width, height: height)
-        let first = DashboardRenderer.measureFrame(&state, from: log)
+        let first = FrameTiming.measure(&state, from: log)
         let firstPaint = Self.milliseconds(since: start)
 
         var views: [ViewTiming] = []
@@ -100,7 +101,7 @@ public struct DashboardBenchmark: Sendable {
             progress("\(view.title): \(frames) refreshes")
             var state = DashboardState(options: options, now: Date(), width: width, height: height)
             _ = state.update(.command(.switchView(view)))
-            _ = DashboardRenderer.measureFrame(&state, from: log)  // warm: the first page
+            _ = FrameTiming.measure(&state, from: log)  // warm: the first page
             views.append(measure(view.title, &state, log: log))
         }
         // The detail of the newest delivery: the heaviest single screen (attempts, headers, bodies).
@@ -110,7 +111,7 @@ public struct DashboardBenchmark: Sendable {
         if detailState.selectedRow?.delivery != nil {
             progress("Detail: \(frames) refreshes")
             _ = detailState.update(.command(.open))
-            _ = DashboardRenderer.measureFrame(&detailState, from: log)
+            _ = FrameTiming.measure(&detailState, from: log)
             views.append(measure("Detail", &detailState, log: log))
         }
 
@@ -132,7 +133,7 @@ public struct DashboardBenchmark: Sendable {
         var renders: [Double] = []
         for _ in 0..<max(1, frames) {
             _ = state.update(.clock(Date()))
-            let timing = DashboardRenderer.measureFrame(&state, from: log)
+            let timing = FrameTiming.measure(&state, from: log)
             queries.append(timing.queryMilliseconds)
             renders.append(timing.renderMilliseconds)
         }
