@@ -12,24 +12,21 @@ final class HealthCache: Sendable {
         var at: ContinuousClock.Instant
     }
 
-    private let store: Store
+    private let engine: any DeliveryEngine
     private let cached = Mutex<Reading?>(nil)
     /// How long a reading answers probes.
     static let maximumAge = Duration.seconds(1)
 
-    init(store: Store) { self.store = store }
+    init(engine: any DeliveryEngine) { self.engine = engine }
 
     /// The latest reading, taken anew when older than `maximumAge`.
     func current() async throws -> Reading {
         let now = ContinuousClock.now
         if let reading = cached.withLock({ $0 }), now - reading.at < Self.maximumAge { return reading }
-        let store = self.store
-        let reading = try await store.offload {
-            let date = Date()
-            return Reading(
-                liveWorker: try store.workers().first { $0.isAlive(now: date) }, writeProblem: store.writeProblem(),
-                at: now)
-        }
+        let date = Date()
+        let reading = Reading(
+            liveWorker: try await engine.workers().first { $0.isAlive(now: date) },
+            writeProblem: await engine.writeProblem(), at: now)
         cached.withLock { $0 = reading }
         return reading
     }

@@ -22,20 +22,22 @@ public struct HookServer: Sendable {
         public init() {}
     }
 
-    public let store: Store
+    /// Every write goes through `operations`; reads go to its engine.
     public let operations: Operations
     public let token: String
     public let configuration: Configuration
     let metrics: APIMetrics
     let health: HealthCache
 
-    public init(store: Store, operations: Operations, token: String, configuration: Configuration = Configuration()) {
-        self.store = store
+    /// The engine the API reads from.
+    var log: any DeliveryEngine { operations.engine }
+
+    public init(operations: Operations, token: String, configuration: Configuration = Configuration()) {
         self.operations = operations
         self.token = token
         self.configuration = configuration
         self.metrics = APIMetrics()
-        self.health = HealthCache(store: store)
+        self.health = HealthCache(engine: operations.engine)
     }
 
     /// One route of the API: what it answers, whether it needs the token, and its handler.
@@ -148,12 +150,12 @@ public struct HookServer: Sendable {
     }
 
     func listEndpoints() async throws -> Response {
-        let endpoints = try await store.offload { [store] in try store.endpoints() }
+        let endpoints = try await log.endpoints()
         return jsonResponse(["data": endpoints.map { JSONRepresentation.endpoint($0, includeSecret: false) }])
     }
 
     func getEndpoint(_ id: String) async throws -> Response {
-        let endpoint = try await store.offload { [store] in try store.requireEndpoint(id: id) }
+        guard let endpoint = try await log.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
         return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
     }
 
@@ -205,7 +207,7 @@ public struct HookServer: Sendable {
         default:
             throw APIError.notFound("no endpoint action '\(action)' (pause, resume, disable, enable, recover, rotate-secret)")
         }
-        let endpoint = try await store.offload { [store] in try store.requireEndpoint(id: id) }
+        guard let endpoint = try await log.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
         return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
     }
 
@@ -232,7 +234,7 @@ public struct HookServer: Sendable {
             }
             query.limit = value
         }
-        let page = try await store.offload { [store, query] in try store.deliveries(query) }
+        let page = try await log.deliveries(query)
         let next: Any = page.count == query.limit ? Identifier.formatDeliveryID(page.last!.id) : NSNull()
         return jsonResponse(["data": page.map(JSONRepresentation.delivery), "next_cursor": next])
     }
@@ -244,7 +246,7 @@ public struct HookServer: Sendable {
 
     func getDelivery(_ text: String) async throws -> Response {
         let id = try deliveryID(text)
-        guard let detail = try await store.offload({ [store] in try store.deliveryDetail(id: id) }) else {
+        guard let detail = try await log.deliveryDetail(id: id) else {
             throw APIError.notFound("delivery \(text) not found")
         }
         var object = JSONRepresentation.delivery(detail.delivery)
@@ -270,9 +272,8 @@ public struct HookServer: Sendable {
 
     func metricsText() async throws -> Response {
         let now = Date()
-        let (overview, summaries) = try await store.offload { [store] in
-            (try store.overview(now: now), try store.endpointSummaries(now: now))
-        }
+        let overview = try await log.overview(now: now)
+        let summaries = try await log.endpointSummaries(now: now)
         let text = metrics.render(overview: overview, summaries: summaries)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"

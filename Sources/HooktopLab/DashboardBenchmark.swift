@@ -87,13 +87,13 @@ public struct DashboardBenchmark: Sendable {
     public func run(
         log: any DeliveryLogReader & DeliveryOperations, options: DashboardOptions,
         progress: (String) -> Void = { _ in }
-    ) -> Result {
+    ) async -> Result {
         var options = options
         options.readOnly = true
         progress("first paint")
         let start = DispatchTime.now().uptimeNanoseconds
         var state = DashboardState(options: options, now: Date(), width: width, height: height)
-        let first = FrameTiming.measure(&state, from: log)
+        let first = await FrameTiming.measure(&state, from: log)
         let firstPaint = Self.milliseconds(since: start)
 
         var views: [ViewTiming] = []
@@ -101,18 +101,18 @@ public struct DashboardBenchmark: Sendable {
             progress("\(view.title): \(frames) refreshes")
             var state = DashboardState(options: options, now: Date(), width: width, height: height)
             _ = state.update(.command(.switchView(view)))
-            _ = FrameTiming.measure(&state, from: log)  // warm: the first page
-            views.append(measure(view.title, &state, log: log))
+            _ = await FrameTiming.measure(&state, from: log)  // warm: the first page
+            views.append(await measure(view.title, &state, log: log))
         }
         // The detail of the newest delivery: the heaviest single screen (attempts, headers, bodies).
         var detailState = DashboardState(options: options, now: Date(), width: width, height: height)
         _ = detailState.update(.command(.switchView(.deliveries)))
-        DashboardRenderer.load(&detailState, from: log)
+        await DashboardRenderer.load(&detailState, from: log)
         if detailState.selectedRow?.delivery != nil {
             progress("Detail: \(frames) refreshes")
             _ = detailState.update(.command(.open))
-            _ = FrameTiming.measure(&detailState, from: log)
-            views.append(measure("Detail", &detailState, log: log))
+            _ = await FrameTiming.measure(&detailState, from: log)
+            views.append(await measure("Detail", &detailState, log: log))
         }
 
         var idle: IdleUsage?
@@ -128,12 +128,12 @@ public struct DashboardBenchmark: Sendable {
             endpoints: state.overview?.endpointCount ?? state.endpoints.count, peakMemoryMiB: Self.peakMemoryMiB())
     }
 
-    private func measure(_ name: String, _ state: inout DashboardState, log: any DeliveryLogReader) -> ViewTiming {
+    private func measure(_ name: String, _ state: inout DashboardState, log: any DeliveryLogReader) async -> ViewTiming {
         var queries: [Double] = []
         var renders: [Double] = []
         for _ in 0..<max(1, frames) {
             _ = state.update(.clock(Date()))
-            let timing = FrameTiming.measure(&state, from: log)
+            let timing = await FrameTiming.measure(&state, from: log)
             queries.append(timing.queryMilliseconds)
             renders.append(timing.renderMilliseconds)
         }

@@ -11,9 +11,9 @@ public struct FrameTiming: Sendable {
     public var grid: CellGrid
 
     /// Loads and renders one frame of `state`, measuring each part.
-    public static func measure(_ state: inout DashboardState, from log: any DeliveryLogReader) -> FrameTiming {
+    public static func measure(_ state: inout DashboardState, from log: any DeliveryLogReader) async -> FrameTiming {
         let start = DispatchTime.now().uptimeNanoseconds
-        let snapshot = DataSnapshot.load(state.dataRequest, from: log, now: state.now)
+        let snapshot = await DataSnapshot.load(state.dataRequest, from: log, now: state.now)
         let loaded = DispatchTime.now().uptimeNanoseconds
         _ = state.update(.dataLoaded(snapshot))
         let grid = DashboardRenderer.render(state)

@@ -6,9 +6,9 @@ import Testing
 
 /// `hooktop bench-dashboard`'s measurements on the fixture log.
 @Suite struct DashboardBenchmarkTests {
-    @Test func measuresEveryViewTheDetailAndIdle() throws {
+    @Test func measuresEveryViewTheDetailAndIdle() async throws {
         let benchmark = DashboardBenchmark(frames: 3, width: 80, height: 24, idleSeconds: 0.3)
-        let result = benchmark.run(log: FixtureLog(), options: Fixture.options())
+        let result = await benchmark.run(log: FixtureLog(), options: Fixture.options())
         #expect(result.firstPaintMilliseconds > 0)
         #expect(result.views.map(\.name) == ViewKind.allCases.map(\.title) + ["Detail"])
         #expect(result.views.allSatisfy { $0.frame.max >= $0.frame.p95 && $0.frame.p95 >= $0.frame.p50 })

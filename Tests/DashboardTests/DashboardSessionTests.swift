@@ -80,8 +80,8 @@ import Testing
         #expect(!session.state.quitting)  // left by the signal, not by a key
     }
 
-    @Test func mouseClickSelectsAndWheelScrolls() {
-        var state = Fixture.state(view: .deliveries)
+    @Test func mouseClickSelectsAndWheelScrolls() async {
+        var state = await Fixture.state(view: .deliveries)
         state.press(.mouseClick(x: 10, y: DashboardState.headerHeight + 1 + 3))
         #expect(state.list.selectedIndex == 3)
         state.press(.wheelDown)

@@ -9,13 +9,13 @@ import Testing
     static let sizes = [(80, 24), (120, 40)]
 
     /// A state over the fixture database's store, loaded, on `view`, at the fixture's clock.
-    static func state(_ store: Store, view: ViewKind = .endpoints, width: Int, height: Int) -> DashboardState {
+    static func state(_ store: Store, view: ViewKind = .endpoints, width: Int, height: Int) async -> DashboardState {
         var state = DashboardState(options: Fixture.options(), now: FixtureDatabase.now, width: width, height: height)
         // Endpoints first, so their statuses are known in every view (as when the dashboard opens).
-        DashboardRenderer.load(&state, from: store)
+        await DashboardRenderer.load(&state, from: SQLiteEngine(store: store))
         if view != .endpoints {
             _ = state.update(.command(.switchView(view)))
-            DashboardRenderer.load(&state, from: store)
+            await DashboardRenderer.load(&state, from: SQLiteEngine(store: store))
         }
         return state
     }
@@ -35,7 +35,7 @@ import Testing
     func views(view: ViewKind) async throws {
         let fixture = try await FixtureDatabase.make()
         for (w, h) in Self.sizes {
-            let state = Self.state(fixture.store, view: view, width: w, height: h)
+            let state = await Self.state(fixture.store, view: view, width: w, height: h)
             let name =
                 "db-view\(view.rawValue)-\(view.title.lowercased().replacingOccurrences(of: " ", with: "-"))-\(w)x\(h)"
             assertSnapshot(Self.text(state), named: name)
@@ -46,14 +46,14 @@ import Testing
     @Test func detailOverlay() async throws {
         let fixture = try await FixtureDatabase.make()
         for (w, h) in Self.sizes {
-            var state = Self.state(fixture.store, view: .deliveries, width: w, height: h)
+            var state = await Self.state(fixture.store, view: .deliveries, width: w, height: h)
             while state.selectedRow?.delivery?.id != FixtureDatabase.hostileDeliveryId {
                 let before = state.selectedRow?.key
                 state.press(.char("j"))
                 try #require(state.selectedRow?.key != before, "hostile delivery not listed")
             }
             state.press(.enter)
-            DashboardRenderer.load(&state, from: fixture.store)
+            await DashboardRenderer.load(&state, from: SQLiteEngine(store: fixture.store))
             try #require(state.detail != nil)
             assertSnapshot(Self.text(state), named: "db-detail-\(w)x\(h)")
 
@@ -67,7 +67,7 @@ import Testing
     @Test func helpOverlay() async throws {
         let fixture = try await FixtureDatabase.make()
         for (w, h) in Self.sizes {
-            var state = Self.state(fixture.store, width: w, height: h)
+            var state = await Self.state(fixture.store, width: w, height: h)
             state.press(.char("?"))
             assertSnapshot(Self.text(state), named: "db-help-\(w)x\(h)")
         }

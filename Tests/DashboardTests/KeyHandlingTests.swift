@@ -5,8 +5,8 @@ import Testing
 
 /// `(state, key) -> (state, effects)`: no terminal, fixture data, fixed clock.
 @Suite struct KeyHandlingTests {
-    @Test func numberKeysAndTabSwitchViews() {
-        var state = Fixture.state()
+    @Test func numberKeysAndTabSwitchViews() async {
+        var state = await Fixture.state()
         #expect(state.view == .endpoints)
         for kind in ViewKind.allCases {
             state.press(.char(Character("\(kind.rawValue)")))
@@ -23,8 +23,8 @@ import Testing
         #expect(state.view == .events)
     }
 
-    @Test func selectionMovesAndClamps() {
-        var state = Fixture.state(view: .deliveries)
+    @Test func selectionMovesAndClamps() async {
+        var state = await Fixture.state(view: .deliveries)
         #expect(state.list.selectedIndex == 0)
         state.press(.char("j"), .down, .down)
         #expect(state.list.selectedIndex == 3)
@@ -40,14 +40,14 @@ import Testing
         #expect(state.list.selectedIndex == min(state.rows.count - 1, state.bodyRows))
     }
 
-    @Test func selectionStaysOnTheSameRowAsNewRowsArrive() {
+    @Test func selectionStaysOnTheSameRowAsNewRowsArrive() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         state.press(.down, .down)
         let key = state.selectedKey
         log.appendDelivery()
         log.appendDelivery()
-        state.reload(from: log)
+        await state.reload(from: log)
         // Not following: the page stays anchored, the row keeps its place, the arrivals are counted.
         #expect(state.selectedKey == key)
         #expect(state.list.selectedIndex == 2)
@@ -56,8 +56,8 @@ import Testing
 
     /// Attempts are counted against the schedule the dispatcher says it runs, manual redeliveries apart; with no
     /// dispatcher having said, without a limit rather than against a guess.
-    @Test func attemptsAreShownAgainstTheDispatchersOwnSchedule() {
-        var state = Fixture.state(view: .deliveries)
+    @Test func attemptsAreShownAgainstTheDispatchersOwnSchedule() async {
+        var state = await Fixture.state(view: .deliveries)
         var delivery = try! #require(state.rows.first?.delivery)
         delivery.attemptCount = 3
         delivery.manualCount = 1
@@ -76,15 +76,15 @@ import Testing
     }
 
     /// Who paused an endpoint, when and from where: on its row, and in the audit overlay (`A`).
-    @Test func theAuditSaysWhoPausedAnEndpoint() {
+    @Test func theAuditSaysWhoPausedAnEndpoint() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .endpoints, width: 180, height: 30)
+        var state = await Fixture.state(log, view: .endpoints, width: 180, height: 30)
         let text = DashboardRenderer.render(state).text()
         #expect(text.contains("paused by alice 1h00m ago from ssh 10.0.0.5"), "\(text)")
         let legacy = try! #require(state.rows.firstIndex { $0.endpointId == "ep_legacy" })
         for _ in 0..<legacy { state.press(.char("j")) }
         state.press(.char("A"))
-        state.reload(from: log)
+        await state.reload(from: log)
         let overlay = DashboardRenderer.render(state).text()
         #expect(overlay.contains("Audit: Paused for maintenance"), "\(overlay)")
         #expect(overlay.contains("endpoint.pause"))
@@ -96,23 +96,23 @@ import Testing
     }
 
     /// After `R`, the footer follows the recovery live, then says how it ended.
-    @Test func aRecoveryReportsItsProgressThenItsOutcome() {
+    @Test func aRecoveryReportsItsProgressThenItsOutcome() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .endpoints)
+        var state = await Fixture.state(log, view: .endpoints)
         _ = state.update(
             .operationFinished(.recover(endpointId: "ep_down", since: FixtureLog.now.addingTimeInterval(-3600)), .success(.recovered(347))))
         #expect(state.recoveryWatch?.endpointId == "ep_down")
         log.recovery = RecoveryProgress(
             endpointId: "ep_down", startedAt: FixtureLog.now, total: 347, waiting: 227, delivered: 0, failed: 120,
             other: 0, topError: "connect_refused")
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(
             state.message?.text == "recover down.example.net/hook: 120/347 sent \u{00B7} 0 ok \u{00B7} 120 failed (connect_refused)",
             "\(state.message?.text ?? "")")
         log.recovery?.waiting = 0
         log.recovery?.delivered = 200
         log.recovery?.failed = 147
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.recoveryWatch == nil)
         #expect(state.message?.text.hasPrefix("recover down.example.net/hook done: 347 sent") == true)
         #expect(state.message?.kind == .error)
@@ -120,16 +120,16 @@ import Testing
 
     /// `s` in the Deliveries view: newest (following), oldest, slowest, most attempts, from the log, with the sorted
     /// column marked.
-    @Test func deliveriesSortFromTheLogWithAMarkedColumn() {
+    @Test func deliveriesSortFromTheLogWithAMarkedColumn() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries, width: 120, height: 40)
+        var state = await Fixture.state(log, view: .deliveries, width: 120, height: 40)
         #expect(DashboardRenderer.render(state).text().contains("TIME\u{25BC}"))
         let all = try! log.deliveries(DeliveryQuery(limit: 1000))
         // A load of the newest-first page still on its way when `s` is pressed arrives after it.
-        let stale = DataSnapshot.load(state.dataRequest, from: log, now: state.now)
+        let stale = await DataSnapshot.load(state.dataRequest, from: log, now: state.now)
         state.press(.char("s"))
         _ = state.update(.dataLoaded(stale))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.sort == .oldest)
         #expect(state.dataRequest.deliveries?.order == .oldest)
         #expect(state.rows.first?.delivery?.id == all.map(\.id).min())
@@ -139,32 +139,32 @@ import Testing
         #expect(!state.list.lost, "changing the sort loses no selection: \(state.message?.text ?? "")")
         #expect(state.selectedRow?.delivery?.id == all.map(\.id).min())
         state.press(.char("s"))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.sort == .slowest)
         let slowest = all.compactMap(\.lastLatencyMilliseconds).max()
         #expect(state.rows.first?.delivery?.lastLatencyMilliseconds == slowest)
         #expect(DashboardRenderer.render(state).text().contains("LAT\u{25BC}"))
         state.press(.char("s"))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.sort == .mostAttempts)
         #expect(state.rows.first?.delivery?.attemptCount == all.map(\.attemptCount).max())
         state.press(.char("s"))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.sort == .newest)
         #expect(state.list.following)
         #expect(state.rows.first?.delivery?.id == all.first?.id)
     }
 
     /// `n`/`N` in a delivery's detail jump between the lines holding the filter's text, wrapping around.
-    @Test func nAndNJumpBetweenMatchesInTheDetail() {
+    @Test func nAndNJumpBetweenMatchesInTheDetail() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries, width: 120, height: 20)
+        var state = await Fixture.state(log, view: .deliveries, width: 120, height: 20)
         state.press(.char("/"))
         state.type("invoice")
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.detailData != nil)
         var seen: [Int] = []
         for _ in 0..<4 {
@@ -181,8 +181,8 @@ import Testing
         #expect(lines.lowercased().contains("invoice"))
     }
 
-    @Test func anUnknownKeySaysSo() {
-        var state = Fixture.state(view: .deliveries)
+    @Test func anUnknownKeySaysSo() async {
+        var state = await Fixture.state(view: .deliveries)
         let before = state.list
         #expect(state.press(.char("z")) == [])
         #expect(state.message?.text == "unknown key z \u{2014} ? for help")
@@ -190,8 +190,8 @@ import Testing
     }
 
     /// The footer offers what `p` and `d` will do to the endpoint under the cursor.
-    @Test func theFooterSaysResumeOnAPausedEndpoint() {
-        var state = Fixture.state(view: .endpoints, width: 120, height: 30)
+    @Test func theFooterSaysResumeOnAPausedEndpoint() async {
+        var state = await Fixture.state(view: .endpoints, width: 120, height: 30)
         let paused = try! #require(state.rows.firstIndex { $0.endpointId == "ep_legacy" })
         for _ in 0..<paused { state.press(.char("j")) }
         let footer = DashboardRenderer.render(state).text().split(separator: "\n").suffix(2).joined()
@@ -203,14 +203,14 @@ import Testing
     // MARK: Follow mode
 
     /// Following, the newest delivery is selected after every refresh, however many arrive.
-    @Test func followingKeepsTheNewestSelected() {
+    @Test func followingKeepsTheNewestSelected() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         #expect(state.list.following)
         for round in 0..<30 {
             var newest: Int64 = 0
             for _ in 0...(round % 4) { newest = log.appendDelivery() }
-            state.reload(from: log)
+            await state.reload(from: log)
             #expect(state.selectedRow?.delivery?.id == newest, "round \(round)")
             #expect(state.list.top == 0)
         }
@@ -219,9 +219,9 @@ import Testing
 
     /// After `j`, a stream of refreshes with new rows on top never changes the selected delivery, nor its place on
     /// screen; `+N new` counts the arrivals; `f` follows again.
-    @Test func movingAwayStopsFollowingAndTheSelectionNeverDrifts() {
+    @Test func movingAwayStopsFollowingAndTheSelectionNeverDrifts() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries, pageSize: 50)
+        var state = await Fixture.state(log, view: .deliveries, pageSize: 50)
         state.press(.char("j"), .char("j"), .char("j"))
         let selected = state.selectedRow?.delivery?.id
         let screenRow = state.list.selectedIndex - state.list.top
@@ -230,7 +230,7 @@ import Testing
         for _ in 0..<120 {
             log.appendDelivery()
             arrived += 1
-            state.reload(from: log)
+            await state.reload(from: log)
             #expect(state.selectedRow?.delivery?.id == selected)
             #expect(state.list.selectedIndex - state.list.top == screenRow)
         }
@@ -238,50 +238,50 @@ import Testing
         let text = DashboardRenderer.render(state).text()
         #expect(text.contains("PAUSED +99+ new"), "\(text)")
         state.press(.char("f"))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.list.following)
         #expect(state.newRows == 0)
         #expect(state.selectedRow?.delivery?.id == log.newestDeliveryId)
     }
 
     /// `k` on the top row of a paused log, `g` and Space all return to following.
-    @Test func upFromTheTopGAndSpaceFollowAgain() {
+    @Test func upFromTheTopGAndSpaceFollowAgain() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         for keys: [Key] in [[.char("j"), .char("k"), .char("k")], [.char("j"), .char("g")], [.char(" "), .char(" ")]] {
             for key in keys.dropLast() { state.press(key) }
             log.appendDelivery()
-            state.reload(from: log)
+            await state.reload(from: log)
             #expect(!state.list.following)
             state.press(keys.last!)
-            state.reload(from: log)
+            await state.reload(from: log)
             #expect(state.list.following, "\(keys)")
             #expect(state.selectedRow?.delivery?.id == log.newestDeliveryId)
         }
     }
 
     /// An action after many refreshes acts on the delivery that was selected when the key was pressed.
-    @Test func anActionTargetsTheRowUnderTheCursorAfterManyRefreshes() {
+    @Test func anActionTargetsTheRowUnderTheCursorAfterManyRefreshes() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         state.press(.char("j"), .char("j"))
         let selected = try! #require(state.selectedRow?.delivery)
         for _ in 0..<25 {
             log.appendDelivery()
-            state.reload(from: log)
+            await state.reload(from: log)
         }
         let effects = state.press(.char("r"))
         #expect(effects == [.perform(.redeliver(deliveryId: selected.id, previousAttempts: selected.attemptCount))])
     }
 
     /// A selected row that leaves the list is reported and nothing else is highlighted or acted on.
-    @Test func aRowThatLeavesTheListIsNotReplacedByAnother() {
+    @Test func aRowThatLeavesTheListIsNotReplacedByAnother() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .retryQueue)
+        var state = await Fixture.state(log, view: .retryQueue)
         state.press(.char("j"))
         let selected = try! #require(state.selectedRow?.delivery)
         log.setDeliveryStatus(selected.id, .delivered)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.list.lost)
         #expect(state.selectedRow == nil)
         #expect(state.message?.text.contains("#\(selected.id) left this list") == true)
@@ -311,29 +311,29 @@ import Testing
     }
 
     /// A delivery far older than the loaded page is found by its id; `ep:` takes a name or URL fragment.
-    @Test func aDeliveryOlderThanThePageIsFoundByItsId() {
+    @Test func aDeliveryOlderThanThePageIsFoundByItsId() async {
         let log = FixtureLog()
         for _ in 0..<60 { log.appendDelivery() }
-        var state = Fixture.state(log, view: .deliveries, pageSize: 20)
+        var state = await Fixture.state(log, view: .deliveries, pageSize: 20)
         let oldest = try! #require(try log.deliveries(DeliveryQuery(limit: 1000)).last)
         #expect(!state.rows.contains { $0.delivery?.id == oldest.id })
         state.press(.char("/"))
         state.type("#\(oldest.id)")
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.rows.map { $0.delivery?.id } == [oldest.id])
 
         state.press(.char("/"), .ctrl("u"))
         state.type(oldest.messageId)
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.rows.allSatisfy { $0.delivery?.messageId == oldest.messageId })
         #expect(!state.rows.isEmpty)
 
         state.press(.char("/"), .ctrl("u"))
         state.type("ep:crm.example")
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(!state.rows.isEmpty)
         #expect(state.rows.allSatisfy { $0.delivery?.endpointId == "ep_crm" })
         state.press(.char("/"), .ctrl("u"))
@@ -353,22 +353,22 @@ import Testing
         #expect(FilterQuery.parse("  ").isEmpty)
     }
 
-    @Test func filterEditorAppliesOnEnterAndEscClears() {
+    @Test func filterEditorAppliesOnEnterAndEscClears() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         state.press(.char("/"))
         state.type("status:dead")
         state.press(.enter)
         #expect(state.filter.statuses == [.dead])
         #expect(state.dataRequest.deliveries?.statuses == [.dead])
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.rows.allSatisfy { $0.delivery?.status == .dead })
         #expect(!state.rows.isEmpty)
         // Wildcards and free text filter client-side.
         state.press(.char("/"), .ctrl("u"))
         state.type("type:invoice.* down")
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.dataRequest.deliveries?.eventType == nil)
         #expect(
             state.rows.allSatisfy {
@@ -378,15 +378,15 @@ import Testing
         #expect(state.filter.isEmpty)
     }
 
-    @Test func enterOnEndpointOpensItsDeliveriesAndEscGoesBack() {
+    @Test func enterOnEndpointOpensItsDeliveriesAndEscGoesBack() async {
         let log = FixtureLog()
-        var state = Fixture.state(log)
+        var state = await Fixture.state(log)
         state.press(.down)
         let endpointId = state.selectedRow?.endpointId
         state.press(.enter)
         #expect(state.view == .deliveries)
         #expect(state.filter.endpointId == endpointId)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.rows.allSatisfy { $0.delivery?.endpointId == endpointId })
         state.press(.enter)
         #expect(state.detail != nil)
@@ -398,15 +398,15 @@ import Testing
         #expect(state.filters[.deliveries] == nil)
     }
 
-    @Test func pauseTogglesTheSelectedEndpoint() {
-        var state = Fixture.state()
+    @Test func pauseTogglesTheSelectedEndpoint() async {
+        var state = await Fixture.state()
         #expect(state.selectedRow?.endpointId == "ep_billing")
         #expect(state.press(.char("p")) == [.perform(.pause(endpointId: "ep_billing"))])
         while state.selectedRow?.endpointId != "ep_legacy" { state.press(.down) }
         #expect(state.press(.char("p")) == [.perform(.resume(endpointId: "ep_legacy"))])
         // On a delivery, the delivery's endpoint.
         state.press(.char("2"))
-        state.reload(from: FixtureLog())
+        await state.reload(from: FixtureLog())
         #expect(state.selectedRow?.endpointId == "ep_legacy")
         #expect(state.press(.char("p")) == [.perform(.resume(endpointId: "ep_legacy"))])
         state.press(.down)
@@ -415,8 +415,8 @@ import Testing
         #expect(state.message?.kind == .error)
     }
 
-    @Test func disableAsksAndYAccepts() {
-        var state = Fixture.state()
+    @Test func disableAsksAndYAccepts() async {
+        var state = await Fixture.state()
         #expect(state.press(.char("d")).isEmpty)
         guard case .confirm(let confirmation)? = state.modal else {
             Issue.record("no confirmation")
@@ -440,8 +440,8 @@ import Testing
         #expect(state.press(.char("y")) == [.perform(.enable(endpointId: "ep_gone"))])
     }
 
-    @Test func recoverPromptsForDurationThenConfirmsWithTheCount() {
-        var state = Fixture.state()
+    @Test func recoverPromptsForDurationThenConfirmsWithTheCount() async {
+        var state = await Fixture.state()
         while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
         state.press(.char("R"))
         guard case .recoverSince(_, let editor)? = state.modal else {
@@ -475,8 +475,8 @@ import Testing
         #expect(Formatting.parseDuration("1d") == 86_400)
     }
 
-    @Test func cancelRetryConfirms() {
-        var state = Fixture.state(view: .retryQueue)
+    @Test func cancelRetryConfirms() async {
+        var state = await Fixture.state(view: .retryQueue)
         let id = state.selectedRow?.delivery?.id ?? 0
         state.press(.char("x"))
         guard case .confirm(let confirmation)? = state.modal else {
@@ -489,15 +489,15 @@ import Testing
         #expect(state.press(.char("y")) == [.perform(.cancel(deliveryId: id))])
         // Not for a delivered one.
         state.press(.char("2"))
-        state.reload(from: FixtureLog())
+        await state.reload(from: FixtureLog())
         while state.selectedRow?.delivery?.status != .delivered { state.press(.down) }
         #expect(state.press(.char("x")).isEmpty)
         #expect(state.modal == nil)
     }
 
-    @Test func redeliverReportsQueuedThenTheNewAttempt() {
+    @Test func redeliverReportsQueuedThenTheNewAttempt() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries)
+        var state = await Fixture.state(log, view: .deliveries)
         while state.selectedRow?.delivery?.id != 1002 { state.press(.down) }
         let effects = state.press(.char("r"))
         #expect(effects == [.perform(.redeliver(deliveryId: 1002, previousAttempts: 8))])
@@ -506,7 +506,7 @@ import Testing
                 .redeliver(deliveryId: 1002, previousAttempts: 8), .success(.redelivery(.queued(deliveryId: 1002)))))
         #expect(state.dataRequest.watchId == 1002)
         log.addAttempt(deliveryId: 1002, status: 200, milliseconds: 35)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.watch == nil)
         #expect(state.message?.text == "#1002 redelivered → 200 in 35ms")
         // Performed here when no dispatcher is alive.
@@ -521,29 +521,29 @@ import Testing
     }
 
     @Test(arguments: ["p", "d", "r", "R", "x"])
-    func readOnlyRefusesEveryAction(key: Character) {
+    func readOnlyRefusesEveryAction(key: Character) async {
         for view in ViewKind.allCases {
-            var state = Fixture.state(view: view, readOnly: true)
+            var state = await Fixture.state(view: view, readOnly: true)
             #expect(state.press(.char(key)).isEmpty)
             #expect(state.modal == nil)
             #expect(state.message?.text.hasPrefix("read-only") == true)
         }
     }
 
-    @Test func quitKeys() {
-        var state = Fixture.state()
+    @Test func quitKeys() async {
+        var state = await Fixture.state()
         #expect(state.press(.char("q")) == [.quit])
-        var other = Fixture.state()
+        var other = await Fixture.state()
         #expect(other.press(.ctrl("c")) == [.quit])
-        var inModal = Fixture.state()
+        var inModal = await Fixture.state()
         inModal.press(.char("/"))
         #expect(inModal.press(.ctrl("c")) == [.quit])
-        var redraw = Fixture.state()
+        var redraw = await Fixture.state()
         #expect(redraw.press(.ctrl("l")) == [.redrawAll])
     }
 
-    @Test func sortCyclesOnEndpoints() {
-        var state = Fixture.state()
+    @Test func sortCyclesOnEndpoints() async {
+        var state = await Fixture.state()
         #expect(state.sort == .name)
         state.press(.char("s"))
         #expect(state.sort == .queue)
@@ -553,16 +553,16 @@ import Testing
         #expect(state.sort == .name)
     }
 
-    @Test func keysetPagingNeverUsesOffsets() {
+    @Test func keysetPagingNeverUsesOffsets() async {
         let log = FixtureLog(extraDeliveries: 100)
-        var state = Fixture.state(log, view: .deliveries, pageSize: 50)
+        var state = await Fixture.state(log, view: .deliveries, pageSize: 50)
         #expect(state.rows.count == 50)
         state.press(.char("G"))
         let last = state.selectedRow?.delivery?.id
         state.press(.down)
         let before = state.dataRequest.deliveries?.before
         #expect(before != nil)
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.selectedRow?.delivery?.id == last)
         state.press(.down)
         #expect(state.selectedRow?.delivery?.id == (last ?? 0) - 1)
@@ -571,8 +571,8 @@ import Testing
         #expect(state.dataRequest.deliveries?.before == nil)
     }
 
-    @Test func helpOverlayOpensAndCloses() {
-        var state = Fixture.state()
+    @Test func helpOverlayOpensAndCloses() async {
+        var state = await Fixture.state()
         state.press(.char("?"))
         #expect(state.modal == .help(scroll: 0))
         state.press(.char("j"))  // scrolls, does not move the list
@@ -581,23 +581,23 @@ import Testing
         #expect(state.modal == nil)
     }
 
-    @Test func messagesExpire() {
-        var state = Fixture.state()
+    @Test func messagesExpire() async {
+        var state = await Fixture.state()
         state.press(.char("s"))
         #expect(state.message != nil)
         _ = state.update(.clock(FixtureLog.now.addingTimeInterval(5)))
         #expect(state.message == nil)
     }
 
-    @Test func failureGroupsExpand() {
+    @Test func failureGroupsExpand() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .failures)
+        var state = await Fixture.state(log, view: .failures)
         #expect(state.dataRequest.failureSamples == nil)  // collapsed groups fetch no deliveries
         state.press(.right)
         #expect(
             state.dataRequest.failureSamples
                 == FailureSampleQuery(endpointId: "ep_down", errorClass: .connectRefused, statusCode: nil, limit: 20))
-        state.reload(from: log)
+        await state.reload(from: log)
         #expect(state.rows.count == 4 + 2)
         state.press(.down)
         #expect(state.selectedRow?.delivery?.id == 1007)

@@ -8,54 +8,54 @@ import Testing
     static let sizes = [(80, 24), (120, 40)]
 
     @Test(arguments: ViewKind.allCases)
-    func views(view: ViewKind) {
+    func views(view: ViewKind) async {
         for (w, h) in Self.sizes {
-            let state = Fixture.state(view: view, width: w, height: h)
+            let state = await Fixture.state(view: view, width: w, height: h)
             let name =
                 "view\(view.rawValue)-\(view.title.lowercased().replacingOccurrences(of: " ", with: "-"))-\(w)x\(h)"
             assertSnapshot(DashboardRenderer.render(state).text(), named: name)
         }
     }
 
-    @Test func expandedFailureGroup() {
+    @Test func expandedFailureGroup() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .failures, width: 100, height: 24)
+        var state = await Fixture.state(log, view: .failures, width: 100, height: 24)
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         assertSnapshot(DashboardRenderer.render(state).text(), named: "failures-expanded-100x24")
     }
 
-    @Test func detailOverlay() {
+    @Test func detailOverlay() async {
         for (w, h) in Self.sizes {
             let log = FixtureLog()
-            var state = Fixture.state(log, view: .deliveries, width: w, height: h)
+            var state = await Fixture.state(log, view: .deliveries, width: w, height: h)
             // The hostile delivery: an escape-laden 502 body with CJK text.
             while state.selectedRow?.delivery?.id != 1008 { state.press(.char("j")) }
             state.press(.enter)
-            state.reload(from: log)
+            await state.reload(from: log)
             assertSnapshot(DashboardRenderer.render(state).text(), named: "detail-\(w)x\(h)")
         }
     }
 
-    @Test func detailWithJSONResponse() {
+    @Test func detailWithJSONResponse() async {
         let log = FixtureLog()
-        var state = Fixture.state(log, view: .deliveries, width: 100, height: 40)
+        var state = await Fixture.state(log, view: .deliveries, width: 100, height: 40)
         while state.selectedRow?.delivery?.id != 1009 { state.press(.char("j")) }
         state.press(.enter)
-        state.reload(from: log)
+        await state.reload(from: log)
         assertSnapshot(DashboardRenderer.render(state).text(), named: "detail-json-100x40")
     }
 
-    @Test func helpOverlay() {
+    @Test func helpOverlay() async {
         for (w, h) in Self.sizes {
-            var state = Fixture.state(width: w, height: h)
+            var state = await Fixture.state(width: w, height: h)
             state.press(.char("?"))
             assertSnapshot(DashboardRenderer.render(state).text(), named: "help-\(w)x\(h)")
         }
     }
 
-    @Test func recoverConfirmation() {
-        var state = Fixture.state(width: 80, height: 24)
+    @Test func recoverConfirmation() async {
+        var state = await Fixture.state(width: 80, height: 24)
         while state.selectedRow?.endpointId != "ep_down" { state.press(.down) }
         state.press(.char("R"), .enter)
         _ = state.update(
@@ -63,24 +63,24 @@ import Testing
         assertSnapshot(DashboardRenderer.render(state).text(), named: "confirm-recover-80x24")
     }
 
-    @Test func readOnlyAndStaleDispatcher() {
-        let state = Fixture.state(FixtureLog(dispatcherAlive: false), width: 80, height: 24, readOnly: true)
+    @Test func readOnlyAndStaleDispatcher() async {
+        let state = await Fixture.state(FixtureLog(dispatcherAlive: false), width: 80, height: 24, readOnly: true)
         assertSnapshot(DashboardRenderer.render(state).text(), named: "readonly-stale-80x24")
     }
 
     /// A full disk is the first thing the header says, at every width.
-    @Test func aLogThatTakesNoWritesIsSaidInTheHeader() {
+    @Test func aLogThatTakesNoWritesIsSaidInTheHeader() async {
         let log = FixtureLog()
         log.writeProblem = "disk full"
         for (w, h) in [(60, 16), (80, 24), (120, 40)] {
-            let state = Fixture.state(log, width: w, height: h)
+            let state = await Fixture.state(log, width: w, height: h)
             let header = DashboardRenderer.render(state).text().split(separator: "\n").prefix(2).joined(separator: "\n")
             #expect(header.contains("log not writable: disk full"), "\(w)x\(h):\n\(header)")
         }
     }
 
-    @Test func asciiGlyphs() {
-        var state = Fixture.state(view: .deliveries, width: 80, height: 24)
+    @Test func asciiGlyphs() async {
+        var state = await Fixture.state(view: .deliveries, width: 80, height: 24)
         state.glyphs = .ascii
         let text = DashboardRenderer.render(state).text()
         for glyph in ["…", "●", "✓", "✗", "▌", "↻", "→"] { #expect(!text.contains(glyph)) }
@@ -88,11 +88,11 @@ import Testing
     }
 
     /// Without UTF-8, help, footers, dialogs, the detail and messages spell every symbol in ASCII.
-    @Test func asciiCoversHelpDialogsAndTheDetail() {
+    @Test func asciiCoversHelpDialogsAndTheDetail() async {
         let symbols = Set("↑↓→←·…▸▾●○✓✗×↻─│▌—–▁▂▃▄▅▆▇█")
         var screens: [String: String] = [:]
         for view in ViewKind.allCases {
-            var state = Fixture.state(view: view, width: 100, height: 40)
+            var state = await Fixture.state(view: view, width: 100, height: 40)
             state.glyphs = .ascii
             screens["\(view)"] = DashboardRenderer.render(state).text()
             state.press(.char("?"))

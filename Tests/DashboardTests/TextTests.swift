@@ -114,9 +114,9 @@ import Testing
 
 @Suite struct SizeTests {
     @Test(arguments: [(1, 1), (20, 5), (39, 10), (40, 9), (40, 10), (79, 23), (80, 24), (200, 60), (0, 0)])
-    func anySizeRenders(size: (Int, Int)) {
+    func anySizeRenders(size: (Int, Int)) async {
         for view in ViewKind.allCases {
-            var state = Fixture.state(view: view, width: size.0, height: size.1)
+            var state = await Fixture.state(view: view, width: size.0, height: size.1)
             for key: Key in [.enter, .char("?"), .escape, .escape, .char("/")] {
                 _ = state.update(.key(key))
                 let grid = DashboardRenderer.render(state)
@@ -132,8 +132,8 @@ import Testing
         }
     }
 
-    @Test func tooSmallSnapshot() {
-        let state = Fixture.state(width: 30, height: 8)
+    @Test func tooSmallSnapshot() async {
+        let state = await Fixture.state(width: 30, height: 8)
         assertSnapshot(DashboardRenderer.render(state).text(), named: "too-small-30x8")
     }
 }

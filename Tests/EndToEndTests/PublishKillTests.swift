@@ -1,6 +1,6 @@
 import DeliveryCore
 import Foundation
-import HookServer
+import HooktopLab
 import HooktopTesting
 import Synchronization
 import Testing

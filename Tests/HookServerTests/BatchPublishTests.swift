@@ -151,10 +151,11 @@ struct BatchPublishTests {
         let database = try TemporaryDatabase()
         let gate = Gate()
         let operations = Operations(
-            store: database.store,
+            engine: SQLiteEngine(store: database.store),
             publishLimits: PublishCommitter.Limits(events: 3, bytes: 1 << 20, eventsPerCommit: 100),
             beforeCommit: { await gate.wait() })
-        let server = HookServer(store: database.store, operations: operations, token: HookServerTests.token)
+        let server = HookServer(
+            operations: operations, token: HookServerTests.token)
         let app = Application(router: server.router())
         try await app.test(.router) { router in
             // The router test client calls the responder directly: safe to share among concurrent requests.

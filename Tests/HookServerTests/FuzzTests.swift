@@ -156,7 +156,7 @@ struct FuzzTests {
         configuration.connections.headerTimeout = .seconds(2)
         configuration.connections.bodyTimeout = .seconds(2)
         let server = HookServer(
-            store: fixture.store, operations: Operations(store: fixture.store), token: HookServerTests.token,
+            operations: Operations(store: fixture.store), token: HookServerTests.token,
             configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var logger = Logger(label: "fuzz")

@@ -412,7 +412,7 @@ struct Fixture {
         let wakes = WakeCounter()
         self.wakes = wakes
         server = HookServer(
-            store: database.store, operations: Operations(store: database.store, wake: { wakes.add() }),
+            operations: Operations(store: database.store, wake: { wakes.add() }),
             token: HookServerTests.token, configuration: configuration)
     }
 

@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import Synchronization
 
 /// Polls the change counter on its own thread and loads what the screen shows when something changed.
 ///
@@ -88,15 +89,30 @@ final class DataLoader: @unchecked Sendable {
             condition.unlock()
             if stop { return }
             guard let request else { continue }
-            let counter = try? log.changeCounter()
+            let log = self.log
+            let counter = Self.awaiting { try? await log.changeCounter() }
             let now = clock()
             guard version != seenVersion || counter != seenCounter || now.timeIntervalSince(lastLoad) >= Self.maximumAge
             else { continue }
-            let snapshot = DataSnapshot.load(request, from: log, now: now)
+            let snapshot = Self.awaiting { await DataSnapshot.load(request, from: log, now: now) }
             seenVersion = version
             seenCounter = counter ?? snapshot.changeCounter
             lastLoad = now
             mailbox.post(.dataLoaded(snapshot))
         }
+    }
+
+    /// Runs `body` and waits for it on this, the loader's own thread (never a cooperative one): the engine's reads
+    /// are async, the loader's pacing is a thread waiting on a condition.
+    private static func awaiting<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<T?>(nil)
+        Task {
+            let value = await body()
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 }!
     }
 }

@@ -21,7 +21,7 @@ struct OperationRunner: Sendable {
         Task.detached { [self] in
             let result: Result<Int, OperationError>
             do {
-                result = .success(try log.recoverableCount(endpointId: endpointId, since: since))
+                result = .success(try await log.recoverableCount(endpointId: endpointId, since: since))
             } catch {
                 result = .failure(OperationError("\(error)"))
             }
@@ -36,7 +36,7 @@ struct OperationRunner: Sendable {
             case .pause(let id): try await log.pause(endpointId: id, by: actor)
             case .resume(let id): try await log.resume(endpointId: id, by: actor)
             case .togglePause(let id):
-                guard let endpoint = try log.endpoint(id: id) else {
+                guard let endpoint = try await log.endpoint(id: id) else {
                     return .failure(OperationError("\(id) not found"))
                 }
                 if endpoint.status == .paused {

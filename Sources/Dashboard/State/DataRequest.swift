@@ -113,47 +113,49 @@ public struct DataSnapshot: Sendable {
         self.queryMilliseconds = queryMilliseconds
     }
 
-    /// Runs every query `request` asks for against `log` (synchronously, on the caller's thread).
+    /// Runs every query `request` asks for against `log` (awaiting each in turn).
     public static func load(
         _ request: DataRequest, from log: any DeliveryLogReader, now: Date
-    ) -> DataSnapshot {
+    ) async -> DataSnapshot {
         let start = DispatchTime.now().uptimeNanoseconds
         var snapshot = DataSnapshot(request: request)
-        func attempt<T>(_ body: () throws -> T) -> T? {
-            do { return try body() } catch {
-                if snapshot.error == nil { snapshot.error = "query failed: \(error)" }
+        var firstError: String?
+        func attempt<T>(_ body: () async throws -> T) async -> T? {
+            do { return try await body() } catch {
+                if firstError == nil { firstError = "query failed: \(error)" }
                 return nil
             }
         }
-        snapshot.changeCounter = attempt { try log.changeCounter() } ?? 0
-        snapshot.overview = attempt { try log.overview(now: now) }
-        if request.endpoints { snapshot.endpoints = attempt { try log.endpointSummaries(now: now) } }
-        if let query = request.deliveries { snapshot.deliveries = attempt { try log.deliveries(query) } }
-        if let query = request.deliveriesHead { snapshot.deliveriesHead = attempt { try log.deliveries(query) } }
-        if let query = request.retryQueue { snapshot.retryQueue = attempt { try log.retryQueue(query) } }
+        snapshot.changeCounter = await attempt { try await log.changeCounter() } ?? 0
+        snapshot.overview = await attempt { try await log.overview(now: now) }
+        if request.endpoints { snapshot.endpoints = await attempt { try await log.endpointSummaries(now: now) } }
+        if let query = request.deliveries { snapshot.deliveries = await attempt { try await log.deliveries(query) } }
+        if let query = request.deliveriesHead { snapshot.deliveriesHead = await attempt { try await log.deliveries(query) } }
+        if let query = request.retryQueue { snapshot.retryQueue = await attempt { try await log.retryQueue(query) } }
         if request.failureGroups {
-            snapshot.failureGroups = attempt { try log.failureGroups(endpointId: nil, limit: 200) }
+            snapshot.failureGroups = await attempt { try await log.failureGroups(endpointId: nil, limit: 200) }
         }
         if let query = request.failureSamples {
-            snapshot.failureSamples = attempt {
-                try log.failureSamples(
+            snapshot.failureSamples = await attempt {
+                try await log.failureSamples(
                     endpointId: query.endpointId, errorClass: query.errorClass, statusCode: query.statusCode,
                     limit: query.limit)
             }
         }
         if let query = request.messages {
-            snapshot.messages = attempt {
-                try log.messages(eventType: query.eventType, before: query.before, limit: query.limit)
+            snapshot.messages = await attempt {
+                try await log.messages(eventType: query.eventType, before: query.before, limit: query.limit)
             }
         }
-        if let id = request.detailId { snapshot.detail = attempt { try log.deliveryDetail(id: id) } ?? nil }
-        if let id = request.watchId { snapshot.watched = attempt { try log.deliveryDetail(id: id) } ?? nil }
+        if let id = request.detailId { snapshot.detail = await attempt { try await log.deliveryDetail(id: id) } ?? nil }
+        if let id = request.watchId { snapshot.watched = await attempt { try await log.deliveryDetail(id: id) } ?? nil }
         if let endpointId = request.recoveryOf {
-            snapshot.recovery = attempt { try log.recoveryProgress(endpointId: endpointId) } ?? nil
+            snapshot.recovery = await attempt { try await log.recoveryProgress(endpointId: endpointId) } ?? nil
         }
         if let objectId = request.audit {
-            snapshot.audit = attempt { try log.auditEntries(objectId: objectId, limit: DashboardState.auditLimit) }
+            snapshot.audit = await attempt { try await log.auditEntries(objectId: objectId, limit: DashboardState.auditLimit) }
         }
+        snapshot.error = firstError
         snapshot.queryMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
         return snapshot
     }

@@ -37,12 +37,12 @@ public enum DashboardRenderer {
         return render(sized)
     }
 
-    /// Loads data for `state`'s current view from `log` (synchronously) and applies it: the headless way to get a
-    /// state that shows real content.
-    public static func load(_ state: inout DashboardState, from log: any DeliveryLogReader) {
+    /// Loads data for `state`'s current view from `log` and applies it: the headless way to get a state that shows
+    /// real content.
+    public static func load(_ state: inout DashboardState, from log: any DeliveryLogReader) async {
         // Twice: a view whose request depends on loaded data (an expanded failure group) settles on the second pass.
         for _ in 0..<2 {
-            let snapshot = DataSnapshot.load(state.dataRequest, from: log, now: state.now)
+            let snapshot = await DataSnapshot.load(state.dataRequest, from: log, now: state.now)
             _ = state.update(.dataLoaded(snapshot))
         }
     }

@@ -36,11 +36,11 @@ struct BenchDashboard: AsyncParsableCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             let store = try database.open(readOnly: true, create: false)
             let openMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
-            let console = OperatorConsole(store: store, operations: Operations(store: store))
+            let console = OperatorConsole(operations: Operations(store: store))
             var options = DashboardOptions(readOnly: true)
             options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
             let benchmark = DashboardBenchmark(frames: frames, width: width, height: height, idleSeconds: idle)
-            let result = benchmark.run(log: console, options: options) { step in
+            let result = await benchmark.run(log: console, options: options) { step in
                 if !json { FileHandle.standardError.write(Data("… \(step)\n".utf8)) }
             }
             if json {

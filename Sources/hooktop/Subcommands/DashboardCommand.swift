@@ -28,7 +28,7 @@ func runDashboard(
     store: Store, readOnly: Bool, mouse: Bool, sender: WebhookSender,
     wake: @escaping @Sendable () -> Void = {}
 ) throws {
-    let console = OperatorConsole(store: store, operations: Operations(store: store, sender: sender, wake: wake))
+    let console = OperatorConsole(operations: Operations(store: store, sender: sender, wake: wake))
     var options = DashboardOptions()
     options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
     options.readOnly = readOnly || store.isReadOnly

@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
             serverConfiguration.maxBodyBytes = maxBodyBytes
             serverConfiguration.connections = connections
             let server = HookServer(
-                store: store, operations: runtime.operations, token: token.value, configuration: serverConfiguration)
+            operations: runtime.operations, token: token.value, configuration: serverConfiguration)
             let path = store.path
             let app = server.application(
                 host: host, port: port, logger: logger,

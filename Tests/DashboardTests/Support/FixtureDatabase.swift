@@ -166,7 +166,7 @@ extension FixtureDatabase {
             // In flight: claimed two seconds ago, no outcome yet.
             try publish("msg_0014", "invoice.created", invoice(14, 1500), at: -3, expect: [19])
             let claimed = try store.claimDue(
-                [(try store.requireEndpoint(id: "ep_billing"), 100)], owner: FixtureDatabase.workerId, now: at(-2),
+                [ClaimRequest(endpoint: try store.requireEndpoint(id: "ep_billing"), limit: 100)], owner: FixtureDatabase.workerId, now: at(-2),
                 lease: 60)
             guard claimed.map(\.deliveryId) == [19] else {
                 throw Mismatch(description: "in-flight claim took \(claimed.map(\.deliveryId))")

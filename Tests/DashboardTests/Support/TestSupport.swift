@@ -17,15 +17,15 @@ enum Fixture {
     static func state(
         _ log: FixtureLog = FixtureLog(), view: ViewKind = .endpoints, width: Int = 80, height: Int = 24,
         readOnly: Bool = false, pageSize: Int = 200
-    ) -> DashboardState {
+    ) async -> DashboardState {
         var options = options(readOnly: readOnly)
         options.pageSize = pageSize
         var state = DashboardState(options: options, now: FixtureLog.now, width: width, height: height)
         // Endpoints first, so their statuses are known in every view (as when the dashboard opens).
-        DashboardRenderer.load(&state, from: log)
+        await DashboardRenderer.load(&state, from: log)
         if view != .endpoints {
             _ = state.update(.command(.switchView(view)))
-            DashboardRenderer.load(&state, from: log)
+            await DashboardRenderer.load(&state, from: log)
         }
         return state
     }
@@ -44,8 +44,8 @@ extension DashboardState {
     }
 
     /// Reloads from `log` (what the background loader does after a change).
-    mutating func reload(from log: FixtureLog) {
-        DashboardRenderer.load(&self, from: log)
+    mutating func reload(from log: FixtureLog) async {
+        await DashboardRenderer.load(&self, from: log)
     }
 
     var selectedKey: String? { selectedRow?.key }
