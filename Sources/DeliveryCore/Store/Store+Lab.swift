@@ -34,6 +34,11 @@ extension Store {
     }
 
     /// Attempt rows in the log.
+    /// Messages in the log (the API benchmark checks every acknowledged event was recorded).
+    package func messageCount() throws -> Int {
+        try read { db in Int(try db.scalar("SELECT count(*) FROM messages")) }
+    }
+
     package func attemptCount() throws -> Int {
         try read { db in Int(try db.scalar("SELECT count(*) FROM attempts")) }
     }

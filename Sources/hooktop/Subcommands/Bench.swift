@@ -14,6 +14,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Runs, each on a new database: prints each and the median (this machine's speed drifts).") var runs = 1
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Measure only the HTTP ceiling: signed POSTs to the sink, no database.") var httpOnly = false
+    @Flag(help: "Publish through the HTTP API over loopback, as applications do.") var viaAPI = false
+    @Option(help: "With --via-api: concurrent keep-alive connections.") var connections = 32
+    @Option(help: "With --via-api: events per request (1 posts to /v1/events, more to /v1/events/batch).") var batch = 1
+    @Flag(help: "With --via-api: pause the endpoints and measure publishing alone.") var paused = false
 
     func run() async throws {
         try await reportingErrors {
@@ -38,6 +42,7 @@ struct Bench: AsyncParsableCommand {
                 }
                 return
             }
+            if viaAPI { return try await measureViaAPI() }
             if let rate, !(rate > 0 && rate <= 1_000_000) { throw HooktopError.invalid("--rate must be between 0 and 1000000") }
             if db != nil, runs > 1 { throw HooktopError.invalid("--db takes one run: every run needs a new database") }
             var results: [DeliveryBenchmark.Result] = []
@@ -55,6 +60,68 @@ struct Bench: AsyncParsableCommand {
                 }
             }
             report(results)
+        }
+    }
+
+    /// Publishing through the API, `runs` times, each on a new database.
+    private func measureViaAPI() async throws {
+        guard (1...4096).contains(connections) else { throw HooktopError.invalid("--connections must be from 1 to 4096") }
+        guard (1...PublishLimits.maxBatchEvents).contains(batch) else {
+            throw HooktopError.invalid("--batch must be from 1 to \(PublishLimits.maxBatchEvents)")
+        }
+        guard rate == nil, db == nil else { throw HooktopError.invalid("--via-api takes neither --rate nor --db") }
+        try OpenFileLimit.require(2 * maxInFlight + 2 * connections + 64, for: "--connections \(connections)")
+        var results: [APIBenchmark.Result] = []
+        for _ in 1...runs {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let store = try Store(path: directory.appendingPathComponent("bench.db").path)
+            let benchmark = APIBenchmark(
+                events: events, endpoints: endpoints, connections: connections, batch: batch, paused: paused,
+                maxInFlight: maxInFlight)
+            let result = try await benchmark.run(store: store) { line in
+                FileHandle.standardError.write(Data(("… " + line + "\n").utf8))
+            }
+            guard result.messagesRecorded == result.events else {
+                throw HooktopError(.database, "\(result.events) events acknowledged, \(result.messagesRecorded) in the log")
+            }
+            results.append(result)
+            if json {
+                printJSON([
+                    "events": result.events, "endpoints": result.endpoints, "connections": connections,
+                    "batch": batch, "paused": paused, "events_per_second": result.eventsPerSecond,
+                    "publish_seconds": result.publishSeconds, "deliveries": result.deliveries,
+                    "deliveries_per_second": result.deliveriesPerSecond, "end_to_end_seconds": result.endToEndSeconds,
+                    "latency_p50_ms": result.latencyP50Milliseconds, "latency_p99_ms": result.latencyP99Milliseconds,
+                    "refused": result.refused, "peak_memory_mib": result.peakMemoryMiB,
+                ] as [String: Any])
+                continue
+            }
+            printText(String(
+                format: "via API           %d events, %d connections, %d per request%@", result.events, connections, batch,
+                paused ? ", endpoints paused" : ""))
+            printText(String(
+                format: "publish           %.0f events/s (%.2f s), latency p50 %.1f ms, p99 %.1f ms, %d refused (503)",
+                result.eventsPerSecond, result.publishSeconds, result.latencyP50Milliseconds,
+                result.latencyP99Milliseconds, result.refused))
+            if !paused {
+                printText(String(
+                    format: "end to end        %.0f deliveries/s (%d deliveries in %.2f s)", result.deliveriesPerSecond,
+                    result.deliveries, result.endToEndSeconds))
+            }
+            printText(String(format: "peak memory       %.1f MiB", result.peakMemoryMiB))
+        }
+        if runs > 1 && !json {
+            let spread = DeliveryBenchmark.Spread(results.map(\.eventsPerSecond))
+            printText(String(
+                format: "median of %d runs  %.0f events/s (%.0f to %.0f)", runs, spread.median, spread.lowest, spread.highest))
+            if !paused {
+                let deliveries = DeliveryBenchmark.Spread(results.map(\.deliveriesPerSecond))
+                printText(String(
+                    format: "median of %d runs  %.0f deliveries/s end to end (%.0f to %.0f)", runs, deliveries.median,
+                    deliveries.lowest, deliveries.highest))
+            }
         }
     }
 
