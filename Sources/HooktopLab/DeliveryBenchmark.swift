@@ -46,8 +46,9 @@ public struct DeliveryBenchmark: Sendable {
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
         let sink = try await BenchSink.start()
         let actor = Actor.current(via: "bench")
+        let engine = SQLiteEngine(store: store)
         for _ in 0..<endpoints {
-            _ = try store.addEndpoint(
+            _ = try await Operations(engine: engine).addEndpoint(
                 url: sink.url, changes: EndpointChanges(maxInFlight: maxInFlight), allowPrivateDestination: true,
                 by: actor)
         }
@@ -69,7 +70,7 @@ public struct DeliveryBenchmark: Sendable {
         let payload = #"{"invoice_id":"in_123","amount":4200,"currency":"eur","customer":{"id":"cus_9","email":"ada@example.com"}}"#
         var lastReport = ContinuousClock.now
         while true {
-            let counts = try await store.offload { try store.statusTotals() }
+            let counts = try await engine.statusTotals()
             var allowed = events - published
             if let rate {
                 let elapsed = ContinuousClock.now - started

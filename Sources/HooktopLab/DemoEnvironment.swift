@@ -35,23 +35,28 @@ public final class DemoEnvironment: Sendable {
         for endpoint in endpoints { if let behavior = endpoint.behavior { routes[endpoint.name] = behavior } }
         let receiver = try await ScriptedReceiver.start(routes: routes, keepRequests: false)
         let actor = Actor.current(via: "demo")
-        if try store.endpoints().isEmpty {
+        let engine = SQLiteEngine(store: store)
+        if try await engine.endpoints().isEmpty {
             let downPort = closedLocalPort()
             let now = Date()
             for (index, endpoint) in endpoints.enumerated() {
                 let url = endpoint.behavior == nil ? "http://127.0.0.1:\(downPort)/\(endpoint.name)" : receiver.url(endpoint.name)
-                _ = try store.addEndpoint(
+                // A millisecond apart, so they list in this order.
+                let at = now.addingTimeInterval(Double(index) / 1000)
+                _ = try await Operations(engine: engine, now: { at }).addEndpoint(
                     url: url,
                     changes: EndpointChanges(
                         description: endpoint.description, eventTypes: endpoint.events, maxInFlight: 16,
                         timeoutMilliseconds: endpoint.timeout),
-                    allowPrivateDestination: true, now: now.addingTimeInterval(Double(index) / 1000), by: actor)
+                    allowPrivateDestination: true, by: actor)
             }
         } else {
             // An existing demo database: point its endpoints at this run's receiver.
-            for existing in try store.endpoints() {
+            for existing in try await engine.endpoints() {
                 if let name = existing.url.split(separator: "/").last.map(String.init), routes[name] != nil {
-                    _ = try store.updateEndpoint(id: existing.id, changes: EndpointChanges(url: receiver.url(name)), by: actor)
+                    _ = try await Operations(engine: engine).updateEndpoint(
+                        id: existing.id, changes: EndpointChanges(url: receiver.url(name)), allowPrivateDestination: true,
+                        by: actor)
                 }
             }
         }

@@ -28,9 +28,9 @@ struct DatabaseOptions: ParsableArguments {
         return "hooktop.db"
     }
 
-    /// Opens the database; commands that only read pass `create: false`.
-    func open(readOnly: Bool = false, create: Bool = false) throws -> Store {
-        try Store(path: path, readOnly: readOnly, create: create)
+    /// Opens the log's engine; commands that only read pass `readOnly`, commands that set a log up pass `create`.
+    func open(readOnly: Bool = false, create: Bool = false) throws -> SQLiteEngine {
+        try SQLiteEngine(path: path, readOnly: readOnly, create: create)
     }
 }
 

@@ -36,6 +36,8 @@ public final class Dispatcher: Service, Sendable {
     /// Iterations to run, one after the other, by the task `run` starts.
     private let work: AsyncStream<Work>
     private let workQueue: AsyncStream<Work>.Continuation
+    /// The thread the iterations run on (not a cooperative one).
+    private let executor = QueueTaskExecutor(label: "hooktop.dispatcher")
 
     /// What the iteration task does next.
     private enum Work: Sendable {
@@ -102,7 +104,7 @@ public final class Dispatcher: Service, Sendable {
                     switch shared.withLock({ $0.machine.start(continuation) }) {
                     case .begin:
                         workQueue.yield(.begin)
-                        Task { await self.iterations() }
+                        Task(executorPreference: executor) { await self.iterations() }
                     case .resume(let continuation): continuation.resume()
                     }
                 }
@@ -150,7 +152,7 @@ public final class Dispatcher: Service, Sendable {
         case .none: break
         case .iterateNow: workQueue.yield(.iterate(generation: nil))
         case .iterateAfter(let delay, let generation):
-            Task { [workQueue] in
+            Task(executorPreference: executor) { [workQueue] in
                 try? await Task.sleep(for: delay)
                 workQueue.yield(.iterate(generation: generation))
             }

@@ -234,7 +234,7 @@ public final class WebhookSender: Sendable {
             for header in headers { request.headers.add(name: header.name, value: header.value) }
             request.body = .byteBuffer(ByteBuffer(string: body))
         } catch {
-            let (errorClass, message) = Self.classify(error)
+            let (errorClass, message) = TransportFailure.classify(error)
             return fail(errorClass, message)
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
@@ -284,9 +284,9 @@ public final class WebhookSender: Sendable {
         case let error?:
             if outcome.succeeded {
                 // The receiver accepted it; only reading the rest of the body failed.
-                outcome.responseBodyExcerpt = "(body not read: \(classify(error).1))"
+                outcome.responseBodyExcerpt = "(body not read: \(TransportFailure.classify(error).1))"
             } else {
-                (outcome.errorClass, outcome.errorMessage) = classify(error)
+                (outcome.errorClass, outcome.errorMessage) = TransportFailure.classify(error)
             }
         }
         return outcome
@@ -307,33 +307,6 @@ public final class WebhookSender: Sendable {
         var text = String(decoding: bytes.prefix(limit), as: UTF8.self)
         if cut { text += "\n… (truncated)" }
         return text
-    }
-
-    /// Maps a client error to an error class and a one-line message.
-    static func classify(_ error: any Error) -> (ErrorClass, String) {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout: return (.timeout, "connect timed out")
-            case .deadlineExceeded, .readTimeout, .writeTimeout: return (.timeout, "no response within the timeout")
-            case .tlsHandshakeTimeout: return (.tls, "TLS handshake timed out")
-            case .remoteConnectionClosed: return (.network, "connection closed by the receiver")
-            case .invalidURL, .emptyHost, .emptyScheme: return (.invalidURL, "invalid URL")
-            default: break
-            }
-        }
-        let text = String(describing: error)
-        let lower = text.lowercased()
-        if lower.contains("refused") { return (.connectRefused, "connection refused") }
-        if lower.contains("dns") || lower.contains("resolve") || lower.contains("unknown host")
-            || lower.contains("nodename") || lower.contains("name or service")
-        {
-            return (.dns, "cannot resolve host")
-        }
-        if lower.contains("ssl") || lower.contains("tls") || lower.contains("certificate") {
-            return (.tls, String(text.prefix(200)))
-        }
-        if lower.contains("timeout") || lower.contains("timed out") { return (.timeout, "timed out") }
-        return (.network, String(text.prefix(200)))
     }
 }
 

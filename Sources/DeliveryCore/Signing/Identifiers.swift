@@ -1,3 +1,5 @@
+import Foundation
+
 /// Random identifiers with a type prefix: `ep_…`, `msg_…`.
 public enum Identifier {
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -25,6 +27,20 @@ public enum Identifier {
             produced += 1
         }
         return result
+    }
+
+    /// `prefix` + `_` + the time in milliseconds (8 base62 characters, sorting as the time does) + `length - 8`
+    /// random characters: ids made later sort after earlier ones, so a unique index on them grows at its end
+    /// instead of touching a random page per insert (KSUID-style; 16 random characters carry 95 bits).
+    public static func makeOrdered(_ prefix: String, length: Int = 24, now: Date = Date()) -> String {
+        var time = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var stamp = [Character](repeating: "0", count: 8)
+        for index in stride(from: 7, through: 0, by: -1) {
+            stamp[index] = alphabet[Int(time % 62)]
+            time /= 62
+        }
+        let random = make(prefix, length: max(1, length - 8))
+        return prefix + "_" + String(stamp) + random.dropFirst(prefix.count + 1)
     }
 
     /// Whether `id` has the form of an identifier with `prefix`: `prefix` + `_` + 1 to 64 base62 characters

@@ -61,7 +61,7 @@ extension Store {
     /// Registers an endpoint. The URL's form is checked here; its destination by the caller's `DestinationPolicy`.
     /// - Parameter id: the endpoint's id (`ep_` + 1 to 64 letters or digits); a random one when `nil`.
     /// - Throws: `HooktopError.invalidInput` for a bad field or id, `conflict` when `id` is taken.
-    public func addEndpoint(
+    package func addEndpoint(
         url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
         allowPrivateDestination: Bool = false, id: String? = nil, now: Date = Date(), by actor: Actor
     ) throws -> Endpoint {
@@ -120,7 +120,7 @@ extension Store {
     }
 
     /// Applies `changes` to an endpoint.
-    public func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Actor) throws -> Endpoint {
+    func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Actor) throws -> Endpoint {
         try changes.validate()
         try write { db in
             let changed = try db.run(
@@ -142,7 +142,7 @@ extension Store {
     }
 
     /// Deletes an endpoint with its deliveries and their attempts.
-    public func removeEndpoint(id: String, now: Date = Date(), by actor: Actor) throws {
+    func removeEndpoint(id: String, now: Date = Date(), by actor: Actor) throws {
         try write { db in
             guard try db.run("DELETE FROM endpoints WHERE id = ?", [.text(id)]) == 1 else {
                 throw HooktopError.notFound("endpoint", id)
@@ -180,7 +180,7 @@ extension Store {
     }
 
     /// Replaces the signing secret; the previous one keeps signing (as a second signature) for `overlap`.
-    public func rotateSecret(
+    func rotateSecret(
         endpointId: String, newSecret: String? = nil, overlap: TimeInterval = 86400, now: Date = Date(), by actor: Actor
     ) throws -> Endpoint {
         let secret = newSecret ?? WebhookSignature.generateSecret()

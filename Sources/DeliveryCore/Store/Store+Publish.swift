@@ -88,7 +88,7 @@ extension Store {
             return PublishResult(message: existing, deliveryCount: 0, duplicate: true)
         }
         let message = Message(
-            id: request.id ?? Identifier.make("msg", length: 24), eventType: request.eventType,
+            id: request.id ?? Identifier.makeOrdered("msg", now: now), eventType: request.eventType,
             payload: request.payload, idempotencyKey: request.idempotencyKey, createdAt: now)
         do {
             try db.run(

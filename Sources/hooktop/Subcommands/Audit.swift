@@ -13,7 +13,7 @@ struct Audit: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard (1...10_000).contains(limit) else { throw HooktopError.invalid("--limit must be from 1 to 10000") }
-            let entries = try database.open(readOnly: true).auditEntries(objectId: object, limit: limit)
+            let entries = try await database.open(readOnly: true).auditEntries(objectId: object, limit: limit)
             if json {
                 for entry in entries { print(JSONRepresentation.encode(AuditLines.object(entry))) }
                 return

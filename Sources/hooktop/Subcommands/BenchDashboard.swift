@@ -34,19 +34,19 @@ struct BenchDashboard: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let start = DispatchTime.now().uptimeNanoseconds
-            let store = try database.open(readOnly: true, create: false)
+            let engine = try database.open(readOnly: true, create: false)
             let openMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
-            let console = OperatorConsole(operations: Operations(store: store))
+            let console = OperatorConsole(operations: Operations(engine: engine))
             var options = DashboardOptions(readOnly: true)
-            options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
+            options.databaseName = URL(fileURLWithPath: engine.location).lastPathComponent
             let benchmark = DashboardBenchmark(frames: frames, width: width, height: height, idleSeconds: idle)
             let result = await benchmark.run(log: console, options: options) { step in
                 if !json { FileHandle.standardError.write(Data("… \(step)\n".utf8)) }
             }
             if json {
-                printJSON(Self.json(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: store.path))
+                printJSON(Self.json(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: engine.location))
             } else {
-                printText(Self.table(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: store.path))
+                printText(Self.table(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: engine.location))
             }
         }
     }

@@ -13,7 +13,7 @@ struct DashboardCommand: ParsableCommand {
     func run() throws {
         let store: Store
         do {
-            store = try database.open(readOnly: readOnly, create: false)
+            store = try database.open(readOnly: readOnly, create: false).store
         } catch let error as HooktopError {
             fail(error.message)
         }

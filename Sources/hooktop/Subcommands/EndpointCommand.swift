@@ -30,8 +30,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 var withURL = changes
                 withURL.url = url
                 try withURL.validate()
-                let store = try database.open(create: true)
-                let endpoint = try await Operations(store: store).addEndpoint(
+                let endpoint = try await Operations(engine: database.open(create: true)).addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
@@ -46,7 +45,7 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let summaries = try database.open(readOnly: true).endpointSummaries(now: Date())
+                let summaries = try await database.open(readOnly: true).endpointSummaries(now: Date())
                 if json {
                     printJSON(summaries.map { summary -> [String: Any] in
                         var object = JSONRepresentation.endpoint(summary.endpoint, includeSecret: false)
@@ -73,8 +72,10 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let store = try database.open(readOnly: true)
-                let endpoint = try store.requireEndpoint(id: id)
+                let log = try database.open(readOnly: true)
+                guard let endpoint = try await log.endpoint(id: id) else {
+                    throw HooktopError.notFound("endpoint", id)
+                }
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)); return }
                 printText("id:          \(endpoint.id)")
                 printText("url:         \(endpoint.url)")
@@ -83,7 +84,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 printText("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
                 printText("secret:      \(endpoint.secret)")
                 printText("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
-                let actions = try store.auditEntries(objectId: endpoint.id, limit: 5)
+                let actions = try await log.auditEntries(objectId: endpoint.id, limit: 5)
                 if !actions.isEmpty {
                     printText("")
                     printText("recent operator actions:")
@@ -101,7 +102,7 @@ struct EndpointCommand: AsyncParsableCommand {
         /// Runs one operation on the endpoint and prints `<id> <done>`.
         func perform(_ done: String, _ operation: (Operations, String, Actor) async throws -> Void) async throws {
             try await reportingErrors {
-                try await operation(Operations(store: database.open()), id, .current(via: "cli"))
+                try await operation(Operations(engine: database.open()), id, .current(via: "cli"))
                 printText("\(id) \(done)")
             }
         }
@@ -140,7 +141,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                try await Operations(store: database.open()).removeEndpoint(id: id, by: .current(via: "cli"))
+                try await Operations(engine: database.open()).removeEndpoint(id: id, by: .current(via: "cli"))
                 printText("\(id) removed")
             }
         }
@@ -153,7 +154,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                let endpoint = try await Operations(store: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
+                let endpoint = try await Operations(engine: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
                 printText(endpoint.secret)
             }
         }

@@ -36,7 +36,7 @@ struct Publish: AsyncParsableCommand {
             }
             let request = PublishRequest(eventType: type, payload: payload, idempotencyKey: idempotencyKey)
             try request.validate()
-            let result = try await Operations(store: database.open()).publish(request)
+            let result = try await Operations(engine: database.open()).publish(request)
             if json {
                 printJSON(Self.object(result))
             } else {
@@ -76,7 +76,7 @@ struct Publish: AsyncParsableCommand {
             }
         }
         guard !events.isEmpty else { throw HooktopError.invalid("the batch file \(path) holds no events") }
-        let results = try await Operations(store: database.open()).publish(batch: events)
+        let results = try await Operations(engine: database.open()).publish(batch: events)
         if json {
             printJSON(results.map(Self.object))
         } else {
@@ -113,7 +113,7 @@ struct Deliveries: AsyncParsableCommand {
                 query.statuses = [value]
             }
             if let before { query.before = parseDeliveryID(before) }
-            let page = try database.open(readOnly: true).deliveries(query)
+            let page = try await database.open(readOnly: true).deliveries(query)
             if json { printJSON(page.map(JSONRepresentation.delivery)); return }
             printText(Table.render(
                 header: ["ID", "STATUS", "TYPE", "ENDPOINT", "ATTEMPTS", "LAST"],
@@ -144,9 +144,9 @@ struct Redeliver: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try database.open()
+            let engine = try database.open()
             if let endpoint, let since {
-                let count = try await Operations(store: store).recover(
+                let count = try await Operations(engine: engine).recover(
                     endpointId: endpoint, since: try SinceText.parse(since), by: .current(via: "cli"))
                 printText("queued \(count) deliveries to \(endpoint)")
                 return
@@ -157,7 +157,7 @@ struct Redeliver: AsyncParsableCommand {
             let id = parseDeliveryID(deliveryID ?? "")
             let outcome: RedeliveryOutcome
             do {
-                outcome = try await Operations(store: store, sender: sender).redeliver(deliveryId: id, by: .current(via: "cli"))
+                outcome = try await Operations(engine: engine, sender: sender).redeliver(deliveryId: id, by: .current(via: "cli"))
                 await sender.shutdown()
             } catch {
                 await sender.shutdown()
@@ -182,7 +182,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let id = parseDeliveryID(deliveryID)
-            try await Operations(store: database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
+            try await Operations(engine: database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
             printText("\(Identifier.formatDeliveryID(id)) cancelled")
         }
     }
@@ -199,7 +199,7 @@ struct Prune: AsyncParsableCommand {
             guard let seconds = DurationText.seconds(olderThan), seconds >= 3600 else {
                 throw HooktopError.invalid("--older-than must be a duration of at least 1h, like 30d")
             }
-            let removed = try await Operations(store: database.open()).prune(
+            let removed = try await Operations(engine: database.open()).prune(
                 before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
             printText("removed \(removed) delivered messages older than \(olderThan)")
         }

@@ -50,7 +50,7 @@ struct Receive: AsyncParsableCommand {
                 try await app.runService()
             } catch {
                 let text = "\(error)"
-                if text.contains("Address already in use") {
+                if isAddressInUse(error) {
                     throw HooktopError.invalid("cannot listen on \(listen): address already in use")
                 }
                 throw HooktopError.invalid("receive stopped: \(text)")

@@ -48,14 +48,14 @@ struct Serve: AsyncParsableCommand {
             }
             var logger = Logger(label: "hooktop")
             logger.logLevel = level
-            let store = try database.open(create: true)
-            let token = try APIToken.loadOrCreate(beside: store.path)
+            let engine = try database.open(create: true)
+            let token = try APIToken.loadOrCreate(beside: engine.location)
             var dispatcherConfiguration = Dispatcher.Configuration()
             if let retrySchedule { dispatcherConfiguration.retryPolicy = try RetryPolicy.parse(retrySchedule) }
             dispatcherConfiguration.maxInFlight = maxInFlight
             dispatcherConfiguration.autoDisableAfter = autoDisable
             let runtime = DeliveryRuntime(
-                store: store, allowPrivateDestinations: allowPrivateDestinations,
+                engine: engine, allowPrivateDestinations: allowPrivateDestinations,
                 configuration: dispatcherConfiguration, maxPayloadBytes: maxBodyBytes, logger: logger)
             var serverConfiguration = HookServer.Configuration()
             serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
             serverConfiguration.connections = connections
             let server = HookServer(
             operations: runtime.operations, token: token.value, configuration: serverConfiguration)
-            let path = store.path
+            let path = engine.location
             let app = server.application(
                 host: host, port: port, logger: logger,
                 onServerRunning: { channel in
@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 await runtime.shutdown()
                 let text = "\(error)"
-                if text.contains("Address already in use") {
+                if isAddressInUse(error) {
                     throw HooktopError(.invalidInput, "cannot listen on \(listen): address already in use")
                 }
                 throw HooktopError(.invalidInput, "serve stopped: \(text)")

@@ -10,10 +10,10 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try database.open(readOnly: true)
+            let log = try database.open(readOnly: true)
             let now = Date()
-            let overview = try store.overview(now: now)
-            let summaries = try store.endpointSummaries(now: now)
+            let overview = try await log.overview(now: now)
+            let summaries = try await log.endpointSummaries(now: now)
             if json {
                 printJSON([
                     "totals": JSONRepresentation.counts(overview.totals),

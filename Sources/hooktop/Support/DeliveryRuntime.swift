@@ -2,30 +2,30 @@ import DeliveryCore
 import Foundation
 import Logging
 
-/// The sender, dispatcher and operations that `serve` and `demo` run over one store.
+/// The sender, dispatcher and operations that `serve` runs over one engine.
 struct DeliveryRuntime: Sendable {
-    let store: Store
+    let engine: any DeliveryEngine
     let sender: WebhookSender
     let dispatcher: Dispatcher
     let operations: Operations
 
     init(
-        store: Store, allowPrivateDestinations: Bool, configuration: Dispatcher.Configuration,
+        engine: any DeliveryEngine, allowPrivateDestinations: Bool, configuration: Dispatcher.Configuration,
         maxPayloadBytes: Int = PublishLimits.defaultMaxPayloadBytes, logger: Logger
     ) {
         var senderConfiguration = WebhookSender.Configuration()
         senderConfiguration.allowPrivateDestinations = allowPrivateDestinations
-        self.store = store
+        self.engine = engine
         self.sender = WebhookSender(configuration: senderConfiguration)
-        let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+        let dispatcher = Dispatcher(log: engine, sender: sender, configuration: configuration, logger: logger)
         self.dispatcher = dispatcher
         self.operations = Operations(
-            store: store, sender: sender, retryPolicy: configuration.retryPolicy, maxPayloadBytes: maxPayloadBytes,
+            engine: engine, sender: sender, retryPolicy: configuration.retryPolicy, maxPayloadBytes: maxPayloadBytes,
             wake: { dispatcher.wake() })
     }
 
     func shutdown() async {
         await sender.shutdown()
-        store.checkpoint()
+        await engine.close()
     }
 }
