@@ -132,7 +132,7 @@ public struct HookServer: Sendable {
             logger: logger)
     }
 
-    private var actor: Actor { Actor.current(via: "api") }
+    private var actor: Principal { Principal.current(via: "api") }
 
     /// Liveness that tells the truth: 503 with the reason when the log does not take writes (a full disk), since
     /// every publish would fail then. Answered from a reading at most a second old, so probes cost no query.

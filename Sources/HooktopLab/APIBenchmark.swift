@@ -61,7 +61,7 @@ public struct APIBenchmark: Sendable {
 
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
         let sink = try await BenchSink.start()
-        let actor = Actor.current(via: "bench")
+        let actor = Principal.current(via: "bench")
         var logger = Logger(label: "hooktop.bench")
         logger.logLevel = .warning
         var configuration = Dispatcher.Configuration()

@@ -45,7 +45,7 @@ public struct DeliveryBenchmark: Sendable {
 
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
         let sink = try await BenchSink.start()
-        let actor = Actor.current(via: "bench")
+        let actor = Principal.current(via: "bench")
         let engine = SQLiteEngine(store: store)
         for _ in 0..<endpoints {
             _ = try await Operations(engine: engine).addEndpoint(

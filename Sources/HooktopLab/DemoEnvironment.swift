@@ -34,7 +34,7 @@ public final class DemoEnvironment: Sendable {
         var routes: [String: ReceiverBehavior] = [:]
         for endpoint in endpoints { if let behavior = endpoint.behavior { routes[endpoint.name] = behavior } }
         let receiver = try await ScriptedReceiver.start(routes: routes, keepRequests: false)
-        let actor = Actor.current(via: "demo")
+        let actor = Principal.current(via: "demo")
         let engine = SQLiteEngine(store: store)
         if try await engine.endpoints().isEmpty {
             let downPort = closedLocalPort()

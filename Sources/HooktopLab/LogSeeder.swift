@@ -12,7 +12,7 @@ public enum LogSeeder {
     ) throws {
         guard total > 0, endpointCount > 0 else { throw HooktopError.invalid("seed needs at least one delivery and one endpoint") }
         var random = SystemRandomNumberGenerator()
-        let actor = Actor.current(via: "seed")
+        let actor = Principal.current(via: "seed")
         var endpointIds: [String] = []
         for index in 0..<endpointCount {
             let endpoint = try store.addEndpoint(

@@ -764,7 +764,7 @@ struct StoreTests {
         let database = try TemporaryDatabase()
         let store = database.store
         let operations = Operations(store: store)
-        let actor = Actor(user: "alice", pid: 4242, via: "dashboard")
+        let actor = Principal(user: "alice", pid: 4242, via: "dashboard")
         let endpoint = try store.addEndpoint(url: "http://127.0.0.1:9/a", allowPrivateDestination: true, by: actor)
         _ = try store.updateEndpoint(id: endpoint.id, changes: EndpointChanges(description: "x"), by: actor)
         let first = try store.publish(eventType: "a.b", payload: "{}")
@@ -888,19 +888,19 @@ private struct OldDatabase {
 struct AuditOriginTests {
     @Test func theUserComesFromTheUserDatabaseNotTheEnvironment() {
         let expected = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
-        #expect(Actor.current(via: "cli").user == expected)
-        #expect(Actor.current(via: "dashboard").user == Actor.current(via: "api").user)
+        #expect(Principal.current(via: "cli").user == expected)
+        #expect(Principal.current(via: "dashboard").user == Principal.current(via: "api").user)
     }
 
     @Test func anSSHSessionIsRecordedWithItsClientAddress() {
-        #expect(Actor.origin(sshConnection: "10.0.0.5 52311 10.0.0.1 22") == "ssh 10.0.0.5 port 52311")
-        #expect(Actor.origin(sshConnection: nil) == nil)
-        #expect(Actor.origin(sshConnection: "garbage") == nil)
+        #expect(Principal.origin(sshConnection: "10.0.0.5 52311 10.0.0.1 22") == "ssh 10.0.0.5 port 52311")
+        #expect(Principal.origin(sshConnection: nil) == nil)
+        #expect(Principal.origin(sshConnection: "garbage") == nil)
     }
 
     @Test func theAuditKeepsOriginAndTerminal() throws {
         let database = try TemporaryDatabase()
-        let actor = Actor(user: "alice", pid: 7, via: "dashboard", origin: "ssh 10.0.0.5 port 52311", tty: "/dev/pts/3")
+        let actor = Principal(user: "alice", pid: 7, via: "dashboard", origin: "ssh 10.0.0.5 port 52311", tty: "/dev/pts/3")
         let endpoint = try database.store.addEndpoint(url: "http://127.0.0.1:9/a", allowPrivateDestination: true, by: actor)
         let entry = try #require(try database.store.auditEntries(objectId: endpoint.id).first)
         #expect(entry.origin == "ssh 10.0.0.5 port 52311")

@@ -20,7 +20,7 @@ public final class TemporaryDatabase: Sendable {
 }
 
 /// The actor recorded for test actions.
-public let testActor = Actor(user: "tester", pid: 1, via: "test")
+public let testActor = Principal(user: "tester", pid: 1, via: "test")
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
 /// - Returns: whether it held.

@@ -20,14 +20,14 @@ public struct DashboardOptions: Sendable {
     /// Use colours when the terminal has them; `false` forces monochrome. Default: `true` unless `NO_COLOR` is set.
     public var colors: Bool
     /// Who the audit table records for actions. Default: the current user, via `dashboard`.
-    public var actor: Actor
+    public var actor: Principal
 
     public init(
         databaseName: String = "hooktop.db", readOnly: Bool = false, mouse: Bool = false,
         stderrLogPath: String? = nil, pollInterval: TimeInterval = 0.15, pageSize: Int = 200,
         timeZone: TimeZone = .current,
         colors: Bool = ProcessInfo.processInfo.environment["NO_COLOR"].map { $0.isEmpty } ?? true,
-        actor: Actor = .current(via: "dashboard")
+        actor: Principal = .current(via: "dashboard")
     ) {
         self.databaseName = databaseName
         self.readOnly = readOnly

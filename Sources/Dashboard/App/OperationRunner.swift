@@ -4,12 +4,12 @@ import Foundation
 /// Carries out operation effects off the UI thread, posting each result back as an action.
 struct OperationRunner: Sendable {
     let log: any DeliveryLogReader & DeliveryOperations
-    let actor: Actor
+    let actor: Principal
     let mailbox: Mailbox
     /// Called after an operation so the loader refreshes at once.
     let changed: @Sendable () -> Void
 
-    func perform(_ operation: Operation) {
+    func perform(_ operation: OperatorAction) {
         Task.detached { [self] in
             let result = await run(operation)
             mailbox.post(.operationFinished(operation, result))
@@ -30,7 +30,7 @@ struct OperationRunner: Sendable {
     }
 
     /// Runs one operation through `DeliveryOperations`.
-    func run(_ operation: Operation) async -> Result<OperationOutcome, OperationError> {
+    func run(_ operation: OperatorAction) async -> Result<OperationOutcome, OperationError> {
         do {
             switch operation {
             case .pause(let id): try await log.pause(endpointId: id, by: actor)

@@ -22,7 +22,7 @@ extension DashboardState {
                 return refuse("select an endpoint in the Endpoints view (1) first")
             }
             let question: String
-            let operation: Operation
+            let operation: OperatorAction
             if status == .disabled {
                 question = "Enable \(endpointName(endpointId)) (\(endpointId))? Held deliveries will be sent."
                 operation = .enable(endpointId: endpointId)
@@ -60,13 +60,13 @@ extension DashboardState {
         return []
     }
 
-    private mutating func start(_ operation: Operation) -> [Effect] {
+    private mutating func start(_ operation: OperatorAction) -> [Effect] {
         say("\(describe(operation))…", .info, for: 30)
         return [.perform(operation)]
     }
 
     /// `pause Acme billing`: an operation as the footer names it.
-    func describe(_ operation: Operation) -> String {
+    func describe(_ operation: OperatorAction) -> String {
         switch operation {
         case .pause(let id): "pause \(endpointName(id))"
         case .resume(let id): "resume \(endpointName(id))"
@@ -212,7 +212,7 @@ extension DashboardState {
     }
 
     /// An operation's result arrived.
-    mutating func finished(_ operation: Operation, _ result: Result<OperationOutcome, OperationError>) {
+    mutating func finished(_ operation: OperatorAction, _ result: Result<OperationOutcome, OperationError>) {
         switch result {
         case .failure(let error):
             say("\(describe(operation)) failed: \(Sanitizer.line(error.message))", .error)

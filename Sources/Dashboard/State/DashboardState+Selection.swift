@@ -3,7 +3,7 @@ import Foundation
 
 extension DashboardState {
     /// The selected row of the current view, if any (none while the selected row has left the list).
-    public var selectedRow: Row? {
+    public var selectedRow: ListRow? {
         let rows = self.rows
         guard !rows.isEmpty, !list.lost else { return nil }
         let index = min(max(0, list.selectedIndex), rows.count - 1)
@@ -98,7 +98,7 @@ extension DashboardState {
     }
 
     /// A cursor that starts the next page halfway into the current one, so the selected row stays loaded.
-    private func nextPageCursor(_ rows: [Row]) -> PageCursor? {
+    private func nextPageCursor(_ rows: [ListRow]) -> PageCursor? {
         let size = options.pageSize
         switch view {
         case .deliveries:

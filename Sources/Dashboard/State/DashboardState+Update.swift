@@ -283,14 +283,14 @@ extension DashboardState {
             guard expandedGroup == key else { return }
             expandedGroup = nil
             var list = self.list
-            list.selectedKey = Row.group(group, expanded: false).key
+            list.selectedKey = ListRow.group(group, expanded: false).key
             self.list = list
             syncSelection()
         }
     }
 }
 
-extension Row {
+extension ListRow {
     /// The failure group this row belongs to.
     public var group: FailureGroup? {
         switch self {
@@ -302,7 +302,7 @@ extension Row {
 
 extension DashboardState {
     /// The id `y` copies for a row: `dlv_42`, `ep_…`, `msg_…`; a failure group's endpoint.
-    static func copyableId(_ row: Row) -> String {
+    static func copyableId(_ row: ListRow) -> String {
         switch row {
         case .endpoint(let s): s.endpoint.id
         case .delivery(let d), .groupDelivery(_, let d): Identifier.formatDeliveryID(d.id)

@@ -18,7 +18,7 @@ public enum Action: Sendable {
     case key(Key)
     case command(Command)
     case dataLoaded(DataSnapshot)
-    case operationFinished(Operation, Result<OperationOutcome, OperationError>)
+    case operationFinished(OperatorAction, Result<OperationOutcome, OperationError>)
     case recoverableCounted(endpointId: String, since: Date, Result<Int, OperationError>)
     case clock(Date)
     case resize(width: Int, height: Int)

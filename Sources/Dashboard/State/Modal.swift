@@ -50,7 +50,7 @@ public struct LineEditor: Sendable, Equatable {
 /// A confirmation: what will happen (naming the count), and the operation run on `y`/Enter.
 public struct Confirmation: Sendable, Equatable {
     public var question: String
-    public var operation: Operation
+    public var operation: OperatorAction
 }
 
 /// What sits on top of the view and takes the keys first.

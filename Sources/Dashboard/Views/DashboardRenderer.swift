@@ -57,7 +57,7 @@ public enum DashboardRenderer {
         }
     }
 
-    private static func drawList(_ state: DashboardState, rows: [Row], y: Int, height: Int, into grid: inout CellGrid) {
+    private static func drawList(_ state: DashboardState, rows: [ListRow], y: Int, height: Int, into grid: inout CellGrid) {
         let list = state.list
         let columns: [Column] =
             switch state.view {

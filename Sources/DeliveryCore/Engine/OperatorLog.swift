@@ -9,23 +9,23 @@ public protocol OperatorLog: Sendable {
     func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>]
     func addEndpoint(
         url: String, changes: EndpointChanges, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date,
-        by actor: Actor
+        by actor: Principal
     ) async throws -> Endpoint
-    func updateEndpoint(id: String, changes: EndpointChanges, now: Date, by actor: Actor) async throws -> Endpoint
-    func removeEndpoint(id: String, now: Date, by actor: Actor) async throws
+    func updateEndpoint(id: String, changes: EndpointChanges, now: Date, by actor: Principal) async throws -> Endpoint
+    func removeEndpoint(id: String, now: Date, by actor: Principal) async throws
     /// Sets an endpoint's status, refused with `conflict` (`advice` saying what to do) when it is `refusing`.
     /// Returns false when it already had the status.
     @discardableResult
     func setEndpointStatus(
         id: String, _ status: EndpointStatus, reason: String?, action: String, refusing: EndpointStatus?,
-        advice: String, now: Date, by actor: Actor
+        advice: String, now: Date, by actor: Principal
     ) async throws -> Bool
-    func rotateSecret(endpointId: String, now: Date, by actor: Actor) async throws -> Endpoint
+    func rotateSecret(endpointId: String, now: Date, by actor: Principal) async throws -> Endpoint
     /// Queues a delivery for a manual attempt now.
-    func queueRedelivery(deliveryId: Int64, now: Date, by actor: Actor) async throws
+    func queueRedelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws
     /// Queues an endpoint's dead deliveries since `since` and what it missed while disabled; returns the count.
-    func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Actor) async throws -> Int
-    func cancelDelivery(deliveryId: Int64, now: Date, by actor: Actor) async throws
+    func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Principal) async throws -> Int
+    func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws
     /// Deletes fully delivered messages older than `before`; returns how many.
-    func prune(before: Date, now: Date, by actor: Actor) async throws -> Int
+    func prune(before: Date, now: Date, by actor: Principal) async throws -> Int
 }

@@ -314,59 +314,17 @@ public enum RedeliveryOutcome: Sendable, Equatable {
     case performed(Attempt)
 }
 
-/// Who performed an operator action, for the audit table.
-public struct Actor: Sendable, Equatable {
-    public var user: String
-    public var pid: Int
-    /// `cli`, `dashboard`, `api`.
-    public var via: String
-    /// Where the operator came from: the SSH client's address (`SSH_CONNECTION`), nil for a local session.
-    public var origin: String?
-    /// The terminal the action was taken on (`/dev/pts/3`), nil without one.
-    public var tty: String?
-
-    public init(user: String, pid: Int, via: String, origin: String? = nil, tty: String? = nil) {
-        self.user = user
-        self.pid = pid
-        self.via = via
-        self.origin = origin
-        self.tty = tty
-    }
-
-    /// The current OS user and process.
-    /// The operator of this process: the OS user by the user database (the same name from the dashboard, the CLI
-    /// and the API, whatever the environment says), the SSH client's address and the terminal.
-    public static func current(via: String) -> Actor {
-        let origin = origin(sshConnection: ProcessInfo.processInfo.environment["SSH_CONNECTION"])
-        let tty = isatty(0) != 0 ? ttyname(0).map { String(cString: $0) } : nil
-        return Actor(user: osUser(), pid: Int(getpid()), via: via, origin: origin, tty: tty)
-    }
-
-    /// `ssh 10.0.0.5 port 52311` from `SSH_CONNECTION` (`client-ip client-port server-ip server-port`).
-    static func origin(sshConnection text: String?) -> String? {
-        guard let parts = text?.split(separator: " "), parts.count >= 2 else { return nil }
-        return "ssh \(Sanitizer.line(String(parts[0]))) port \(Sanitizer.line(String(parts[1])))"
-    }
-
-    /// The effective user's name from the user database, `uid N` when it has none.
-    static func osUser() -> String {
-        let uid = geteuid()
-        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
-        return String(cString: name)
-    }
-}
-
 /// The operator actions, each audited; the dashboard, the CLI and the HTTP API all go through these.
 public protocol DeliveryOperations: Sendable {
-    func pause(endpointId: String, by actor: Actor) async throws
-    func resume(endpointId: String, by actor: Actor) async throws
-    func disable(endpointId: String, reason: String, by actor: Actor) async throws
-    func enable(endpointId: String, by actor: Actor) async throws
+    func pause(endpointId: String, by actor: Principal) async throws
+    func resume(endpointId: String, by actor: Principal) async throws
+    func disable(endpointId: String, reason: String, by actor: Principal) async throws
+    func enable(endpointId: String, by actor: Principal) async throws
     /// Sends one delivery again (any status but in flight), as a `manual` attempt.
-    func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome
+    func redeliver(deliveryId: Int64, by actor: Principal) async throws -> RedeliveryOutcome
     /// Queues every dead delivery of the endpoint since `since`, and every message it missed while disabled.
     /// - Returns: how many deliveries were queued.
-    func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int
+    func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int
     /// Cancels a pending or retrying delivery.
-    func cancel(deliveryId: Int64, by actor: Actor) async throws
+    func cancel(deliveryId: Int64, by actor: Principal) async throws
 }

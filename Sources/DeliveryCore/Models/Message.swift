@@ -22,7 +22,7 @@ public struct Message: Sendable, Equatable, Codable, Identifiable {
 /// A message with how its fan-out is going.
 public struct MessageSummary: Sendable, Equatable {
     public var message: Message
-    /// Row position in the log, the keyset cursor for paging.
+    /// SQLiteRow position in the log, the keyset cursor for paging.
     public var sequence: Int64
     public var deliveryCount: Int
     public var delivered: Int

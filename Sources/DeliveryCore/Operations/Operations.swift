@@ -106,7 +106,7 @@ public struct Operations: DeliveryOperations {
     /// - Throws: `invalidInput`, `destinationRefused`, or `conflict` when `id` is taken.
     public func addEndpoint(
         url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
-        allowPrivateDestination: Bool = false, id: String? = nil, by actor: Actor
+        allowPrivateDestination: Bool = false, id: String? = nil, by actor: Principal
     ) async throws -> Endpoint {
         var checked = changes
         checked.url = url
@@ -120,7 +120,7 @@ public struct Operations: DeliveryOperations {
 
     /// Applies `changes` to an endpoint; a new URL's destination is checked first.
     public func updateEndpoint(
-        id: String, changes: EndpointChanges, allowPrivateDestination: Bool = false, by actor: Actor
+        id: String, changes: EndpointChanges, allowPrivateDestination: Bool = false, by actor: Principal
     ) async throws -> Endpoint {
         try changes.validate()
         if let url = changes.url { try await Self.checkDestination(url, allowPrivate: allowPrivateDestination) }
@@ -129,7 +129,7 @@ public struct Operations: DeliveryOperations {
     }
 
     /// Deletes an endpoint with its deliveries and their attempts.
-    public func removeEndpoint(id: String, by actor: Actor) async throws {
+    public func removeEndpoint(id: String, by actor: Principal) async throws {
         let at = now()
         try await engine.removeEndpoint(id: id, now: at, by: actor)
     }
@@ -145,22 +145,22 @@ public struct Operations: DeliveryOperations {
 
     // MARK: - Endpoint status
 
-    public func pause(endpointId: String, by actor: Actor) async throws {
+    public func pause(endpointId: String, by actor: Principal) async throws {
         try await setStatus(endpointId, .paused, action: "endpoint.pause", refusing: .disabled, "enable it before pausing", by: actor)
     }
 
-    public func resume(endpointId: String, by actor: Actor) async throws {
+    public func resume(endpointId: String, by actor: Principal) async throws {
         try await setStatus(endpointId, .active, action: "endpoint.resume", refusing: .disabled, "use enable for a disabled endpoint", by: actor)
         wake()
     }
 
-    public func disable(endpointId: String, reason: String, by actor: Actor) async throws {
+    public func disable(endpointId: String, reason: String, by actor: Principal) async throws {
         try await setStatus(
             endpointId, .disabled, reason: reason.isEmpty ? "disabled by \(actor.user)" : reason,
             action: "endpoint.disable", by: actor)
     }
 
-    public func enable(endpointId: String, by actor: Actor) async throws {
+    public func enable(endpointId: String, by actor: Principal) async throws {
         try await setStatus(endpointId, .active, action: "endpoint.enable", by: actor)
         wake()
     }
@@ -168,14 +168,14 @@ public struct Operations: DeliveryOperations {
     /// Sets an endpoint's status; refused (`conflict`) when it has the status `refused`.
     private func setStatus(
         _ endpointId: String, _ status: EndpointStatus, reason: String? = nil, action: String,
-        refusing refused: EndpointStatus? = nil, _ advice: String = "", by actor: Actor
+        refusing refused: EndpointStatus? = nil, _ advice: String = "", by actor: Principal
     ) async throws {
         try await engine.setEndpointStatus(
             id: endpointId, status, reason: reason, action: action, refusing: refused, advice: advice, now: now(),
             by: actor)
     }
 
-    public func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome {
+    public func redeliver(deliveryId: Int64, by actor: Principal) async throws -> RedeliveryOutcome {
         let at = now()
         try await engine.queueRedelivery(deliveryId: deliveryId, now: at, by: actor)
         let alive = try await engine.workers().contains { $0.isAlive(now: at) }
@@ -207,20 +207,20 @@ public struct Operations: DeliveryOperations {
         return .performed(attempt)
     }
 
-    public func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int {
+    public func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int {
         let at = now()
         let count = try await engine.queueRecovery(endpointId: endpointId, since: since, now: at, by: actor)
         wake()
         return count
     }
 
-    public func cancel(deliveryId: Int64, by actor: Actor) async throws {
+    public func cancel(deliveryId: Int64, by actor: Principal) async throws {
         let at = now()
         try await engine.cancelDelivery(deliveryId: deliveryId, now: at, by: actor)
     }
 
     /// Replaces an endpoint's secret, keeping the old one signing for 24 hours.
-    public func rotateSecret(endpointId: String, by actor: Actor) async throws -> Endpoint {
+    public func rotateSecret(endpointId: String, by actor: Principal) async throws -> Endpoint {
         let at = now()
         return try await engine.rotateSecret(endpointId: endpointId, now: at, by: actor)
     }
@@ -228,7 +228,7 @@ public struct Operations: DeliveryOperations {
     /// Deletes messages older than `before` whose every delivery was delivered; messages with any failing, dead,
     /// waiting or cancelled delivery are kept.
     /// - Returns: how many messages were removed.
-    public func prune(before: Date, by actor: Actor) async throws -> Int {
+    public func prune(before: Date, by actor: Principal) async throws -> Int {
         try await engine.prune(before: before, now: now(), by: actor)
     }
 }

@@ -40,25 +40,25 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
         try await log.auditEntries(objectId: objectId, limit: limit)
     }
 
-    public func pause(endpointId: String, by actor: Actor) async throws {
+    public func pause(endpointId: String, by actor: Principal) async throws {
         try await operations.pause(endpointId: endpointId, by: actor)
     }
-    public func resume(endpointId: String, by actor: Actor) async throws {
+    public func resume(endpointId: String, by actor: Principal) async throws {
         try await operations.resume(endpointId: endpointId, by: actor)
     }
-    public func disable(endpointId: String, reason: String, by actor: Actor) async throws {
+    public func disable(endpointId: String, reason: String, by actor: Principal) async throws {
         try await operations.disable(endpointId: endpointId, reason: reason, by: actor)
     }
-    public func enable(endpointId: String, by actor: Actor) async throws {
+    public func enable(endpointId: String, by actor: Principal) async throws {
         try await operations.enable(endpointId: endpointId, by: actor)
     }
-    public func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome {
+    public func redeliver(deliveryId: Int64, by actor: Principal) async throws -> RedeliveryOutcome {
         try await operations.redeliver(deliveryId: deliveryId, by: actor)
     }
-    public func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int {
+    public func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int {
         try await operations.recover(endpointId: endpointId, since: since, by: actor)
     }
-    public func cancel(deliveryId: Int64, by actor: Actor) async throws {
+    public func cancel(deliveryId: Int64, by actor: Principal) async throws {
         try await operations.cancel(deliveryId: deliveryId, by: actor)
     }
 }

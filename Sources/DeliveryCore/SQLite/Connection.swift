@@ -79,23 +79,23 @@ final class Connection {
     }
 
     /// Runs `sql` and maps each row.
-    func query<T>(_ sql: String, _ arguments: [SQLValue] = [], _ map: (Row) throws -> T) throws -> [T] {
+    func query<T>(_ sql: String, _ arguments: [SQLValue] = [], _ map: (SQLiteRow) throws -> T) throws -> [T] {
         let statement = try prepare(sql)
         try statement.bind(arguments)
         var results: [T] = []
         while try statement.step() {
-            results.append(try map(Row(statement: statement)))
+            results.append(try map(SQLiteRow(statement: statement)))
         }
         return results
     }
 
     /// The first row of `sql`, mapped, or nil.
-    func queryOne<T>(_ sql: String, _ arguments: [SQLValue] = [], _ map: (Row) throws -> T) throws -> T? {
+    func queryOne<T>(_ sql: String, _ arguments: [SQLValue] = [], _ map: (SQLiteRow) throws -> T) throws -> T? {
         let statement = try prepare(sql)
         try statement.bind(arguments)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
-        return try map(Row(statement: statement))
+        return try map(SQLiteRow(statement: statement))
     }
 
     /// A single integer (e.g. a COUNT or a PRAGMA), or 0.

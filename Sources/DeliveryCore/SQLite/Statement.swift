@@ -98,7 +98,7 @@ final class Statement {
 extension Statement: Sendable {}
 
 /// The current row of a statement, read by column index.
-struct Row {
+struct SQLiteRow {
     let statement: Statement
 
     func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement.handle, index) == SQLITE_NULL }

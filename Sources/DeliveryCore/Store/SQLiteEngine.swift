@@ -80,7 +80,7 @@ public final class SQLiteEngine: DeliveryEngine {
     }
     public func addEndpoint(
         url: String, changes: EndpointChanges, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date,
-        by actor: Actor
+        by actor: Principal
     ) async throws -> Endpoint {
         try await run {
             try $0.addEndpoint(
@@ -88,34 +88,34 @@ public final class SQLiteEngine: DeliveryEngine {
                 now: now, by: actor)
         }
     }
-    public func updateEndpoint(id: String, changes: EndpointChanges, now: Date, by actor: Actor) async throws -> Endpoint {
+    public func updateEndpoint(id: String, changes: EndpointChanges, now: Date, by actor: Principal) async throws -> Endpoint {
         try await run { try $0.updateEndpoint(id: id, changes: changes, now: now, by: actor) }
     }
-    public func removeEndpoint(id: String, now: Date, by actor: Actor) async throws {
+    public func removeEndpoint(id: String, now: Date, by actor: Principal) async throws {
         try await run { try $0.removeEndpoint(id: id, now: now, by: actor) }
     }
     public func setEndpointStatus(
         id: String, _ status: EndpointStatus, reason: String?, action: String, refusing: EndpointStatus?,
-        advice: String, now: Date, by actor: Actor
+        advice: String, now: Date, by actor: Principal
     ) async throws -> Bool {
         try await run {
             try $0.setEndpointStatus(
                 id: id, status, reason: reason, action: action, refusing: refusing, advice: advice, now: now, by: actor)
         }
     }
-    public func rotateSecret(endpointId: String, now: Date, by actor: Actor) async throws -> Endpoint {
+    public func rotateSecret(endpointId: String, now: Date, by actor: Principal) async throws -> Endpoint {
         try await run { try $0.rotateSecret(endpointId: endpointId, now: now, by: actor) }
     }
-    public func queueRedelivery(deliveryId: Int64, now: Date, by actor: Actor) async throws {
+    public func queueRedelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws {
         try await run { try $0.queueRedelivery(deliveryId: deliveryId, now: now, by: actor) }
     }
-    public func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Actor) async throws -> Int {
+    public func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Principal) async throws -> Int {
         try await run { try $0.queueRecovery(endpointId: endpointId, since: since, now: now, by: actor) }
     }
-    public func cancelDelivery(deliveryId: Int64, now: Date, by actor: Actor) async throws {
+    public func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws {
         try await run { try $0.cancelDelivery(deliveryId: deliveryId, now: now, by: actor) }
     }
-    public func prune(before: Date, now: Date, by actor: Actor) async throws -> Int {
+    public func prune(before: Date, now: Date, by actor: Principal) async throws -> Int {
         try await run { try $0.prune(before: before, now: now, by: actor) }
     }
 

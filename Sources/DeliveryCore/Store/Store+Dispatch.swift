@@ -281,7 +281,7 @@ extension Store {
         _ db: Connection, _ attempts: [String: AttemptRules.EndpointAttempts], autoDisableAfter: TimeInterval?,
         now: Date
     ) throws {
-        let system = Actor(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
+        let system = Principal(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
         for (endpointId, seen) in attempts {
             guard
                 let current = try db.queryOne(

@@ -47,7 +47,7 @@ extension Store {
         previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at
         """
 
-    static func endpoint(_ row: Row) -> Endpoint {
+    static func endpoint(_ row: SQLiteRow) -> Endpoint {
         let types = row.text(5)
         return Endpoint(
             id: row.text(0), url: row.text(1), description: row.text(2),
@@ -63,7 +63,7 @@ extension Store {
     /// - Throws: `HooktopError.invalidInput` for a bad field or id, `conflict` when `id` is taken.
     package func addEndpoint(
         url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
-        allowPrivateDestination: Bool = false, id: String? = nil, now: Date = Date(), by actor: Actor
+        allowPrivateDestination: Bool = false, id: String? = nil, now: Date = Date(), by actor: Principal
     ) throws -> Endpoint {
         var changes = changes
         changes.url = url
@@ -120,7 +120,7 @@ extension Store {
     }
 
     /// Applies `changes` to an endpoint.
-    func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Actor) throws -> Endpoint {
+    func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Principal) throws -> Endpoint {
         try changes.validate()
         try write { db in
             let changed = try db.run(
@@ -142,7 +142,7 @@ extension Store {
     }
 
     /// Deletes an endpoint with its deliveries and their attempts.
-    func removeEndpoint(id: String, now: Date = Date(), by actor: Actor) throws {
+    func removeEndpoint(id: String, now: Date = Date(), by actor: Principal) throws {
         try write { db in
             guard try db.run("DELETE FROM endpoints WHERE id = ?", [.text(id)]) == 1 else {
                 throw HooktopError.notFound("endpoint", id)
@@ -155,7 +155,7 @@ extension Store {
     @discardableResult
     func setEndpointStatus(
         id: String, _ status: EndpointStatus, reason: String?, action: String, refusing: EndpointStatus? = nil,
-        advice: String = "", now: Date, by actor: Actor
+        advice: String = "", now: Date, by actor: Principal
     ) throws -> Bool {
         try write { db in
             guard let current = try db.queryOne("SELECT status FROM endpoints WHERE id = ?", [.text(id)], { $0.text(0) })
@@ -181,7 +181,7 @@ extension Store {
 
     /// Replaces the signing secret; the previous one keeps signing (as a second signature) for `overlap`.
     func rotateSecret(
-        endpointId: String, newSecret: String? = nil, overlap: TimeInterval = 86400, now: Date = Date(), by actor: Actor
+        endpointId: String, newSecret: String? = nil, overlap: TimeInterval = 86400, now: Date = Date(), by actor: Principal
     ) throws -> Endpoint {
         let secret = newSecret ?? WebhookSignature.generateSecret()
         _ = try WebhookSignature.key(fromSecret: secret)
@@ -199,7 +199,7 @@ extension Store {
 
     static func audit(
         _ db: Connection, _ action: String, _ objectType: String, _ objectId: String, _ detail: String,
-        _ actor: Actor, _ now: Date
+        _ actor: Principal, _ now: Date
     ) throws {
         try db.run(
             """
@@ -276,7 +276,7 @@ extension Store {
         return Dictionary(entries.map { ($0.objectId, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    static func auditEntry(_ row: Row) -> AuditEntry {
+    static func auditEntry(_ row: SQLiteRow) -> AuditEntry {
         AuditEntry(
             at: row.date(0), action: row.text(1), objectType: row.text(2), objectId: row.text(3), detail: row.text(4),
             user: row.text(5), pid: row.int(6), via: row.text(7), origin: row.optionalText(8), tty: row.optionalText(9))

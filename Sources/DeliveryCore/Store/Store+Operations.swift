@@ -3,7 +3,7 @@ import Foundation
 extension Store {
     /// Queues a delivery for a manual attempt now.
     /// - Throws: `notFound`, or `conflict` when it is in flight or its endpoint is paused or disabled.
-    func queueRedelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
+    func queueRedelivery(deliveryId: Int64, now: Date, by actor: Principal) throws {
         try write { db in
             guard
                 let (status, endpointStatus, endpointId) = try db.queryOne(
@@ -38,7 +38,7 @@ extension Store {
 
     /// Queues every dead delivery of the endpoint created since `since`, and creates deliveries for the messages
     /// it never received (while disabled). Returns how many were queued.
-    func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Actor) throws -> Int {
+    func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Principal) throws -> Int {
         try write { db in
             guard
                 let endpoint = try db.queryOne(
@@ -95,7 +95,7 @@ extension Store {
     }
 
     /// Cancels a waiting delivery.
-    func cancelDelivery(deliveryId: Int64, now: Date, by actor: Actor) throws {
+    func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) throws {
         try write { db in
             guard
                 let (status, endpointId) = try db.queryOne(
@@ -118,7 +118,7 @@ extension Store {
     /// Deletes messages older than `before` whose every delivery was delivered, with their deliveries and attempts.
     /// Messages with any failing, dead, waiting or cancelled delivery are kept. Works in batches.
     /// - Returns: how many messages were removed.
-    func prune(before: Date, now: Date = Date(), by actor: Actor) throws -> Int {
+    func prune(before: Date, now: Date = Date(), by actor: Principal) throws -> Int {
         var total = 0
         while true {
             let removed = try write { db in

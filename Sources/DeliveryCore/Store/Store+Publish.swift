@@ -15,7 +15,7 @@ public enum PublishLimits {
 extension Store {
     static let messageColumns = "id, event_type, payload, idempotency_key, created_at"
 
-    static func message(_ row: Row, offset: Int32 = 0) -> Message {
+    static func message(_ row: SQLiteRow, offset: Int32 = 0) -> Message {
         Message(
             id: row.text(offset), eventType: row.text(offset + 1), payload: row.text(offset + 2),
             idempotencyKey: row.optionalText(offset + 3), createdAt: row.date(offset + 4))

@@ -7,7 +7,7 @@ extension Store {
         d.last_error, d.last_error_class, d.last_latency_ms, d.created_at, d.updated_at, d.manual_count
         """
 
-    static func delivery(_ row: Row) -> Delivery {
+    static func delivery(_ row: SQLiteRow) -> Delivery {
         Delivery(
             id: row.int64(0), messageId: row.text(1), endpointId: row.text(2), eventType: row.text(3),
             status: DeliveryStatus(rawValue: row.text(4)) ?? .dead, attemptCount: row.int(5),
@@ -251,7 +251,7 @@ extension Store {
         response_headers, response_body, error_class, error_message
         """
 
-    static func attempt(_ row: Row) -> Attempt {
+    static func attempt(_ row: SQLiteRow) -> Attempt {
         Attempt(
             id: row.int64(0), deliveryId: row.int64(1), number: row.int(2),
             trigger: AttemptTrigger(rawValue: row.text(3)) ?? .scheduled, startedAt: row.date(4),

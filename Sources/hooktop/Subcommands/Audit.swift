@@ -36,7 +36,7 @@ enum AuditLines {
     /// ISO 8601 times in the local offset, the operator, where from, the action and its object.
     static func table(_ entries: [AuditEntry]) -> String {
         let style = Date.ISO8601FormatStyle(timeZone: .current)
-        return Table.render(
+        return TextTable.render(
             header: ["AT", "WHO", "FROM", "VIA", "ACTION", "OBJECT", "DETAIL"],
             rows: entries.map { entry in
                 [

@@ -54,7 +54,7 @@ struct EndpointCommand: AsyncParsableCommand {
                     })
                     return
                 }
-                printText(Table.render(
+                printText(TextTable.render(
                     header: ["ID", "STATUS", "QUEUE", "DEAD", "URL"],
                     rows: summaries.map {
                         [$0.endpoint.id, $0.endpoint.status.rawValue, "\($0.counts.queued)", "\($0.counts.dead)",
@@ -100,7 +100,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument(help: "The endpoint id (ep_...).") var id: String
 
         /// Runs one operation on the endpoint and prints `<id> <done>`.
-        func perform(_ done: String, _ operation: (Operations, String, Actor) async throws -> Void) async throws {
+        func perform(_ done: String, _ operation: (Operations, String, Principal) async throws -> Void) async throws {
             try await reportingErrors {
                 try await operation(Operations(engine: database.open()), id, .current(via: "cli"))
                 printText("\(id) \(done)")
@@ -162,7 +162,7 @@ struct EndpointCommand: AsyncParsableCommand {
 }
 
 /// Plain aligned columns for terminal output.
-enum Table {
+enum TextTable {
     static func render(header: [String], rows: [[String]]) -> String {
         // Cells are sanitised first, so that the widths are those of what is printed.
         let all = ([header] + rows).map { $0.map(Sanitizer.line) }

@@ -115,7 +115,7 @@ struct Deliveries: AsyncParsableCommand {
             if let before { query.before = parseDeliveryID(before) }
             let page = try await database.open(readOnly: true).deliveries(query)
             if json { printJSON(page.map(JSONRepresentation.delivery)); return }
-            printText(Table.render(
+            printText(TextTable.render(
                 header: ["ID", "STATUS", "TYPE", "ENDPOINT", "ATTEMPTS", "LAST"],
                 rows: page.map {
                     [Identifier.formatDeliveryID($0.id), $0.status.rawValue, $0.eventType, $0.endpointId,

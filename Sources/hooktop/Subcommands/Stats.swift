@@ -37,7 +37,7 @@ struct Stats: AsyncParsableCommand {
             printText("last 5 min: \(overview.recent.attempts) attempts, success \(percent(overview.recent.successRate)), p50 \(ms(overview.recent.p50Milliseconds)), p95 \(ms(overview.recent.p95Milliseconds))")
             printText("dispatcher: \(overview.liveWorker(now: now).map { "alive (pid \($0.pid) on \($0.host))" } ?? "none alive")")
             printText("")
-            printText(Table.render(
+            printText(TextTable.render(
                 header: ["ENDPOINT", "STATUS", "SUCCESS", "P50", "P95", "QUEUE", "DEAD", "URL"],
                 rows: summaries.map {
                     [$0.endpoint.id, $0.endpoint.status.rawValue, percent($0.recent.successRate),

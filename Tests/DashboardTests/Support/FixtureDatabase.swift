@@ -78,7 +78,7 @@ extension FixtureDatabase {
     struct Builder {
         let store: Store
         var random = SeededGenerator(seed: 20_261_130)
-        let actor = Actor(user: "ops", pid: 4300, via: "cli")
+        let actor = Principal(user: "ops", pid: 4300, via: "cli")
 
         func at(_ offset: TimeInterval) -> Date { FixtureDatabase.now.addingTimeInterval(offset) }
 

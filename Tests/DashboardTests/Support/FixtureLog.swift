@@ -377,27 +377,27 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         }
     }
 
-    func pause(endpointId: String, by actor: Actor) async throws {
+    func pause(endpointId: String, by actor: Principal) async throws {
         try setStatus(endpointId, .paused)
         record("pause \(endpointId)")
     }
 
-    func resume(endpointId: String, by actor: Actor) async throws {
+    func resume(endpointId: String, by actor: Principal) async throws {
         try setStatus(endpointId, .active)
         record("resume \(endpointId)")
     }
 
-    func disable(endpointId: String, reason: String, by actor: Actor) async throws {
+    func disable(endpointId: String, reason: String, by actor: Principal) async throws {
         try setStatus(endpointId, .disabled)
         record("disable \(endpointId)")
     }
 
-    func enable(endpointId: String, by actor: Actor) async throws {
+    func enable(endpointId: String, by actor: Principal) async throws {
         try setStatus(endpointId, .active)
         record("enable \(endpointId)")
     }
 
-    func redeliver(deliveryId: Int64, by actor: Actor) async throws -> RedeliveryOutcome {
+    func redeliver(deliveryId: Int64, by actor: Principal) async throws -> RedeliveryOutcome {
         record("redeliver \(deliveryId)")
         if redeliveryPerforms {
             return .performed(
@@ -411,12 +411,12 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         return .queued(deliveryId: deliveryId)
     }
 
-    func recover(endpointId: String, since: Date, by actor: Actor) async throws -> Int {
+    func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int {
         record("recover \(endpointId) since \(Int(since.timeIntervalSince1970))")
         return try recoverableCount(endpointId: endpointId, since: since)
     }
 
-    func cancel(deliveryId: Int64, by actor: Actor) async throws {
+    func cancel(deliveryId: Int64, by actor: Principal) async throws {
         record("cancel \(deliveryId)")
     }
 }

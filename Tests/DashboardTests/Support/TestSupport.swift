@@ -10,7 +10,7 @@ enum Fixture {
     static func options(readOnly: Bool = false) -> DashboardOptions {
         DashboardOptions(
             databaseName: "fixture.db", readOnly: readOnly, pageSize: 200, timeZone: utc, colors: false,
-            actor: Actor(user: "test", pid: 1, via: "dashboard"))
+            actor: Principal(user: "test", pid: 1, via: "dashboard"))
     }
 
     /// A state over `log`, loaded, on `view`, at `width`×`height`.

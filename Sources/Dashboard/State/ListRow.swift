@@ -2,7 +2,7 @@ import DeliveryCore
 import Foundation
 
 /// One selectable line of a list view.
-public enum Row: Sendable, Equatable {
+public enum ListRow: Sendable, Equatable {
     case endpoint(EndpointSummary)
     case delivery(Delivery)
     case group(FailureGroup, expanded: Bool)
@@ -41,9 +41,9 @@ public enum Row: Sendable, Equatable {
 
 extension DashboardState {
     /// The rows of the current view after client-side filtering and sorting: what is drawn and what moves select.
-    public var rows: [Row] { rows(for: view) }
+    public var rows: [ListRow] { rows(for: view) }
 
-    public func rows(for view: ViewKind) -> [Row] {
+    public func rows(for view: ViewKind) -> [ListRow] {
         let filter = filters[view] ?? FilterQuery()
         switch view {
         case .endpoints:
@@ -53,11 +53,11 @@ extension DashboardState {
                     && filter.matches(
                         text: [e.id, e.url, endpointName(e.id), e.status.rawValue].joined(separator: " "))
             }
-            return sortEndpoints(kept).map(Row.endpoint)
+            return sortEndpoints(kept).map(ListRow.endpoint)
         case .deliveries:
-            return filterDeliveries(deliveries, filter).map(Row.delivery)
+            return filterDeliveries(deliveries, filter).map(ListRow.delivery)
         case .retryQueue:
-            return filterDeliveries(retryQueue, filter).map(Row.delivery)
+            return filterDeliveries(retryQueue, filter).map(ListRow.delivery)
         case .failures:
             let groups = failureGroups.filter { g in
                 (filter.endpointId.map { g.endpointId == $0 } ?? true)
@@ -65,7 +65,7 @@ extension DashboardState {
                         text: [g.endpointId, endpointName(g.endpointId), g.endpointURL, g.label, g.lastError ?? ""]
                             .joined(separator: " "))
             }
-            var rows: [Row] = []
+            var rows: [ListRow] = []
             for group in sortGroups(groups) {
                 let expanded = expandedGroup == Self.groupKey(group)
                 rows.append(.group(group, expanded: expanded))
@@ -79,7 +79,7 @@ extension DashboardState {
             return messages.filter { m in
                 filter.matches(eventType: m.message.eventType) && (filter.messageId.map { m.message.id == $0 } ?? true)
                     && filter.matches(text: m.message.id + " " + m.message.eventType)
-            }.map(Row.message)
+            }.map(ListRow.message)
         }
     }
 

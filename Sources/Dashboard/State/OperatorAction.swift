@@ -2,7 +2,7 @@ import DeliveryCore
 import Foundation
 
 /// An operator action, performed off the UI thread through `DeliveryOperations`.
-public enum Operation: Sendable, Equatable {
+public enum OperatorAction: Sendable, Equatable {
     case pause(endpointId: String)
     case resume(endpointId: String)
     /// Pause or resume, whichever applies (when the dashboard has not loaded the endpoint's status).
@@ -43,7 +43,7 @@ public enum Effect: Sendable, Equatable {
     /// Repaint every cell (Ctrl-L).
     case redrawAll
     /// Run an operation; its result comes back as `.operationFinished`.
-    case perform(Operation)
+    case perform(OperatorAction)
     /// Count what `recover` would send; the count comes back as `.recoverableCounted`.
     case countRecoverable(endpointId: String, since: Date)
     /// Show this text in the operator's `$PAGER`.
