@@ -2,7 +2,8 @@ import DeliveryCore
 import Foundation
 import Synchronization
 
-/// What `/healthz` reports, read from the log at most once a second however often probes come.
+/// What `/healthz` reports: the dispatcher's liveness read from the log at most once a second however often probes
+/// come, and whether the log takes writes (the last write's outcome and the free space, no query) on every probe.
 final class HealthCache: Sendable {
     struct Reading: Sendable {
         /// A dispatcher with a fresh heartbeat, if any.
@@ -22,11 +23,14 @@ final class HealthCache: Sendable {
     /// The latest reading, taken anew when older than `maximumAge`.
     func current() async throws -> Reading {
         let now = ContinuousClock.now
-        if let reading = cached.withLock({ $0 }), now - reading.at < Self.maximumAge { return reading }
+        let problem = await engine.writeProblem()
+        if var reading = cached.withLock({ $0 }), now - reading.at < Self.maximumAge {
+            reading.writeProblem = problem
+            return reading
+        }
         let date = Date()
         let reading = Reading(
-            liveWorker: try await engine.workers().first { $0.isAlive(now: date) },
-            writeProblem: await engine.writeProblem(), at: now)
+            liveWorker: try await engine.workers().first { $0.isAlive(now: date) }, writeProblem: problem, at: now)
         cached.withLock { $0 = reading }
         return reading
     }

@@ -2,55 +2,55 @@ import DeliveryCore
 import Foundation
 import Hummingbird
 
-/// A parsed JSON object body with typed field access that reports 422 for wrong types.
+/// A request body scanned once, with typed field access that reports 422 for wrong types.
 struct JSONBody {
-    let object: [String: Any]
+    let scanner: JSONScanner
+    /// The top-level members; a key given twice keeps its last value, as JSON readers do.
+    let fields: [String: JSONScanner.Value]
 
-    /// Reads and parses the body, at most `limit` bytes.
+    /// Reads and scans the body, at most `limit` bytes; no body reads as an empty object.
     /// - Throws: 413 over the limit, 400 for malformed JSON or a non-object.
     static func read(_ request: Request, limit: Int) async throws -> JSONBody {
-        let buffer = try await RequestBody.collect(request, limit: limit)
-        if buffer.readableBytes == 0 { return JSONBody(object: [:]) }
-        let data = Data(buffer.readableBytesView)
-        guard let parsed = try? JSONSerialization.jsonObject(with: data) else {
-            throw APIError.badJSON("request body is not valid JSON")
-        }
-        guard let object = parsed as? [String: Any] else { throw APIError.badJSON("request body must be a JSON object") }
-        return JSONBody(object: object)
+        let body = try await ScannedBody.read(request, limit: limit)
+        var fields: [String: JSONScanner.Value] = [:]
+        for (key, value) in try body.scanner.members(of: body.root) { fields[key] = value }
+        return JSONBody(scanner: body.scanner, fields: fields)
+    }
+
+    /// The field, nil when absent or null.
+    private func value(_ key: String) -> JSONScanner.Value? {
+        guard let value = fields[key], value.kind != .null else { return nil }
+        return value
     }
 
     func string(_ key: String, required: Bool = false) throws -> String? {
-        guard let value = object[key], !(value is NSNull) else {
+        guard let value = value(key) else {
             if required { throw APIError.invalid("\(key) is required") }
             return nil
         }
-        guard let string = value as? String else { throw APIError.invalid("\(key) must be a string") }
-        return string
+        guard value.kind == .string else { throw APIError.invalid("\(key) must be a string") }
+        return try scanner.string(value)
     }
 
     func int(_ key: String) throws -> Int? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        if value is String || value is [Any] || value is [String: Any] {
-            throw APIError.invalid("\(key) must be an integer")
-        }
-        guard let double = value as? Double, double.isFinite, double == double.rounded(), abs(double) < 1e15 else {
-            throw APIError.invalid("\(key) must be an integer")
-        }
-        return Int(double)
+        guard let value = value(key) else { return nil }
+        guard let number = scanner.integer(value) else { throw APIError.invalid("\(key) must be an integer") }
+        return number
     }
 
     func bool(_ key: String) throws -> Bool? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let flag = value as? Bool else { throw APIError.invalid("\(key) must be true or false") }
-        return flag
+        guard let value = value(key) else { return nil }
+        guard value.kind == .bool else { throw APIError.invalid("\(key) must be true or false") }
+        return scanner.text(value) == "true"
     }
 
     func strings(_ key: String) throws -> [String]? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let list = value as? [Any], list.allSatisfy({ $0 is String }) else {
+        guard let value = value(key) else { return nil }
+        let elements = value.kind == .array ? try scanner.elements(of: value) : []
+        guard value.kind == .array, elements.allSatisfy({ $0.kind == .string }) else {
             throw APIError.invalid("\(key) must be an array of strings")
         }
-        return list.compactMap { $0 as? String }
+        return try elements.map { try scanner.string($0) }
     }
 }
 
