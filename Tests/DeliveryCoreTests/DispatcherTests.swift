@@ -217,12 +217,13 @@ struct DispatcherTests {
             _ = try store.addTestEndpoint(receiver.url("huge"), timeoutMilliseconds: 5000)
             try await withSender { sender in
                 try await withDispatcher(store, sender: sender) { _ in
-                    let started = ContinuousClock.now
                     let published = try store.publish(eventType: "a.b", payload: "{}")
                     let delivery = try await finished(store, published.message.id)
-                    #expect(ContinuousClock.now - started < .seconds(5))
                     #expect(delivery.status == .delivered)
                     let attempt = try #require(try store.attempts(deliveryId: delivery.id).first)
+                    // Cut short, not read to the end or to the 5 s timeout: the exchange's own duration, which the
+                    // test's scheduling on a busy machine cannot stretch.
+                    #expect(attempt.durationMilliseconds < 5000)
                     let excerpt = try #require(attempt.responseBodyExcerpt)
                     #expect(excerpt.hasSuffix("(truncated)"))
                     #expect(excerpt.utf8.count <= 4096 + 32)

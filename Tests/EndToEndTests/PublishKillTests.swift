@@ -24,21 +24,23 @@ struct PublishKillTests {
 
         var serve = try await ServeProcess.start(executable, database: database.path)
         let acknowledged = AcknowledgedIDs()
-        // Twelve clients publish as fast as answers come: eight one event per request, four ten per batch.
-        let clients = (0..<12).map { client in
+        // Eight clients publish concurrently, each a request every 10 ms: five one event per request, three ten per
+        // batch (paced, so the rest of the suite running beside this test keeps its share of the machine).
+        let clients = (0..<8).map { client in
             Task { [port = serve.port, token = serve.token] in
                 var sent = 0
                 while !Task.isCancelled {
-                    let batch = client >= 8
+                    let batch = client >= 5
                     let ids = try? await Self.publish(
                         port: port, token: token, client: client, first: sent, batch: batch)
                     guard let ids else { return }  // the daemon is gone: unanswered events promise nothing
                     acknowledged.add(ids)
                     sent += ids.count
+                    try? await Task.sleep(for: .milliseconds(10))
                 }
             }
         }
-        let enough = await eventually(timeout: .seconds(60)) { acknowledged.count >= 1500 }
+        let enough = await eventually(timeout: .seconds(60)) { acknowledged.count >= 600 }
         #expect(enough)
         serve.child.signal(SIGKILL)
         #expect(await serve.child.waitForExit(timeout: .seconds(10)) != 0)
