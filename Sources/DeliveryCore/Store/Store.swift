@@ -14,7 +14,7 @@ public final class Store: @unchecked Sendable {
     public let isReadOnly: Bool
     private let connection: Connection
     private let lock = NSLock()
-    /// The thread `offload` runs work on.
+    /// The thread `offload` runs work on: the engine's own.
     private let queue = DispatchQueue(label: "hooktop.store")
     /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
     /// Guarded by `lock`.
@@ -215,16 +215,6 @@ public final class Store: @unchecked Sendable {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { continuation.resume(with: Result { try body() }) }
         }
-    }
-
-    /// Runs `body` on the store's own thread, after `delay` when given: the dispatcher's iterations.
-    func enqueue(after delay: Duration? = nil, _ body: @escaping @Sendable () -> Void) {
-        guard let delay, delay > .zero else {
-            queue.async(execute: body)
-            return
-        }
-        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds)), execute: body)
     }
 
     /// A number that changes whenever any process commits to the database.

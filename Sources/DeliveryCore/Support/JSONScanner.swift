@@ -190,52 +190,37 @@ public struct JSONScanner {
         guard index < bytes.count else { throw Failure(reason: "unexpected end of JSON", offset: index) }
         let start = index
         switch bytes[index] {
-        case UInt8(ascii: "{"):
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
             guard depth < Self.maxDepth else { throw Failure(reason: "JSON nested too deeply", offset: index) }
+            let isObject = bytes[index] == UInt8(ascii: "{")
+            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let kind: Kind = isObject ? .object : .array
             index = skipWhitespace(index + 1)
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            if index < bytes.count, bytes[index] == close {
                 index += 1
-                return Value(kind: .object, range: start..<index)
+                return Value(kind: kind, range: start..<index)
             }
             while true {
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
-                    throw Failure(reason: "expected a string key", offset: index)
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                        throw Failure(reason: "expected a string key", offset: index)
+                    }
+                    try scanString(&index)
+                    index = skipWhitespace(index)
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                        throw Failure(reason: "expected ':' after a key", offset: index)
+                    }
+                    index = skipWhitespace(index + 1)
                 }
-                try scanString(&index)
-                index = skipWhitespace(index)
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
-                    throw Failure(reason: "expected ':' after a key", offset: index)
-                }
-                index = skipWhitespace(index + 1)
                 _ = try scanValue(&index, depth: depth + 1)
                 index = skipWhitespace(index)
                 guard index < bytes.count else { throw Failure(reason: "unexpected end of JSON", offset: index) }
-                if bytes[index] == UInt8(ascii: "}") {
+                if bytes[index] == close {
                     index += 1
-                    return Value(kind: .object, range: start..<index)
+                    return Value(kind: kind, range: start..<index)
                 }
                 guard bytes[index] == UInt8(ascii: ",") else {
-                    throw Failure(reason: "expected ',' or '}'", offset: index)
-                }
-                index = skipWhitespace(index + 1)
-            }
-        case UInt8(ascii: "["):
-            guard depth < Self.maxDepth else { throw Failure(reason: "JSON nested too deeply", offset: index) }
-            index = skipWhitespace(index + 1)
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return Value(kind: .array, range: start..<index)
-            }
-            while true {
-                _ = try scanValue(&index, depth: depth + 1)
-                index = skipWhitespace(index)
-                guard index < bytes.count else { throw Failure(reason: "unexpected end of JSON", offset: index) }
-                if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return Value(kind: .array, range: start..<index)
-                }
-                guard bytes[index] == UInt8(ascii: ",") else {
-                    throw Failure(reason: "expected ',' or ']'", offset: index)
+                    throw Failure(reason: isObject ? "expected ',' or '}'" : "expected ',' or ']'", offset: index)
                 }
                 index = skipWhitespace(index + 1)
             }

@@ -35,7 +35,6 @@ struct Publish: AsyncParsableCommand {
                 payload = String(decoding: contents, as: UTF8.self)
             }
             let request = PublishRequest(eventType: type, payload: payload, idempotencyKey: idempotencyKey)
-            try request.validate()
             let result = try await Operations(engine: database.open()).publish(request)
             if json {
                 printJSON(Self.object(result))
@@ -76,7 +75,8 @@ struct Publish: AsyncParsableCommand {
             }
         }
         guard !events.isEmpty else { throw HooktopError.invalid("the batch file \(path) holds no events") }
-        let results = try await Operations(engine: database.open()).publish(batch: events)
+        // Each line was scanned and checked above: recorded without reading the payloads again.
+        let results = try await Operations(engine: database.open()).publish(scanned: events)
         if json {
             printJSON(results.map(Self.object))
         } else {
