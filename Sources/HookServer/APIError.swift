@@ -76,24 +76,38 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Requires `Authorization: Bearer <token>` on every request but those to the public routes, matched exactly by
 /// method and raw path (`GET /healthz`): anything else, whatever route it would reach, needs the token.
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String
-    /// `"GET /healthz"`-style keys of the routes that need no token.
-    let publicRoutes: Set<String>
+    /// The token's bytes.
+    let token: [UInt8]
+    /// Paths of the routes that need no token, by method.
+    let publicRoutes: [HTTPRequest.Method: Set<String>]
+
+    init(token: String, publicRoutes: [(HTTPRequest.Method, String)]) {
+        self.token = Array(token.utf8)
+        self.publicRoutes = Dictionary(grouping: publicRoutes, by: \.0).mapValues { Set($0.map(\.1)) }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if publicRoutes.contains("\(request.method) \(request.uri.path)") { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            Self.constantTimeEquals(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), token)
-        else { throw APIError(.unauthorized, "unauthorized", "missing or wrong bearer token") }
+        if let paths = publicRoutes[request.method], paths.contains(request.uri.path) {
+            return try await next(request, context)
+        }
+        guard let header = request.headers[.authorization], Self.bearerMatches(header, token) else {
+            throw APIError(.unauthorized, "unauthorized", "missing or wrong bearer token")
+        }
         return try await next(request, context)
     }
 
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    /// Whether `header` is `Bearer <token>` (spaces and tabs around the token allowed), compared in constant time.
+    static func bearerMatches(_ header: String, _ token: [UInt8]) -> Bool {
+        let prefix = "Bearer ".utf8
+        var bytes = Substring(header).utf8[...]
+        guard bytes.starts(with: prefix) else { return false }
+        bytes = bytes.dropFirst(prefix.count)
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        while let first = bytes.first, blank(first) { bytes = bytes.dropFirst() }
+        while let last = bytes.last, blank(last) { bytes = bytes.dropLast() }
+        guard bytes.count == token.count else { return false }
+        return zip(bytes, token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

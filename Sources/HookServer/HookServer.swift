@@ -106,7 +106,7 @@ public struct HookServer: Sendable {
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(
             BearerAuthMiddleware(
-                token: token, publicRoutes: Set(Self.routes.filter(\.isPublic).map { "\($0.method) \($0.path)" })))
+                token: token, publicRoutes: Self.routes.filter(\.isPublic).map { ($0.method, $0.path) }))
         for route in Self.routes {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await route.handler(self, request, context)

@@ -54,18 +54,18 @@ extension Store {
             outcomes.reserveCapacity(groups.count)
             var moves = StatusMoves()
             for group in groups {
-                try db.execute("SAVEPOINT publish_group")
+                try db.run("SAVEPOINT publish_group")
                 var groupMoves = StatusMoves()
                 do {
                     let results = try group.map { request in
                         try Self.insert(request, endpoints: endpoints, moves: &groupMoves, db: db, now: now)
                     }
-                    try db.execute("RELEASE publish_group")
+                    try db.run("RELEASE publish_group")
                     moves.merge(groupMoves)
                     outcomes.append(.success(results))
                 } catch let error as HooktopError {
-                    try db.execute("ROLLBACK TO publish_group")
-                    try db.execute("RELEASE publish_group")
+                    try db.run("ROLLBACK TO publish_group")
+                    try db.run("RELEASE publish_group")
                     outcomes.append(.failure(error))
                 }
             }

@@ -46,7 +46,7 @@ struct Serve: AsyncParsableCommand {
             guard (1024...(64 << 20)).contains(maxBodyBytes) else {
                 throw HooktopError.invalid("--max-body-bytes must be from 1024 to 67108864")
             }
-            var logger = Logger(label: "hooktop")
+            var logger = Logger(label: "hooktop", factory: DeferredMetadataLogHandler.init(label:))
             logger.logLevel = level
             let engine = try database.open(create: true)
             let token = try APIToken.loadOrCreate(beside: engine.location)
