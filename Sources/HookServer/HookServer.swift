@@ -160,11 +160,12 @@ public struct HookServer: Sendable {
     }
 
     func createEndpoint(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: 64 * 1024)
+        let body = try await JSONBody.read(request, limit: EndpointBody.maxBytes)
         guard let url = try body.string("url", required: true) else { throw APIError.invalid("url is required") }
-        let changes = EndpointChanges(
+        var changes = EndpointChanges(
             description: try body.string("description"), eventTypes: try body.strings("event_types"),
             maxInFlight: try body.int("max_in_flight"), timeoutMilliseconds: try body.int("timeout_ms"))
+        try EndpointBody.connectionChanges(body, into: &changes)
         let endpoint = try await operations.addEndpoint(
             url: url, changes: changes, secret: try body.string("secret"),
             allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
@@ -172,11 +173,12 @@ public struct HookServer: Sendable {
     }
 
     func updateEndpoint(_ id: String, _ request: Request) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: 64 * 1024)
-        let changes = EndpointChanges(
+        let body = try await JSONBody.read(request, limit: EndpointBody.maxBytes)
+        var changes = EndpointChanges(
             url: try body.string("url"), description: try body.string("description"),
             eventTypes: try body.strings("event_types"), maxInFlight: try body.int("max_in_flight"),
             timeoutMilliseconds: try body.int("timeout_ms"))
+        try EndpointBody.connectionChanges(body, into: &changes)
         let endpoint = try await operations.updateEndpoint(
             id: id, changes: changes, allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
         return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
@@ -195,6 +197,9 @@ public struct HookServer: Sendable {
             let body = try await JSONBody.read(request, limit: 16 * 1024)
             try await operations.disable(endpointId: id, reason: try body.string("reason") ?? "", by: actor)
         case "enable": try await operations.enable(endpointId: id, by: actor)
+        case "test":
+            let outcome = try await operations.testEndpoint(id: id, by: actor)
+            return jsonResponse(JSONRepresentation.ping(outcome))
         case "rotate-secret":
             let endpoint = try await operations.rotateSecret(endpointId: id, by: actor)
             return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))

@@ -44,6 +44,19 @@ struct JSONBody {
         return scanner.text(value) == "true"
     }
 
+    /// Whether the field is given as `null` (which clears a setting).
+    func isNull(_ key: String) -> Bool { fields[key]?.kind == .null }
+
+    /// An object of strings, in the order given; nil when absent or null.
+    func stringMap(_ key: String) throws -> [(String, String)]? {
+        guard let value = value(key) else { return nil }
+        guard value.kind == .object else { throw APIError.invalid("\(key) must be an object of strings") }
+        return try scanner.members(of: value).map { name, member in
+            guard member.kind == .string else { throw APIError.invalid("\(key).\(name) must be a string") }
+            return (name, try scanner.string(member))
+        }
+    }
+
     func strings(_ key: String) throws -> [String]? {
         guard let value = value(key) else { return nil }
         let elements = value.kind == .array ? try scanner.elements(of: value) : []

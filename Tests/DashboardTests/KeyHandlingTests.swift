@@ -415,6 +415,22 @@ import Testing
         #expect(state.message?.kind == .error)
     }
 
+    /// `t` pings the selected endpoint (or a delivery's); the answer shows in the footer.
+    @Test func testPingReportsTheAnswerInTheFooter() async {
+        var state = await Fixture.state()
+        #expect(state.press(.char("t")) == [.perform(.testPing(endpointId: "ep_billing"))])
+        _ = state.update(
+            .operationFinished(.testPing(endpointId: "ep_billing"), .success(.pinged(status: 204, milliseconds: 12, error: nil))))
+        #expect(state.message?.text == "ping Billing: HTTP 204 in 12 ms")
+        #expect(state.message?.kind == .success)
+        _ = state.update(
+            .operationFinished(
+                .testPing(endpointId: "ep_billing"),
+                .success(.pinged(status: nil, milliseconds: 40, error: "tls: certificate signed by an unknown authority"))))
+        #expect(state.message?.text == "ping Billing: tls: certificate signed by an unknown authority in 40 ms")
+        #expect(state.message?.kind == .error)
+    }
+
     @Test func disableAsksAndYAccepts() async {
         var state = await Fixture.state()
         #expect(state.press(.char("d")).isEmpty)

@@ -37,6 +37,24 @@ import Testing
         }
     }
 
+    /// The detail names an endpoint's own headers and credential, the credential masked.
+    @Test func detailShowsConnectionSettingsWithTheCredentialMasked() async {
+        let log = FixtureLog()
+        var state = await Fixture.state(log, view: .deliveries, width: 120, height: 40)
+        while state.selectedRow?.delivery?.id != 1008 { state.press(.char("j")) }
+        let endpointId = state.selectedRow?.delivery?.endpointId ?? ""
+        log.setConnection(
+            endpointId,
+            ConnectionSettings(
+                headers: [Header(name: "X-Team", value: "payments")], credential: .bearer(token: "tok_SECRETabcdefgh3f"),
+                caPEM: "pem", retrySchedule: RetryPolicy(delays: [10, 60])))
+        state.press(.enter)
+        await state.reload(from: log)
+        let screen = DashboardRenderer.render(state).text()
+        #expect(screen.contains("sends     headers X-Team; Bearer tok_…3f; own CA; retries 10s,1m"), "\(screen)")
+        #expect(!screen.contains("SECRET"))
+    }
+
     @Test func detailWithJSONResponse() async {
         let log = FixtureLog()
         var state = await Fixture.state(log, view: .deliveries, width: 100, height: 40)

@@ -15,8 +15,8 @@ public struct ServeProcess {
                      "--log-level", "warning"] + arguments
         let child = prefix.isEmpty
             ? try ChildProcess(executable, serve) : try ChildProcess(prefix[0], Array(prefix.dropFirst()) + [executable] + serve)
-        guard let output = await child.waitFor("listening on http://127.0.0.1:"),
-            let line = output.split(separator: "\n").first(where: { $0.contains("listening on") }),
+        guard let output = await child.waitFor("hooktop serve: listening on http://127.0.0.1:"),
+            let line = output.split(separator: "\n").first(where: { $0.contains("hooktop serve: listening on") }),
             let port = Int((line.split(separator: "127.0.0.1:").last ?? "").prefix { $0.isNumber })
         else { throw ServeError(message: "serve did not start: \(child.text)") }
         let databasePath = String(line.split(separator: "database ").last ?? "")

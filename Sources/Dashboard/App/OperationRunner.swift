@@ -51,6 +51,12 @@ struct OperationRunner: Sendable {
             case .recover(let id, let since):
                 return .success(.recovered(try await log.recover(endpointId: id, since: since, by: actor)))
             case .cancel(let id): try await log.cancel(deliveryId: id, by: actor)
+            case .testPing(let id):
+                let outcome = try await log.testEndpoint(id: id, by: actor)
+                return .success(
+                    .pinged(
+                        status: outcome.responseStatus, milliseconds: outcome.durationMilliseconds,
+                        error: outcome.succeeded ? nil : (outcome.errorMessage ?? outcome.summary)))
             }
             return .success(.done)
         } catch let error as HooktopError {

@@ -39,6 +39,9 @@ extension DashboardState {
         case .recover:
             guard let endpointId = targetEndpointId else { return refuse("select an endpoint or a delivery first") }
             modal = .recoverSince(endpointId: endpointId, editor: LineEditor("1h"))
+        case .testPing:
+            guard let endpointId = targetEndpointId else { return refuse("select an endpoint first") }
+            return start(.testPing(endpointId: endpointId))
         case .cancelRetry:
             guard let delivery = targetDelivery else { return refuse("select a delivery first") }
             guard DeliveryStatus.waiting.contains(delivery.status) else {
@@ -74,6 +77,7 @@ extension DashboardState {
         case .disable(let id): "disable \(endpointName(id))"
         case .enable(let id): "enable \(endpointName(id))"
         case .recover(let id, _): "recover \(endpointName(id))"
+        case .testPing(let id): "ping \(endpointName(id))"
         case .redeliver, .cancel: operation.summary
         }
     }
@@ -234,6 +238,10 @@ extension DashboardState {
                     recoveryWatch = RecoveryWatch(endpointId: endpointId, startedAt: now, lastChange: now, lastSent: 0)
                 }
             }
+        case .success(.pinged(let status, let milliseconds, let error)):
+            let answer = status.map { "HTTP \($0)" } ?? error ?? "no answer"
+            let ok = status.map { (200..<300).contains($0) } ?? false
+            say("\(describe(operation)): \(Sanitizer.line(answer)) in \(milliseconds) ms", ok ? .success : .error, for: 10)
         case .success(.done):
             let text: String
             switch operation {
@@ -243,7 +251,7 @@ extension DashboardState {
             case .disable(let id): text = "disabled \(endpointName(id))"
             case .enable(let id): text = "enabled \(endpointName(id))"
             case .cancel(let id): text = "cancelled the retry of #\(id)"
-            case .redeliver, .recover: text = "\(describe(operation)) done"
+            case .redeliver, .recover, .testPing: text = "\(describe(operation)) done"
             }
             say(text, .success)
         }

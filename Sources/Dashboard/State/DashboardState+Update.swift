@@ -120,7 +120,7 @@ extension DashboardState {
             quitting = true
             return [.quit]
         case .redraw: return [.redrawAll]
-        case .pause, .disable, .redeliver, .recover, .cancelRetry:
+        case .pause, .disable, .redeliver, .recover, .cancelRetry, .testPing:
             return request(command)
         case .previousAttempt, .nextAttempt: break
         case .nextMatch, .previousMatch:

@@ -40,6 +40,8 @@ public enum Command: Sendable, Equatable {
     case toggleFollow, follow
     case filter, cycleSort, help, quit, redraw
     case pause, disable, redeliver, recover, cancelRetry
+    /// `t`: send the selected endpoint a test ping.
+    case testPing
     case previousAttempt, nextAttempt
     /// `o`: the detail's request and response in `$PAGER`. `y`: copy the selected id.
     case openInPager, copyId

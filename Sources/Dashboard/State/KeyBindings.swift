@@ -37,6 +37,7 @@ public enum KeyBindings {
             case "r": return .redeliver
             case "R": return .recover
             case "x": return .cancelRetry
+            case "t": return .testPing
             case "A": return .audit
             case "n": return .nextMatch
             case "N": return .previousMatch
@@ -100,6 +101,9 @@ public enum KeyBindings {
         Entry(
             keys: "d", help: "disable / enable the endpoint (confirm)", footer: "disable", views: [.endpoints],
             detail: false),
+        Entry(
+            keys: "t", help: "test ping the endpoint (hooktop.ping; answer in the footer)",
+            footer: nil, views: [.endpoints], detail: false),
         Entry(
             keys: "r", help: "redeliver the selected delivery", footer: "redeliver", views: deliveryViews, detail: true),
         Entry(

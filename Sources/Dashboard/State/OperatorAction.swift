@@ -13,6 +13,8 @@ public enum OperatorAction: Sendable, Equatable {
     case redeliver(deliveryId: Int64, previousAttempts: Int)
     case recover(endpointId: String, since: Date)
     case cancel(deliveryId: Int64)
+    /// A test ping (`hooktop.ping`): not a delivery, audited.
+    case testPing(endpointId: String)
 
     /// A short description for messages: `pause ep_123`.
     public var summary: String {
@@ -25,6 +27,7 @@ public enum OperatorAction: Sendable, Equatable {
         case .redeliver(let id, _): "redeliver #\(id)"
         case .recover(let id, _): "recover \(id)"
         case .cancel(let id): "cancel #\(id)"
+        case .testPing(let id): "ping \(id)"
         }
     }
 }
@@ -34,6 +37,8 @@ public enum OperationOutcome: Sendable, Equatable {
     case done
     case redelivery(RedeliveryOutcome)
     case recovered(Int)
+    /// A test ping's answer: its status (nil without one), time and error.
+    case pinged(status: Int?, milliseconds: Int, error: String?)
 }
 
 /// Side effects `update` asks the app loop to carry out; the state itself never performs I/O.

@@ -52,6 +52,9 @@ enum DetailView {
             TableCell("          "), TableCell(Sanitizer.line(e.id) + "  ", label),
             TableCell(Sanitizer.line(e.url), Style(.accent)),
         ])
+        if let connection = Self.connectionSummary(e.connection) {
+            lines.append([TableCell("sends     ", label), TableCell(Sanitizer.line(connection))])
+        }
         if DeliveryStatus.waiting.contains(d.status), e.status != .active {
             lines.append([
                 TableCell("next      ", label), TableCell("held (endpoint \(e.status.rawValue))", Style(.warning, bold: true)),
@@ -184,6 +187,18 @@ enum DetailView {
         let tz = state.options.timeZone
         return isSameDay(date, state.now, timeZone: tz)
             ? Formatting.clock(date, timeZone: tz) : Formatting.dateTime(date, timeZone: tz)
+    }
+
+    /// The endpoint's own connection settings in one line, credentials masked: `headers X-Team; Bearer tok_…3f;
+    /// own CA; client certificate; retries 10s,1m`. Nil when it has none.
+    static func connectionSummary(_ settings: ConnectionSettings) -> String? {
+        var parts: [String] = []
+        if !settings.headers.isEmpty { parts.append("headers " + settings.headers.map(\.name).joined(separator: ", ")) }
+        if let credential = settings.credential { parts.append(credential.masked) }
+        if settings.caPEM != nil { parts.append("own CA") }
+        if settings.clientCertificatePEM != nil { parts.append("client certificate") }
+        if let schedule = settings.retrySchedule { parts.append("retries " + RetryPolicy.describe(schedule.delays)) }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     static func isSameDay(_ a: Date, _ b: Date, timeZone: TimeZone) -> Bool {

@@ -43,6 +43,8 @@ public struct AttemptOutcome: Sendable {
     public var errorMessage: String?
     /// Seconds a 429 or 503 asked to wait (`Retry-After`).
     public var retryAfter: TimeInterval?
+    /// The endpoint's own retry delays, when it has them (they replace the dispatcher's).
+    public var retrySchedule: RetryPolicy?
 
     public init(
         deliveryId: Int64, endpointId: String, trigger: AttemptTrigger, startedAt: Date, durationMilliseconds: Int,

@@ -32,6 +32,12 @@ public struct RetryPolicy: Sendable, Equatable, Codable {
     /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
     public static let standard = RetryPolicy(delays: [5, 300, 1800, 7200, 18000, 36000, 36000])
 
+    /// This policy with an endpoint's own delays, when it has them (jitter and the `Retry-After` cap stay).
+    public func overridden(by schedule: RetryPolicy?) -> RetryPolicy {
+        guard let schedule else { return self }
+        return RetryPolicy(delays: schedule.delays, jitter: jitter, maxRetryAfter: maxRetryAfter)
+    }
+
     /// Scheduled attempts before a delivery is dead (the first one plus one per delay).
     public var maxAttempts: Int { delays.count + 1 }
 
@@ -49,6 +55,11 @@ public struct RetryPolicy: Sendable, Equatable, Codable {
         let base = delays[attempt - 1]
         let factor = jitter > 0 ? Double.random(in: (1 - jitter)...(1 + jitter), using: &random) : 1
         return now.addingTimeInterval(base * factor)
+    }
+
+    /// The delays as `parse` reads them: `5s,5m,30m`.
+    public static func describe(_ delays: [TimeInterval]) -> String {
+        delays.map(DurationText.format).joined(separator: ",")
     }
 
     /// Parses `1s,30s,5m,2h` into a schedule.

@@ -6,6 +6,9 @@ import NIOSSL
 
 /// What went wrong below HTTP, read from the error values the client stack throws (never from their messages).
 enum TransportFailure {
+    /// The message of a TLS handshake that failed (before the sender's diagnosis says why).
+    static let handshakeFailed = "tls: handshake failed"
+
     /// An error class and a one-line message for `error`.
     static func classify(_ error: any Error) -> (ErrorClass, String) {
         switch error {
@@ -34,10 +37,12 @@ enum TransportFailure {
                 return (.network, "connection closed by the receiver")
             default: return (.network, "\(error)".prefix(200).description)
             }
-        case let error as NIOSSLError:
-            return (.tls, "tls: \(error)".prefix(200).description)
-        case let error as BoringSSLError:
-            return (.tls, "tls: \(error)".prefix(200).description)
+        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+            return (.tlsHostnameMismatch, "tls: certificate does not name the host")
+        case is NIOSSLError, is BoringSSLError:
+            // BoringSSL's own text names source files and error numbers; after an https failure the sender finds out
+            // what was wrong with the certificate (TLSDiagnosis).
+            return (.tls, handshakeFailed)
         case let error as SocketAddressError:
             return (.dns, "cannot resolve host (\(error))".prefix(200).description)
         default:

@@ -22,6 +22,10 @@ public final class WebhookSender: Sendable {
         public var allowPrivateDestinations = false
         /// `User-Agent` header.
         public var userAgent = "hooktop/\(HooktopVersion.current)"
+        /// CA certificates (PEM) trusted for every endpoint on top of the system's (`serve --ca-file`).
+        public var caPEM: String?
+        /// The HTTP proxy deliveries go through (`serve --proxy`, or the `HTTPS_PROXY` family).
+        public var proxy: ProxySettings?
 
         public init() {}
     }
@@ -33,6 +37,11 @@ public final class WebhookSender: Sendable {
     /// Clients for checked hostnames, connecting to the checked address.
     private let pinned: PinnedClients
     private let prepared = PreparedValues()
+    /// TLS settings of endpoints that have their own.
+    private let tls: TLSConfigurations
+    /// Clients that go through `configuration.proxy`.
+    private let proxied: ProxiedClients
+    private let diagnosis = TLSDiagnosis()
     /// Where `send` and `start` put their next request.
     private let nextShard = Atomic<Int>(0)
 
@@ -65,7 +74,11 @@ public final class WebhookSender: Sendable {
         // for every request.
         config.tracing.tracer = nil
         config.http1_1ConnectionDebugInitializer = RequestHeadCoalescer.install(on:)
+        // A bad bundle is refused where it is given (`serve --ca-file`); here it could only be ignored.
+        self.tls = (try? TLSConfigurations(caPEM: configuration.caPEM)) ?? (try! TLSConfigurations(caPEM: nil))
+        if configuration.caPEM != nil { config.tlsConfiguration = tls.base }
         self.pinned = PinnedClients(configuration: config)
+        self.proxied = ProxiedClients(configuration: config)
         // A client's pool is one state machine behind one lock, taken to start every request and again to hand its
         // connection back. Shared by the event loops, that lock was contended on nearly every request (threads
         // parked and woken through futexes); a client per loop, whose connections all live on that loop, keeps every
@@ -93,6 +106,7 @@ public final class WebhookSender: Sendable {
             try? await shard.client.shutdown()
         }
         await pinned.shutdown()
+        await proxied.shutdown()
     }
 
     private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
@@ -154,7 +168,7 @@ public final class WebhookSender: Sendable {
             for: job.message,
             timestamp: prepared.timestamp(job.message.createdAt) { Self.timestampStyle.format($0) })
         let keys = Self.signingKeys(for: job.endpoint, now: started).compactMap { prepared.keyed($0) }
-        let headers = [
+        var recorded = [
             Header(name: "content-type", value: "application/json"),
             Header(name: "user-agent", value: configuration.userAgent),
             Header(name: "webhook-id", value: job.message.id),
@@ -162,10 +176,21 @@ public final class WebhookSender: Sendable {
             Header(name: "webhook-signature", value: WebhookSignature.header(
                 id: job.message.id, timestamp: timestamp, body: Array(body.utf8), keyed: keys)),
         ]
-        let attempt = AttemptOutcome(
+        // The endpoint's own headers follow hooktop's; a credential is recorded masked, never as sent.
+        let settings = job.endpoint.connection
+        recorded += settings.headers
+        var sent = recorded
+        if let credential = settings.credential {
+            sent.append(Header(name: "authorization", value: credential.headerValue))
+            recorded.append(Header(name: "authorization", value: credential.masked))
+        }
+        let headers = sent
+        var outcome = AttemptOutcome(
             deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: started,
-            durationMilliseconds: 0, requestHeaders: headers, responseStatus: nil, responseHeaders: [],
+            durationMilliseconds: 0, requestHeaders: recorded, responseStatus: nil, responseHeaders: [],
             responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil, retryAfter: nil)
+        outcome.retrySchedule = settings.retrySchedule
+        let attempt = outcome
         let fail: @Sendable (ErrorClass, String) -> Void = { errorClass, message in
             var outcome = attempt
             outcome.errorClass = errorClass
@@ -176,6 +201,15 @@ public final class WebhookSender: Sendable {
         let send: @Sendable (_ checked: [String]?) -> Void = { checked in
             let shard = self.shards[shard]
             var client = shard.client
+            // Through a proxy, the proxy connects: the receiver's address was checked all the same.
+            if let server = self.configuration.proxy?.server(for: job.endpoint.url) {
+                guard let proxied = self.proxied.client(for: server) else {
+                    return fail(.network, "the sender is shutting down")
+                }
+                return self.execute(
+                    job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: proxied,
+                    fail: fail, completion: completion)
+            }
             if let checked {
                 let host = DestinationCache.host(job.endpoint.url)
                 // A numeric host is its own checked address; a name is pinned to what it resolved to.
@@ -233,6 +267,9 @@ public final class WebhookSender: Sendable {
             request.headers.reserveCapacity(headers.count)
             for header in headers { request.headers.add(name: header.name, value: header.value) }
             request.body = .byteBuffer(ByteBuffer(string: body))
+            if let configuration = tls.configuration(for: job.endpoint.connection) {
+                request.tlsConfiguration = configuration
+            }
         } catch {
             let (errorClass, message) = TransportFailure.classify(error)
             return fail(errorClass, message)
@@ -246,12 +283,31 @@ public final class WebhookSender: Sendable {
         let deadlines = shard.deadlines
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
+        let sent = request
         task.futureResult.whenComplete { result in
             deadlines.forget(watch)
             var error: (any Error)?
             if case .failure(let failure) = result { error = failure }
             let outcome = Self.outcome(attempt, collected: collector.collected, error: error, excerptBytes: excerptBytes)
-            completion(Self.timed(outcome, since: clock))
+            // Only the handshake's own failures (not its timeout) are worth a second look.
+            guard outcome.errorClass == .tlsHostnameMismatch
+                || (outcome.errorClass == .tls && outcome.errorMessage == TransportFailure.handshakeFailed),
+                sent.url.scheme?.lowercased() == "https", let host = sent.url.host
+            else { return completion(Self.timed(outcome, since: clock)) }
+            // Why the certificate was refused, from a second look at the receiver's chain (see TLSDiagnosis).
+            let trust = sent.tlsConfiguration ?? self.tls.base
+            let proxiedHost = self.configuration.proxy?.server(for: job.endpoint.url) != nil
+            guard !proxiedHost else { return completion(Self.timed(outcome, since: clock)) }
+            self.diagnosis.diagnose(
+                host: host, port: sent.url.port ?? 443, address: nil, trust: trust, on: shard.loop
+            ).whenComplete { verdict in
+                var outcome = outcome
+                if case .success(let verdict?) = verdict {
+                    outcome.errorClass = verdict.errorClass
+                    outcome.errorMessage = verdict.message
+                }
+                completion(Self.timed(outcome, since: clock))
+            }
         }
     }
 
@@ -391,6 +447,14 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             entries[key] = value
         }
         return value
+    }
+
+    /// Keeps `value` for `key`, replacing what was there.
+    func set(_ key: Key, _ value: Value) {
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll() }
+            entries[key] = value
+        }
     }
 }
 

@@ -28,4 +28,7 @@ public protocol OperatorLog: Sendable {
     func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws
     /// Deletes fully delivered messages older than `before`; returns how many.
     func prune(before: Date, now: Date, by actor: Principal) async throws -> Int
+    /// Records an operator's action that changes nothing else in the log (a test ping).
+    func recordAudit(action: String, objectType: String, objectId: String, detail: String, now: Date, by actor: Principal)
+        async throws
 }

@@ -67,7 +67,14 @@ public enum ErrorClass: String, Sendable, Codable, CaseIterable {
     case timeout
     case connectRefused = "connect_refused"
     case dns
+    /// A TLS handshake failed for another reason than the receiver's certificate (protocol, client certificate).
     case tls
+    /// The receiver's certificate chain ends at an authority that is not trusted (`--ca-file` adds one).
+    case tlsUnknownAuthority = "tls_unknown_authority"
+    /// The receiver's certificate does not name the host of the endpoint's URL.
+    case tlsHostnameMismatch = "tls_hostname_mismatch"
+    /// The receiver's certificate (or one of its chain) has expired or is not valid yet.
+    case tlsExpired = "tls_expired"
     case httpStatus = "http_status"
     case bodyTooLarge = "body_too_large"
     case destinationRefused = "destination_refused"

@@ -327,4 +327,6 @@ public protocol DeliveryOperations: Sendable {
     func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int
     /// Cancels a pending or retrying delivery.
     func cancel(deliveryId: Int64, by actor: Principal) async throws
+    /// Sends one signed `hooktop.ping` to the endpoint and waits for the answer; audited, not a delivery.
+    func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome
 }

@@ -32,6 +32,8 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
     public var timeoutMilliseconds: Int
     /// Whether this endpoint may resolve to loopback or private addresses.
     public var allowPrivateDestination: Bool
+    /// Extra headers, credentials, TLS settings and retry schedule of this endpoint.
+    public var connection: ConnectionSettings
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -40,7 +42,7 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
         disabledReason: String? = nil, eventTypes: [String] = [], secret: String,
         previousSecret: String? = nil, previousSecretExpiresAt: Date? = nil, maxInFlight: Int = EndpointDefaults.maxInFlight,
         timeoutMilliseconds: Int = EndpointDefaults.timeoutMilliseconds, allowPrivateDestination: Bool = false,
-        createdAt: Date, updatedAt: Date
+        connection: ConnectionSettings = ConnectionSettings(), createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.url = url
@@ -54,6 +56,7 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
         self.maxInFlight = maxInFlight
         self.timeoutMilliseconds = timeoutMilliseconds
         self.allowPrivateDestination = allowPrivateDestination
+        self.connection = connection
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

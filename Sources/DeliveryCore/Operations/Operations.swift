@@ -123,7 +123,11 @@ public struct Operations: DeliveryOperations {
         id: String, changes: EndpointChanges, allowPrivateDestination: Bool = false, by actor: Principal
     ) async throws -> Endpoint {
         try changes.validate()
-        if let url = changes.url { try await Self.checkDestination(url, allowPrivate: allowPrivateDestination) }
+        if let url = changes.url {
+            // An endpoint allowed on private addresses keeps that allowance for its new URL.
+            guard let endpoint = try await engine.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
+            try await Self.checkDestination(url, allowPrivate: allowPrivateDestination || endpoint.allowPrivateDestination)
+        }
         let at = now()
         return try await engine.updateEndpoint(id: id, changes: changes, now: at, by: actor)
     }
@@ -142,6 +146,35 @@ public struct Operations: DeliveryOperations {
             }
         }
     }
+
+    /// Sends one signed request of type `hooktop.ping` (payload: the endpoint's id and the time) with the endpoint's
+    /// headers, credentials and TLS settings, and waits for the answer. It is not a delivery: the log's counts do not
+    /// change; the audit records it with its result. Without a sender of its own (the CLI), one is made for the ping.
+    public func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome {
+        guard let endpoint = try await engine.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
+        let at = now()
+        let message = Message(
+            id: Identifier.makeOrdered("msg", now: at), eventType: Self.pingType,
+            payload: #"{"endpoint_id":"\#(endpoint.id)","time":"\#(JSONRepresentation.timestamp(at))"}"#,
+            idempotencyKey: nil, createdAt: at)
+        let job = DeliveryJob(deliveryId: 0, endpoint: endpoint, message: message, attemptNumber: 1, trigger: .manual)
+        let outcome: AttemptOutcome
+        if let sender {
+            outcome = await sender.send(job, now: now)
+        } else {
+            let sender = WebhookSender()
+            outcome = await sender.send(job, now: now)
+            await sender.shutdown()
+        }
+        let result = outcome.responseStatus.map { "HTTP \($0)" } ?? outcome.summary ?? "no answer"
+        try await engine.recordAudit(
+            action: "endpoint.test", objectType: "endpoint", objectId: id,
+            detail: "\(result) in \(outcome.durationMilliseconds) ms", now: at, by: actor)
+        return outcome
+    }
+
+    /// The event type of test pings.
+    public static let pingType = "hooktop.ping"
 
     // MARK: - Endpoint status
 

@@ -61,4 +61,7 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
     public func cancel(deliveryId: Int64, by actor: Principal) async throws {
         try await operations.cancel(deliveryId: deliveryId, by: actor)
     }
+    public func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome {
+        try await operations.testEndpoint(id: id, by: actor)
+    }
 }

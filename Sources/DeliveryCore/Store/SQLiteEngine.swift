@@ -118,6 +118,13 @@ public final class SQLiteEngine: DeliveryEngine {
     public func prune(before: Date, now: Date, by actor: Principal) async throws -> Int {
         try await run { try $0.prune(before: before, now: now, by: actor) }
     }
+    public func recordAudit(
+        action: String, objectType: String, objectId: String, detail: String, now: Date, by actor: Principal
+    ) async throws {
+        try await run { store in
+            try store.write { db in try Store.audit(db, action, objectType, objectId, detail, actor, now) }
+        }
+    }
 
     // MARK: DispatchLog
 

@@ -286,6 +286,11 @@ enum Schema {
         ) WITHOUT ROWID;
         CREATE INDEX recovery_deliveries_delivery ON recovery_deliveries (delivery_id);
         """,
+        // v7: how requests reach an endpoint beyond its URL (extra headers, outbound credentials, TLS trust and client
+        // identity, a retry schedule of its own), as JSON: read and written whole with the endpoint.
+        """
+        ALTER TABLE endpoints ADD COLUMN connection TEXT NOT NULL DEFAULT '{}';
+        """,
     ]
 
     /// Every column of `deliveries`, in table order.

@@ -156,7 +156,8 @@ extension Store {
             // Deleted meanwhile (endpoint removed, pruned): nothing to record.
             guard let (delivery, endpointId) = deliveries[outcome.deliveryId] else { continue }
             let decision = AttemptRules.decide(
-                delivery, outcome: outcome, owner: owner, policy: policy, now: now, random: &random)
+                delivery, outcome: outcome, owner: owner, policy: policy.overridden(by: outcome.retrySchedule), now: now,
+                random: &random)
             try insertAttempt(db, outcome, number: decision.attemptNumber)
             accumulate(outcome, into: &stats)
             attempts[outcome.endpointId, default: AttemptRules.EndpointAttempts()].add(

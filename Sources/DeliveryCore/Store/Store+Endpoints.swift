@@ -7,6 +7,17 @@ public struct EndpointChanges: Sendable, Equatable {
     public var eventTypes: [String]?
     public var maxInFlight: Int?
     public var timeoutMilliseconds: Int?
+    /// Replaces every extra header (the API's `headers` object).
+    public var replaceHeaders: [Header]?
+    /// Adds headers, replacing those of the same name (`--header`).
+    public var setHeaders: [Header] = []
+    /// Removes headers by name, any case (`--remove-header`).
+    public var removeHeaders: [String] = []
+    public var credential: SettingChange<OutboundCredential>?
+    public var caPEM: SettingChange<String>?
+    /// A client certificate chain and its key, set or cleared together.
+    public var clientIdentity: SettingChange<ClientIdentity>?
+    public var retrySchedule: SettingChange<RetryPolicy>?
 
     public init(
         url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, maxInFlight: Int? = nil,
@@ -17,6 +28,46 @@ public struct EndpointChanges: Sendable, Equatable {
         self.eventTypes = eventTypes
         self.maxInFlight = maxInFlight
         self.timeoutMilliseconds = timeoutMilliseconds
+    }
+
+    /// Whether any connection setting changes.
+    var changesConnection: Bool {
+        replaceHeaders != nil || !setHeaders.isEmpty || !removeHeaders.isEmpty || credential != nil || caPEM != nil
+            || clientIdentity != nil || retrySchedule != nil
+    }
+
+    /// `settings` with these changes made.
+    public func applied(to settings: ConnectionSettings) -> ConnectionSettings {
+        var settings = settings
+        if let replaceHeaders { settings.headers = replaceHeaders }
+        let removed = Set(removeHeaders.map { $0.lowercased() } + setHeaders.map { $0.name.lowercased() })
+        settings.headers.removeAll { removed.contains($0.name.lowercased()) }
+        settings.headers += setHeaders
+        switch credential {
+        case .set(let value)?: settings.credential = value
+        case .clear?: settings.credential = nil
+        case nil: break
+        }
+        switch caPEM {
+        case .set(let value)?: settings.caPEM = value
+        case .clear?: settings.caPEM = nil
+        case nil: break
+        }
+        switch clientIdentity {
+        case .set(let identity)?:
+            settings.clientCertificatePEM = identity.certificatePEM
+            settings.clientKeyPEM = identity.keyPEM
+        case .clear?:
+            settings.clientCertificatePEM = nil
+            settings.clientKeyPEM = nil
+        case nil: break
+        }
+        switch retrySchedule {
+        case .set(let value)?: settings.retrySchedule = value
+        case .clear?: settings.retrySchedule = nil
+        case nil: break
+        }
+        return settings
     }
 
     /// Checks every field that is set.
@@ -38,13 +89,40 @@ public struct EndpointChanges: Sendable, Equatable {
         if let timeoutMilliseconds, !(100...300_000).contains(timeoutMilliseconds) {
             throw HooktopError.invalid("timeout_ms must be between 100 and 300000")
         }
+        for header in (replaceHeaders ?? []) + setHeaders { try ConnectionRules.validate(header) }
+        if (replaceHeaders?.count ?? 0) + setHeaders.count > 50 { throw HooktopError.invalid("at most 50 headers") }
+        if case .set(let credential)? = credential { try credential.validate() }
+        if case .set(let pem)? = caPEM { try ConnectionRules.validateCA(pem) }
+        if case .set(let identity)? = clientIdentity {
+            try ConnectionRules.validateClientIdentity(certificatePEM: identity.certificatePEM, keyPEM: identity.keyPEM)
+        }
+        if case .set(let schedule)? = retrySchedule, !(1...50).contains(schedule.delays.count) {
+            throw HooktopError.invalid("a retry schedule has 1 to 50 delays")
+        }
+    }
+}
+
+/// A change to one optional setting: set it, or clear it.
+public enum SettingChange<Value: Sendable & Equatable>: Sendable, Equatable {
+    case set(Value)
+    case clear
+}
+
+/// A client certificate chain and its private key, PEM.
+public struct ClientIdentity: Sendable, Equatable {
+    public var certificatePEM: String
+    public var keyPEM: String
+
+    public init(certificatePEM: String, keyPEM: String) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
     }
 }
 
 extension Store {
     static let endpointColumns = """
         id, url, description, status, disabled_reason, event_types, secret, previous_secret,
-        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at
+        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at, connection
         """
 
     static func endpoint(_ row: SQLiteRow) -> Endpoint {
@@ -55,7 +133,7 @@ extension Store {
             eventTypes: types.isEmpty ? [] : types.split(separator: ",").map(String.init), secret: row.text(6),
             previousSecret: row.optionalText(7), previousSecretExpiresAt: row.optionalDate(8),
             maxInFlight: row.int(9), timeoutMilliseconds: row.int(10), allowPrivateDestination: row.int(11) != 0,
-            createdAt: row.date(12), updatedAt: row.date(13))
+            connection: ConnectionSettings.fromStored(row.text(14)), createdAt: row.date(12), updatedAt: row.date(13))
     }
 
     /// Registers an endpoint. The URL's form is checked here; its destination by the caller's `DestinationPolicy`.
@@ -77,20 +155,21 @@ extension Store {
             id: id ?? Identifier.make("ep"), url: url, description: changes.description ?? "",
             eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? EndpointDefaults.maxInFlight,
             timeoutMilliseconds: changes.timeoutMilliseconds ?? EndpointDefaults.timeoutMilliseconds,
-            allowPrivateDestination: allowPrivateDestination, createdAt: now, updatedAt: now)
+            allowPrivateDestination: allowPrivateDestination, connection: changes.applied(to: ConnectionSettings()),
+            createdAt: now, updatedAt: now)
         try write { db in
             do {
                 try db.run(
                     """
                     INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight,
-                        timeout_ms, allow_private, created_at, updated_at)
-                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)
+                        timeout_ms, allow_private, created_at, updated_at, connection)
+                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     [
                         .text(endpoint.id), .text(url), .text(endpoint.description),
                         .text(endpoint.eventTypes.joined(separator: ",")), .text(secret), .from(endpoint.maxInFlight),
                         .from(endpoint.timeoutMilliseconds), .int(allowPrivateDestination ? 1 : 0), .from(now),
-                        .from(now),
+                        .from(now), .text(endpoint.connection.stored),
                     ])
             } catch let error as SQLiteError where error.isKeyTaken {
                 throw HooktopError(.conflict, "endpoint \(endpoint.id) already exists")
@@ -123,17 +202,24 @@ extension Store {
     func updateEndpoint(id: String, changes: EndpointChanges, now: Date = Date(), by actor: Principal) throws -> Endpoint {
         try changes.validate()
         try write { db in
+            var connection: String?
+            if changes.changesConnection {
+                // Read and written in the same transaction: concurrent changes to other settings are kept.
+                guard let stored = try db.queryOne("SELECT connection FROM endpoints WHERE id = ?", [.text(id)], { $0.text(0) })
+                else { throw HooktopError.notFound("endpoint", id) }
+                connection = changes.applied(to: ConnectionSettings.fromStored(stored)).stored
+            }
             let changed = try db.run(
                 """
                 UPDATE endpoints SET url = coalesce(?, url), description = coalesce(?, description),
                     event_types = coalesce(?, event_types), max_in_flight = coalesce(?, max_in_flight),
-                    timeout_ms = coalesce(?, timeout_ms), updated_at = ?
+                    timeout_ms = coalesce(?, timeout_ms), connection = coalesce(?, connection), updated_at = ?
                 WHERE id = ?
                 """,
                 [
                     .from(changes.url), .from(changes.description),
                     .from(changes.eventTypes?.joined(separator: ",")), .from(changes.maxInFlight),
-                    .from(changes.timeoutMilliseconds), .from(now), .text(id),
+                    .from(changes.timeoutMilliseconds), .from(connection), .from(now), .text(id),
                 ])
             guard changed == 1 else { throw HooktopError.notFound("endpoint", id) }
             try Self.audit(db, "endpoint.update", "endpoint", id, changes.url ?? "", actor, now)

@@ -334,9 +334,9 @@ extension Store {
                 let endpoint = Self.endpoint(row)
                 return EndpointSummary(
                     endpoint: endpoint, counts: counts[endpoint.id] ?? StatusCounts(),
-                    recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(14),
-                    lastAttemptAt: row.optionalDate(15), failingSince: row.optionalDate(16),
-                    lastSuccessAt: row.optionalDate(17), lastAction: actions[endpoint.id])
+                    recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(15),
+                    lastAttemptAt: row.optionalDate(16), failingSince: row.optionalDate(17),
+                    lastSuccessAt: row.optionalDate(18), lastAction: actions[endpoint.id])
             }
         }
     }

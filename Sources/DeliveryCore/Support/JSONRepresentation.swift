@@ -9,7 +9,7 @@ public enum JSONRepresentation {
     /// A time as the API and `--json` write it: ISO 8601 with milliseconds.
     public static func timestamp(_ date: Date) -> String { iso.format(date) }
 
-    static func value(_ value: (some Any)?) -> Any { value.map { $0 as Any } ?? NSNull() }
+    public static func value(_ value: (some Any)?) -> Any { value.map { $0 as Any } ?? NSNull() }
 
     public static func endpoint(_ endpoint: Endpoint, includeSecret: Bool) -> [String: Any] {
         var object: [String: Any] = [
@@ -19,11 +19,34 @@ public enum JSONRepresentation {
             "timeout_ms": endpoint.timeoutMilliseconds, "allow_private_destination": endpoint.allowPrivateDestination,
             "created_at": date(endpoint.createdAt), "updated_at": date(endpoint.updatedAt),
         ]
+        let connection = endpoint.connection
+        object["headers"] = Dictionary(connection.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        object["authorization"] = value(connection.credential?.masked)
+        object["tls"] = [
+            "ca_certificates": connection.caPEM.map { (try? ConnectionRules.validateCA($0).count) ?? 0 } ?? 0,
+            "client_certificate": connection.clientCertificatePEM != nil,
+        ]
+        object["retry_schedule"] = value(connection.retrySchedule.map { RetryPolicy.describe($0.delays) })
         if includeSecret {
             object["secret"] = endpoint.secret
             object["previous_secret_expires_at"] = date(endpoint.previousSecretExpiresAt)
+            switch connection.credential {
+            case .bearer(let token)?: object["bearer_token"] = token
+            case .basic(let user, let password)?: object["basic_auth"] = "\(user):\(password)"
+            case nil: break
+            }
         }
         return object
+    }
+
+    /// A test ping's result (`endpoint test --json`, `POST /v1/endpoints/{id}/test`).
+    public static func ping(_ outcome: AttemptOutcome) -> [String: Any] {
+        [
+            "ok": outcome.succeeded, "status": value(outcome.responseStatus),
+            "duration_ms": outcome.durationMilliseconds, "error_class": value(outcome.errorClass?.rawValue),
+            "error": value(outcome.succeeded ? nil : (outcome.errorMessage ?? outcome.summary)),
+            "response_excerpt": value(outcome.responseBodyExcerpt.map { String($0.prefix(512)) }),
+        ]
     }
 
     public static func delivery(_ delivery: Delivery) -> [String: Any] {

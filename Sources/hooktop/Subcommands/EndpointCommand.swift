@@ -5,35 +5,106 @@ import Foundation
 struct EndpointCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "endpoint", abstract: "Manage endpoints.",
-        subcommands: [Add.self, List.self, Show.self, Pause.self, Resume.self, Disable.self, Enable.self, Remove.self,
-                      RotateSecret.self])
+        subcommands: [Add.self, Update.self, List.self, Show.self, Test.self, Pause.self, Resume.self, Disable.self,
+                      Enable.self, Remove.self, RotateSecret.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register an endpoint and print its id.")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The http(s) URL that receives the webhooks.") var url: String
-        @Option(help: "A description shown in the dashboard.") var description: String?
-        @Option(help: "Event types to send, comma-separated; `user.*` wildcards (default: all).") var events: String?
+        @OptionGroup var fields: EndpointFieldOptions
         @Option(help: "The signing secret, whsec_<base64> (default: a new random one).") var secret: String?
-        @Option(help: "Deliveries in flight at once to this endpoint.") var maxInFlight: Int?
-        @Option(help: "Timeout of one attempt, in milliseconds.") var timeoutMs: Int?
         @Flag(help: "Allow loopback and private addresses for this endpoint.") var allowPrivateDestinations = false
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "Send a test ping right after adding; warn (without failing) when it is not answered 2xx.")
+        var ping = false
         @Flag(help: "Print the endpoint as JSON.") var json = false
 
         func run() async throws {
             try await reportingErrors {
-                let changes = EndpointChanges(
-                    description: description,
-                    eventTypes: events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
-                    maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMs)
+                var changes = fields.changes(url: nil)
+                try connection.apply(to: &changes)
                 // Bad fields are refused before a log is set up for them.
                 var withURL = changes
                 withURL.url = url
                 try withURL.validate()
-                let endpoint = try await Operations(engine: database.open(create: true)).addEndpoint(
+                let operations = Operations(engine: try database.open(create: true))
+                let endpoint = try await operations.addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
+                if ping {
+                    let outcome = try await EndpointTester.ping(endpoint.id, engine: operations.engine, options: nil)
+                    if !outcome.succeeded {
+                        warn("endpoint \(endpoint.id) added, but its test ping got \(ConnectionLines.ping(outcome))")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change an endpoint's URL, filter, limits, headers, credentials, TLS settings or retries.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The endpoint id (ep_...).") var id: String
+        @Option(help: "A new URL.") var url: String?
+        @OptionGroup var fields: EndpointFieldOptions
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Stop sending a header (repeatable).") var removeHeader: [String] = []
+        @Flag(help: "Stop sending the bearer token or basic authorization.") var noAuth = false
+        @Flag(help: "Trust only the system's CAs (and serve's --ca-file) again.") var noCa = false
+        @Flag(help: "Stop presenting a client certificate.") var noClientCert = false
+        @Flag(help: "Use the dispatcher's retry schedule again.") var defaultRetries = false
+        @Flag(help: "Allow a new URL on loopback and private addresses.") var allowPrivateDestinations = false
+        @Flag(help: "Print the endpoint as JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                var changes = fields.changes(url: url)
+                try connection.apply(to: &changes)
+                changes.removeHeaders = removeHeader
+                if noAuth {
+                    guard changes.credential == nil else { throw HooktopError.invalid("--no-auth with a new credential") }
+                    changes.credential = .clear
+                }
+                if noCa {
+                    guard changes.caPEM == nil else { throw HooktopError.invalid("--no-ca with --ca-file") }
+                    changes.caPEM = .clear
+                }
+                if noClientCert {
+                    guard changes.clientIdentity == nil else { throw HooktopError.invalid("--no-client-cert with --client-cert") }
+                    changes.clientIdentity = .clear
+                }
+                if defaultRetries {
+                    guard changes.retrySchedule == nil else { throw HooktopError.invalid("--default-retries with --retry-schedule") }
+                    changes.retrySchedule = .clear
+                }
+                guard changes != EndpointChanges() else { throw HooktopError.invalid("nothing to change: give at least one option") }
+                let endpoint = try await Operations(engine: database.open()).updateEndpoint(
+                    id: id, changes: changes, allowPrivateDestination: allowPrivateDestinations, by: .current(via: "cli"))
+                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: false)) } else { printText("\(id) updated") }
+            }
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send one signed hooktop.ping with the endpoint's headers, credentials and TLS settings; exit 0 on 2xx.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The endpoint id (ep_...).") var id: String
+        @OptionGroup var sender: SenderOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let outcome = try await EndpointTester.ping(id, engine: database.open(), options: sender)
+                if json {
+                    printJSON(JSONRepresentation.ping(outcome))
+                } else {
+                    printText(ConnectionLines.ping(outcome))
+                }
+                if !outcome.succeeded { throw ExitCode(2) }
             }
         }
     }
@@ -84,6 +155,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 printText("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
                 printText("secret:      \(endpoint.secret)")
                 printText("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
+                for line in ConnectionLines.lines(endpoint.connection) { printText(line) }
                 let actions = try await log.auditEntries(objectId: endpoint.id, limit: 5)
                 if !actions.isEmpty {
                     printText("")
@@ -158,6 +230,23 @@ struct EndpointCommand: AsyncParsableCommand {
                 printText(endpoint.secret)
             }
         }
+    }
+}
+
+/// The fields `endpoint add` and `endpoint update` both set.
+struct EndpointFieldOptions: ParsableArguments {
+    @Option(help: "A description shown in the dashboard.") var description: String?
+    @Option(help: "Event types to send, comma-separated; `user.*` wildcards; `all` for every event (the default).")
+    var events: String?
+    @Option(help: "Deliveries in flight at once to this endpoint.") var maxInFlight: Int?
+    @Option(help: "Timeout of one attempt, in milliseconds.") var timeoutMs: Int?
+
+    func changes(url: String?) -> EndpointChanges {
+        let types = events.map { text in
+            text == "all" ? [] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return EndpointChanges(
+            url: url, description: description, eventTypes: types, maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMs)
     }
 }
 

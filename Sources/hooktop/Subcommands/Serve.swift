@@ -22,6 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Time a client has to send a request's body, after its headers.") var bodyTimeout = "30s"
     @Flag(help: "Allow endpoints on loopback and private addresses.") var allowPrivateDestinations = false
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @OptionGroup var sender: SenderOptions
 
     func run() async throws {
         try await reportingErrors {
@@ -48,6 +49,8 @@ struct Serve: AsyncParsableCommand {
             }
             var logger = Logger(label: "hooktop", factory: DeferredMetadataLogHandler.init(label:))
             logger.logLevel = level
+            var senderConfiguration = WebhookSender.Configuration()
+            try sender.configure(&senderConfiguration)
             let engine = try database.open(create: true)
             let token = try APIToken.loadOrCreate(beside: engine.location)
             var dispatcherConfiguration = Dispatcher.Configuration()
@@ -56,7 +59,8 @@ struct Serve: AsyncParsableCommand {
             dispatcherConfiguration.autoDisableAfter = autoDisable
             let runtime = DeliveryRuntime(
                 engine: engine, allowPrivateDestinations: allowPrivateDestinations,
-                configuration: dispatcherConfiguration, maxPayloadBytes: maxBodyBytes, logger: logger)
+                configuration: dispatcherConfiguration, sender: senderConfiguration, maxPayloadBytes: maxBodyBytes,
+                logger: logger)
             var serverConfiguration = HookServer.Configuration()
             serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
             serverConfiguration.maxBodyBytes = maxBodyBytes

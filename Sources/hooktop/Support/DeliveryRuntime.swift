@@ -11,9 +11,10 @@ struct DeliveryRuntime: Sendable {
 
     init(
         engine: any DeliveryEngine, allowPrivateDestinations: Bool, configuration: Dispatcher.Configuration,
+        sender senderConfiguration: WebhookSender.Configuration = WebhookSender.Configuration(),
         maxPayloadBytes: Int = PublishLimits.defaultMaxPayloadBytes, logger: Logger
     ) {
-        var senderConfiguration = WebhookSender.Configuration()
+        var senderConfiguration = senderConfiguration
         senderConfiguration.allowPrivateDestinations = allowPrivateDestinations
         self.engine = engine
         self.sender = WebhookSender(configuration: senderConfiguration)

@@ -359,6 +359,13 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         return Array((taken + Self.fixtureAudit).filter { objectId == nil || $0.objectId == objectId }.prefix(limit))
     }
 
+    /// Gives an endpoint connection settings (headers, a credential...).
+    func setConnection(_ id: String, _ settings: ConnectionSettings) {
+        lock.withLock {
+            if let index = endpointList.firstIndex(where: { $0.id == id }) { endpointList[index].connection = settings }
+        }
+    }
+
     // MARK: - DeliveryOperations
 
     private func record(_ text: String) {
@@ -414,6 +421,14 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int {
         record("recover \(endpointId) since \(Int(since.timeIntervalSince1970))")
         return try recoverableCount(endpointId: endpointId, since: since)
+    }
+
+    func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome {
+        record("test \(id)")
+        return AttemptOutcome(
+            deliveryId: 0, endpointId: id, trigger: .manual, startedAt: Self.now, durationMilliseconds: 12,
+            requestHeaders: [], responseStatus: 204, responseHeaders: [], responseBodyExcerpt: nil, errorClass: nil,
+            errorMessage: nil, retryAfter: nil)
     }
 
     func cancel(deliveryId: Int64, by actor: Principal) async throws {
