@@ -263,6 +263,37 @@ struct StoreTests {
         #expect(try store.deliveryDetail(id: delivery.id)?.maxAttempts == 4)
     }
 
+    /// An endpoint's own retry schedule decides its deliveries' retries and when they are dead, and the detail counts
+    /// attempts against it.
+    @Test func anEndpointsOwnRetryScheduleReplacesTheDispatchers() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        var changes = EndpointChanges()
+        changes.retrySchedule = .set(RetryPolicy(delays: [100]))
+        let endpoint = try store.addEndpoint(
+            url: "http://127.0.0.1:9/a", changes: changes, allowPrivateDestination: true, by: testActor)
+        _ = try store.publish(eventType: "a.b", payload: "{}")
+        var random = SeededGenerator(seed: 3)
+        let start = Date()
+        let dispatcherPolicy = RetryPolicy(delays: [1, 1, 1, 1], jitter: 0)
+        // The sender copies the endpoint's schedule into each outcome.
+        func fail(at now: Date) throws {
+            let jobs = try store.claimAll(endpoint, now: now)
+            #expect(jobs.count == 1)
+            var outcome = fakeOutcome(jobs[0], status: 500)
+            outcome.retrySchedule = jobs[0].endpoint.connection.retrySchedule
+            _ = try store.record([outcome], owner: "w:test", policy: dispatcherPolicy, autoDisableAfter: nil, now: now, random: &random)
+        }
+        try fail(at: start)
+        let retrying = try #require(try store.deliveries(DeliveryQuery()).first)
+        #expect(retrying.status == .retrying)
+        let delay = try #require(retrying.nextAttemptAt).timeIntervalSince(start)
+        #expect((80...120).contains(delay), "the endpoint's 100 s (±20%), not the dispatcher's 1 s: \(delay)")
+        #expect(try store.deliveryDetail(id: retrying.id)?.maxAttempts == 2)
+        try fail(at: start.addingTimeInterval(200))
+        #expect(try store.deliveries(DeliveryQuery()).first?.status == .dead, "two attempts in all, as its schedule says")
+    }
+
     // MARK: Endpoints
 
     @Test func addsUpdatesAndRemovesEndpoints() throws {

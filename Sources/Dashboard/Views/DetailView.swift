@@ -52,7 +52,7 @@ enum DetailView {
             TableCell("          "), TableCell(Sanitizer.line(e.id) + "  ", label),
             TableCell(Sanitizer.line(e.url), Style(.accent)),
         ])
-        if let connection = Self.connectionSummary(e.connection) {
+        if let connection = Self.connectionSummary(e) {
             lines.append([TableCell("sends     ", label), TableCell(Sanitizer.line(connection))])
         }
         if DeliveryStatus.waiting.contains(d.status), e.status != .active {
@@ -189,10 +189,14 @@ enum DetailView {
             ? Formatting.clock(date, timeZone: tz) : Formatting.dateTime(date, timeZone: tz)
     }
 
-    /// The endpoint's own connection settings in one line, credentials masked: `headers X-Team; Bearer tok_…3f;
+    /// The endpoint's own timeout and connection settings in one line, credentials masked: `headers X-Team; Bearer tok_…3f;
     /// own CA; client certificate; retries 10s,1m`. Nil when it has none.
-    static func connectionSummary(_ settings: ConnectionSettings) -> String? {
+    static func connectionSummary(_ endpoint: Endpoint) -> String? {
+        let settings = endpoint.connection
         var parts: [String] = []
+        if endpoint.timeoutMilliseconds != EndpointDefaults.timeoutMilliseconds {
+            parts.append("timeout " + Formatting.duration(Double(endpoint.timeoutMilliseconds) / 1000))
+        }
         if !settings.headers.isEmpty { parts.append("headers " + settings.headers.map(\.name).joined(separator: ", ")) }
         if let credential = settings.credential { parts.append(credential.masked) }
         if settings.caPEM != nil { parts.append("own CA") }

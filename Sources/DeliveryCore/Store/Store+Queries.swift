@@ -242,7 +242,8 @@ extension Store {
             ) { $0.text(0) }
             return DeliveryDetail(
                 delivery: delivery, message: message, endpoint: endpoint, attempts: attempts,
-                maxAttempts: delays.map { $0.split(separator: ",").count + 1 })
+                // The endpoint's own schedule, when it has one, is the one its attempts count against.
+                maxAttempts: endpoint.connection.retrySchedule?.maxAttempts ?? delays.map { $0.split(separator: ",").count + 1 })
         }
     }
 

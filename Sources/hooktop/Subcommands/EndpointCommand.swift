@@ -22,7 +22,7 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var changes = fields.changes(url: nil)
+                var changes = try fields.changes(url: nil)
                 try connection.apply(to: &changes)
                 // Bad fields are refused before a log is set up for them.
                 var withURL = changes
@@ -61,7 +61,7 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var changes = fields.changes(url: url)
+                var changes = try fields.changes(url: url)
                 try connection.apply(to: &changes)
                 changes.removeHeaders = removeHeader
                 if noAuth {
@@ -239,14 +239,24 @@ struct EndpointFieldOptions: ParsableArguments {
     @Option(help: "Event types to send, comma-separated; `user.*` wildcards; `all` for every event (the default).")
     var events: String?
     @Option(help: "Deliveries in flight at once to this endpoint.") var maxInFlight: Int?
+    @Option(help: "Timeout of one attempt, like 30s or 500ms (0.1s to 5m).") var timeout: String?
     @Option(help: "Timeout of one attempt, in milliseconds.") var timeoutMs: Int?
 
-    func changes(url: String?) -> EndpointChanges {
+    func changes(url: String?) throws -> EndpointChanges {
         let types = events.map { text in
             text == "all" ? [] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        var milliseconds = timeoutMs
+        if let timeout {
+            guard timeoutMs == nil else { throw HooktopError.invalid("give --timeout or --timeout-ms, not both") }
+            guard let seconds = DurationText.seconds(timeout) else {
+                throw HooktopError.invalid("--timeout must be a duration like 30s or 500ms")
+            }
+            milliseconds = Int((seconds * 1000).rounded())
+        }
         return EndpointChanges(
-            url: url, description: description, eventTypes: types, maxInFlight: maxInFlight, timeoutMilliseconds: timeoutMs)
+            url: url, description: description, eventTypes: types, maxInFlight: maxInFlight,
+            timeoutMilliseconds: milliseconds)
     }
 }
 
