@@ -27,6 +27,8 @@ final class APIMetrics: Sendable {
             .set(Double(alive.count))
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "hooktop_deliveries_per_second", unitName: "", helpText: "Successful deliveries per second, last minute."))
             .set(overview.deliveriesPerSecond)
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "hooktop_oldest_due_seconds", unitName: "", helpText: "How late the oldest due delivery of an active endpoint is (0 when none is due)."))
+            .set(Double(overview.oldestDueSeconds(now: Date())))
         for summary in summaries {
             let labels = [("endpoint", summary.endpoint.id)]
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "hooktop_endpoint_attempts_5m", unitName: "", helpText: "Attempts in the last 5 minutes."), labels: labels).set(Double(summary.recent.attempts))

@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import Hummingbird
 
 /// The connection settings of an endpoint body (`POST` and `PATCH /v1/endpoints`): a field that is absent leaves
 /// the setting alone, `null` clears it.
@@ -43,6 +44,11 @@ enum EndpointBody {
             default:
                 throw APIError.invalid("client_certificate_pem and client_key_pem are given together")
             }
+            if let limit = try body.int("rate_limit") {
+                changes.rateLimit = limit == 0 ? .clear : .set(limit)
+            } else if body.isNull("rate_limit") {
+                changes.rateLimit = .clear
+            }
             if let schedule = try body.string("retry_schedule") {
                 changes.retrySchedule = .set(try RetryPolicy.parse(schedule))
             } else if body.isNull("retry_schedule") {
@@ -51,5 +57,35 @@ enum EndpointBody {
         } catch let error as HooktopError {
             throw APIError.invalid(error.message)
         }
+    }
+}
+
+extension HookServer {
+    /// `POST /v1/deliveries/redeliver`: `{"status": "dead", "endpoint_id"?, "event_type"? (a glob), "error_class"?,
+    /// "since"?, "until"? (durations back from now or ISO 8601), "dry_run"?}` → `{"matched" or "queued": n}`.
+    func replay(_ request: Request) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: 16 * 1024)
+        let filter: DeliveryFilter
+        do {
+            guard let statusText = try body.string("status", required: true),
+                let status = DeliveryStatus(rawValue: statusText)
+            else { throw HooktopError.invalid("status must be dead, cancelled or delivered") }
+            var parsed = DeliveryFilter(
+                status: status, endpointId: try body.string("endpoint_id"), eventType: try body.string("event_type"))
+            if let errorClass = try body.string("error_class") {
+                guard let value = ErrorClass(rawValue: errorClass) else {
+                    throw HooktopError.invalid("unknown error_class \(errorClass)")
+                }
+                parsed.errorClass = value
+            }
+            parsed.since = try body.string("since").map { try SinceText.parse($0) }
+            parsed.until = try body.string("until").map { try SinceText.parse($0) }
+            filter = parsed
+        } catch let error as HooktopError {
+            throw APIError.invalid(error.message)
+        }
+        let dryRun = try body.bool("dry_run") ?? false
+        let count = try await operations.replay(filter, dryRun: dryRun, by: Principal.current(via: "api"))
+        return jsonResponse([dryRun ? "matched" : "queued": count, "dry_run": dryRun] as [String: Any])
     }
 }

@@ -88,6 +88,7 @@ public struct HookServer: Sendable {
         Route(.get, "/v1/deliveries/:id") { server, _, context in
             try await server.getDelivery(context.parameters.require("id"))
         },
+        Route(.post, "/v1/deliveries/redeliver") { server, request, _ in try await server.replay(request) },
         Route(.post, "/v1/deliveries/:id/redeliver") { server, _, context in
             try await server.redeliver(context.parameters.require("id"))
         },

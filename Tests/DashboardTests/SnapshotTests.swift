@@ -55,6 +55,18 @@ import Testing
         #expect(!screen.contains("SECRET"))
     }
 
+    /// Due work nobody takes shows in the header once it is 30 s late (the default), whatever else is shown.
+    @Test func overdueWorkShowsInTheHeader() async {
+        let log = FixtureLog()
+        log.oldestDueAt = FixtureLog.now.addingTimeInterval(-20)
+        var state = await Fixture.state(log, view: .endpoints, width: 80, height: 24)
+        #expect(!DashboardRenderer.render(state).text().contains("overdue"))
+        log.oldestDueAt = FixtureLog.now.addingTimeInterval(-95)
+        await state.reload(from: log)
+        let header = DashboardRenderer.render(state).text().split(separator: "\n")[1]
+        #expect(header.contains(" overdue 1m35s "), "\(header)")
+    }
+
     @Test func detailWithJSONResponse() async {
         let log = FixtureLog()
         var state = await Fixture.state(log, view: .deliveries, width: 100, height: 40)

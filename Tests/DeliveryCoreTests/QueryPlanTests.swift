@@ -66,6 +66,14 @@ struct QueryPlanTests {
             _ = try store.deliveries(query)
         }
         _ = try store.auditEntries(objectId: endpoint.id, limit: 10)
+        for filter in [
+            DeliveryFilter(status: .dead), DeliveryFilter(status: .dead, endpointId: endpoint.id, errorClass: .httpStatus),
+            DeliveryFilter(status: .delivered, eventType: "invoice.*", since: Date().addingTimeInterval(-60), until: Date()),
+        ] {
+            _ = try await operations.replay(filter, dryRun: true, by: testActor)
+            _ = try await operations.replay(filter, dryRun: false, by: testActor)
+        }
+        _ = try await operations.testEndpoint(id: other.id, by: testActor)
         _ = try store.deliveryDetail(id: 1)
         _ = try await operations.redeliver(deliveryId: some.id, by: testActor)
         let pending = try #require(try store.deliveries(DeliveryQuery(statuses: [.pending], limit: 1)).first)

@@ -294,6 +294,34 @@ struct StoreTests {
         #expect(try store.deliveries(DeliveryQuery()).first?.status == .dead, "two attempts in all, as its schedule says")
     }
 
+    /// How late the oldest due delivery is: only active endpoints' deliveries count (held ones are not due), and
+    /// retries scheduled for later are not due yet.
+    @Test func theOldestDueDeliveryOfAnActiveEndpoint() throws {
+        let database = try TemporaryDatabase()
+        let store = database.store
+        let now = Date()
+        #expect(try store.overview(now: now).oldestDueAt == nil)
+        let active = try store.addTestEndpoint("http://127.0.0.1:9/a")
+        let paused = try store.addTestEndpoint("http://127.0.0.1:9/b")
+        _ = try store.setEndpointStatus(id: paused.id, .paused, reason: nil, action: "endpoint.pause", now: now, by: testActor)
+        _ = try store.publish(eventType: "a.b", payload: "{}", now: now.addingTimeInterval(-300))
+        _ = try store.setEndpointStatus(id: active.id, .paused, reason: nil, action: "endpoint.pause", now: now, by: testActor)
+        #expect(try store.overview(now: now).oldestDueAt == nil, "held deliveries are not overdue")
+        _ = try store.setEndpointStatus(id: active.id, .active, reason: nil, action: "endpoint.resume", now: now, by: testActor)
+        let overview = try store.overview(now: now)
+        #expect((299...300).contains(overview.oldestDueSeconds(now: now)), "the log keeps milliseconds")
+        // Claimed (in flight) is not due; a retry later is not due yet.
+        let jobs = try store.claimAll(active, now: now)
+        #expect(try store.overview(now: now).oldestDueAt == nil)
+        var random = SeededGenerator(seed: 1)
+        _ = try store.record(
+            [fakeOutcome(jobs[0], status: 500)], owner: "w:test", policy: RetryPolicy(delays: [60], jitter: 0),
+            autoDisableAfter: nil, now: now, random: &random)
+        #expect(try store.overview(now: now).oldestDueAt == nil)
+        let later = now.addingTimeInterval(90)
+        #expect((29...30).contains(try store.overview(now: later).oldestDueSeconds(now: later)))
+    }
+
     // MARK: Endpoints
 
     @Test func addsUpdatesAndRemovesEndpoints() throws {

@@ -12,6 +12,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -38,7 +39,7 @@ class Receiver(BaseHTTPRequestHandler):
             cert = self.connection.getpeercert()
             if cert:
                 peer = dict(item[0] for item in cert.get("subject", ()))
-        emit({"kind": "request", "path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()],
+        emit({"kind": "request", "at": time.time(), "path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()],
               "body": body.decode("utf-8", "replace"), "client_certificate": peer})
         self.send_response(self.status)
         self.send_header("content-length", "2" if self.status != 204 else "0")

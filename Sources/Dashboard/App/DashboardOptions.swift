@@ -21,6 +21,8 @@ public struct DashboardOptions: Sendable {
     public var colors: Bool
     /// Who the audit table records for actions. Default: the current user, via `dashboard`.
     public var actor: Principal
+    /// The header shows `overdue Ns` in red once the oldest due delivery is this late, in seconds. Default: 30.
+    public var overdueAfter: TimeInterval = 30
 
     public init(
         databaseName: String = "hooktop.db", readOnly: Bool = false, mouse: Bool = false,

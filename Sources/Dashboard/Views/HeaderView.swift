@@ -97,6 +97,12 @@ enum HeaderView {
                     TableCell(" p95 ", label), value(Formatting.latency(o.recent.p95Milliseconds)),
                 ], priority: 5),
         ]
+        let overdue = o.oldestDueSeconds(now: state.now)
+        if Double(overdue) >= state.options.overdueAfter {
+            // Work is due and nothing is taking it (no dispatcher, or one that cannot keep up): shown whatever else is.
+            let text = " overdue \(Formatting.duration(Double(overdue))) "
+            segments.insert(Segment(parts: [TableCell(text, Style(.badgeAlert, bold: true))], priority: 10), at: 0)
+        }
         if let problem = o.writeProblem {
             let text = " log not writable: \(Sanitizer.line(problem)) "
             segments.insert(Segment(parts: [TableCell(text, Style(.badgeAlert, bold: true))], priority: 10), at: 0)

@@ -123,6 +123,8 @@ public final class Dispatcher: Service, Sendable {
         var lastHeartbeat = Date.distantPast
         var lastCounter: Int64 = -1
         var rotation = 0
+        /// Endpoints' rate limits (per process: each dispatcher keeps its own).
+        var limiter = RateLimiter()
     }
 
     /// Runs the queued work in order until the dispatcher finishes.
@@ -212,15 +214,24 @@ public final class Dispatcher: Service, Sendable {
             let counter = try await log.changeCounter()
             if counter != state.lastCounter || sinceRefresh >= 1 {
                 state.endpoints = try await log.activeEndpoints()
+                state.limiter.retain(Set(state.endpoints.filter { $0.rateLimit != nil }.map(\.id)))
                 state.lastRefresh = now
                 state.lastCounter = counter
             }
         }
         state.rotation = state.endpoints.isEmpty ? 0 : (state.rotation + 1) % state.endpoints.count
-        let requests = shared.withLock { shared in
+        let allocated = shared.withLock { shared in
             Self.allocate(
                 room: configuration.maxInFlight - shared.total, endpoints: state.endpoints, start: state.rotation,
                 inFlight: shared.inFlight)
+        }
+        // A rate-limited endpoint claims no more than its limit lets start now; the 50 ms poll brings the rest.
+        let uptime = ProcessInfo.processInfo.systemUptime
+        let requests = allocated.compactMap { request -> ClaimRequest? in
+            guard let limit = request.endpoint.rateLimit else { return request }
+            let allowed = state.limiter.allowance(endpoint: request.endpoint.id, limit: limit, now: uptime)
+            guard allowed > 0 else { return nil }
+            return ClaimRequest(endpoint: request.endpoint, limit: min(request.limit, allowed))
         }
         let jobs = try await withOutcomes { outcomes -> [DeliveryJob] in
             if outcomes.isEmpty {
@@ -237,6 +248,9 @@ public final class Dispatcher: Service, Sendable {
                 shared.inFlight[job.endpoint.id, default: 0] += 1
                 shared.total += 1
             }
+        }
+        for job in jobs where job.endpoint.rateLimit != nil {
+            state.limiter.started(endpoint: job.endpoint.id, count: 1, now: uptime)
         }
         return (state, jobs)
     }

@@ -42,6 +42,7 @@ public final class WebhookSender: Sendable {
     /// Clients that go through `configuration.proxy`.
     private let proxied: ProxiedClients
     private let diagnosis = TLSDiagnosis()
+    private let pacer = SendPacer()
     /// Where `send` and `start` put their next request.
     private let nextShard = Atomic<Int>(0)
 
@@ -152,7 +153,18 @@ public final class WebhookSender: Sendable {
             let index = ((first &+ offset) & Int.max) % shards.count
             let share = Array(stride(from: offset, to: jobs.count, by: shards.count).lazy.map { jobs[$0] })
             shards[index].loop.execute {
-                for job in share { self.start(job, startedAt: Date(), shard: index, completion: completion) }
+                for job in share {
+                    // A rate-limited endpoint's requests leave spaced out, whenever the dispatcher claimed them: a
+                    // stalled moment does not turn into a burst at the receiver.
+                    let delay = job.endpoint.rateLimit.map { self.pacer.reserve(job.endpoint.id, limit: $0) } ?? 0
+                    guard delay > 0 else {
+                        self.start(job, startedAt: Date(), shard: index, completion: completion)
+                        continue
+                    }
+                    self.shards[index].loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
+                        self.start(job, startedAt: Date(), shard: index, completion: completion)
+                    }
+                }
             }
         }
     }

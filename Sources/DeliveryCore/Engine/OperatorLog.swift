@@ -28,6 +28,10 @@ public protocol OperatorLog: Sendable {
     func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws
     /// Deletes fully delivered messages older than `before`; returns how many.
     func prune(before: Date, now: Date, by actor: Principal) async throws -> Int
+    /// How many deliveries `filter` matches (of active endpoints).
+    func countReplay(_ filter: DeliveryFilter) async throws -> Int
+    /// Queues every delivery `filter` matches for a manual attempt, audited with the filter; returns how many.
+    func queueReplay(_ filter: DeliveryFilter, now: Date, by actor: Principal) async throws -> Int
     /// Records an operator's action that changes nothing else in the log (a test ping).
     func recordAudit(action: String, objectType: String, objectId: String, detail: String, now: Date, by actor: Principal)
         async throws

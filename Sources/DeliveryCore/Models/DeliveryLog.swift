@@ -99,11 +99,15 @@ public struct Overview: Sendable, Equatable {
     public var throughput: [Int]
     /// Why the log does not take writes (`disk full`), or nil when it does.
     public var writeProblem: String?
+    /// When the oldest delivery that is due and not held (its endpoint active) was due; nil when none is.
+    public var oldestDueAt: Date?
 
     public init(
         workers: [WorkerInfo], deliveriesPerSecond: Double, recent: WindowStats, totals: StatusCounts,
-        endpointCount: Int, pausedEndpoints: Int, disabledEndpoints: Int, throughput: [Int], writeProblem: String? = nil
+        endpointCount: Int, pausedEndpoints: Int, disabledEndpoints: Int, throughput: [Int], writeProblem: String? = nil,
+        oldestDueAt: Date? = nil
     ) {
+        self.oldestDueAt = oldestDueAt
         self.workers = workers
         self.deliveriesPerSecond = deliveriesPerSecond
         self.recent = recent
@@ -117,6 +121,12 @@ public struct Overview: Sendable, Equatable {
 
     /// The first dispatcher whose heartbeat is fresh.
     public func liveWorker(now: Date) -> WorkerInfo? { workers.first { $0.isAlive(now: now) } }
+
+    /// How late the oldest due, unheld delivery is at `now`, in whole seconds (0 when none is due).
+    public func oldestDueSeconds(now: Date) -> Int {
+        guard let oldestDueAt else { return 0 }
+        return max(0, Int(now.timeIntervalSince(oldestDueAt)))
+    }
 }
 
 /// Which deliveries to list, newest first, one page at a time.

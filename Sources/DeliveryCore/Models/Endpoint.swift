@@ -34,6 +34,8 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
     public var allowPrivateDestination: Bool
     /// Extra headers, credentials, TLS settings and retry schedule of this endpoint.
     public var connection: ConnectionSettings
+    /// Requests started per second at most (nil: no limit but `maxInFlight`).
+    public var rateLimit: Int?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -42,7 +44,7 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
         disabledReason: String? = nil, eventTypes: [String] = [], secret: String,
         previousSecret: String? = nil, previousSecretExpiresAt: Date? = nil, maxInFlight: Int = EndpointDefaults.maxInFlight,
         timeoutMilliseconds: Int = EndpointDefaults.timeoutMilliseconds, allowPrivateDestination: Bool = false,
-        connection: ConnectionSettings = ConnectionSettings(), createdAt: Date, updatedAt: Date
+        connection: ConnectionSettings = ConnectionSettings(), rateLimit: Int? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.url = url
@@ -57,6 +59,7 @@ public struct Endpoint: Sendable, Equatable, Codable, Identifiable {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.allowPrivateDestination = allowPrivateDestination
         self.connection = connection
+        self.rateLimit = rateLimit
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

@@ -173,6 +173,19 @@ public struct Operations: DeliveryOperations {
         return outcome
     }
 
+    /// Sends again every delivery `filter` matches (of active endpoints): queued as manual attempts, released by the
+    /// dispatcher at each endpoint's rate limit (or its max in flight), audited with the filter. With `dryRun`,
+    /// only counts them.
+    /// - Returns: how many match (dry run) or were queued.
+    public func replay(_ filter: DeliveryFilter, dryRun: Bool, by actor: Principal) async throws -> Int {
+        try filter.validate()
+        if dryRun { return try await engine.countReplay(filter) }
+        let at = now()
+        let count = try await engine.queueReplay(filter, now: at, by: actor)
+        if count > 0 { wake() }
+        return count
+    }
+
     /// The event type of test pings.
     public static let pingType = "hooktop.ping"
 

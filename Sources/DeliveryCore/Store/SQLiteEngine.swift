@@ -118,6 +118,12 @@ public final class SQLiteEngine: DeliveryEngine {
     public func prune(before: Date, now: Date, by actor: Principal) async throws -> Int {
         try await run { try $0.prune(before: before, now: now, by: actor) }
     }
+    public func countReplay(_ filter: DeliveryFilter) async throws -> Int {
+        try await run { try $0.countReplay(filter) }
+    }
+    public func queueReplay(_ filter: DeliveryFilter, now: Date, by actor: Principal) async throws -> Int {
+        try await run { try $0.queueReplay(filter, now: now, by: actor) }
+    }
     public func recordAudit(
         action: String, objectType: String, objectId: String, detail: String, now: Date, by actor: Principal
     ) async throws {

@@ -291,6 +291,10 @@ enum Schema {
         """
         ALTER TABLE endpoints ADD COLUMN connection TEXT NOT NULL DEFAULT '{}';
         """,
+        // v8: an endpoint's rate limit, requests started per second (NULL: none).
+        """
+        ALTER TABLE endpoints ADD COLUMN rate_limit INTEGER;
+        """,
     ]
 
     /// Every column of `deliveries`, in table order.

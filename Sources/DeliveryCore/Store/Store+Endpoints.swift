@@ -18,6 +18,8 @@ public struct EndpointChanges: Sendable, Equatable {
     /// A client certificate chain and its key, set or cleared together.
     public var clientIdentity: SettingChange<ClientIdentity>?
     public var retrySchedule: SettingChange<RetryPolicy>?
+    /// Requests per second at most, or no limit.
+    public var rateLimit: SettingChange<Int>?
 
     public init(
         url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, maxInFlight: Int? = nil,
@@ -96,6 +98,9 @@ public struct EndpointChanges: Sendable, Equatable {
         if case .set(let identity)? = clientIdentity {
             try ConnectionRules.validateClientIdentity(certificatePEM: identity.certificatePEM, keyPEM: identity.keyPEM)
         }
+        if case .set(let limit)? = rateLimit, !(1...10_000).contains(limit) {
+            throw HooktopError.invalid("rate_limit must be between 1 and 10000 requests per second")
+        }
         if case .set(let schedule)? = retrySchedule, !(1...50).contains(schedule.delays.count) {
             throw HooktopError.invalid("a retry schedule has 1 to 50 delays")
         }
@@ -122,7 +127,8 @@ public struct ClientIdentity: Sendable, Equatable {
 extension Store {
     static let endpointColumns = """
         id, url, description, status, disabled_reason, event_types, secret, previous_secret,
-        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at, connection
+        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at, connection,
+        rate_limit
         """
 
     static func endpoint(_ row: SQLiteRow) -> Endpoint {
@@ -133,7 +139,8 @@ extension Store {
             eventTypes: types.isEmpty ? [] : types.split(separator: ",").map(String.init), secret: row.text(6),
             previousSecret: row.optionalText(7), previousSecretExpiresAt: row.optionalDate(8),
             maxInFlight: row.int(9), timeoutMilliseconds: row.int(10), allowPrivateDestination: row.int(11) != 0,
-            connection: ConnectionSettings.fromStored(row.text(14)), createdAt: row.date(12), updatedAt: row.date(13))
+            connection: ConnectionSettings.fromStored(row.text(14)), rateLimit: row.optionalInt(15), createdAt: row.date(12),
+            updatedAt: row.date(13))
     }
 
     /// Registers an endpoint. The URL's form is checked here; its destination by the caller's `DestinationPolicy`.
@@ -156,20 +163,21 @@ extension Store {
             eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? EndpointDefaults.maxInFlight,
             timeoutMilliseconds: changes.timeoutMilliseconds ?? EndpointDefaults.timeoutMilliseconds,
             allowPrivateDestination: allowPrivateDestination, connection: changes.applied(to: ConnectionSettings()),
+            rateLimit: { if case .set(let limit)? = changes.rateLimit { return limit } else { return nil } }(),
             createdAt: now, updatedAt: now)
         try write { db in
             do {
                 try db.run(
                     """
                     INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight,
-                        timeout_ms, allow_private, created_at, updated_at, connection)
-                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
+                        timeout_ms, allow_private, created_at, updated_at, connection, rate_limit)
+                    VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     [
                         .text(endpoint.id), .text(url), .text(endpoint.description),
                         .text(endpoint.eventTypes.joined(separator: ",")), .text(secret), .from(endpoint.maxInFlight),
                         .from(endpoint.timeoutMilliseconds), .int(allowPrivateDestination ? 1 : 0), .from(now),
-                        .from(now), .text(endpoint.connection.stored),
+                        .from(now), .text(endpoint.connection.stored), .from(endpoint.rateLimit),
                     ])
             } catch let error as SQLiteError where error.isKeyTaken {
                 throw HooktopError(.conflict, "endpoint \(endpoint.id) already exists")
@@ -213,13 +221,16 @@ extension Store {
                 """
                 UPDATE endpoints SET url = coalesce(?, url), description = coalesce(?, description),
                     event_types = coalesce(?, event_types), max_in_flight = coalesce(?, max_in_flight),
-                    timeout_ms = coalesce(?, timeout_ms), connection = coalesce(?, connection), updated_at = ?
+                    timeout_ms = coalesce(?, timeout_ms), connection = coalesce(?, connection),
+                    rate_limit = CASE WHEN ? THEN ? ELSE rate_limit END, updated_at = ?
                 WHERE id = ?
                 """,
                 [
                     .from(changes.url), .from(changes.description),
                     .from(changes.eventTypes?.joined(separator: ",")), .from(changes.maxInFlight),
-                    .from(changes.timeoutMilliseconds), .from(connection), .from(now), .text(id),
+                    .from(changes.timeoutMilliseconds), .from(connection), .int(changes.rateLimit == nil ? 0 : 1),
+                    { if case .set(let limit)? = changes.rateLimit { return .from(limit) } else { return .null } }(),
+                    .from(now), .text(id),
                 ])
             guard changed == 1 else { throw HooktopError.notFound("endpoint", id) }
             try Self.audit(db, "endpoint.update", "endpoint", id, changes.url ?? "", actor, now)

@@ -94,6 +94,58 @@ extension Store {
         }
     }
 
+    /// The deliveries `filter` matches, of active endpoints (held ones are left alone): ids with their endpoints.
+    private static func matching(_ db: Connection, _ filter: DeliveryFilter) throws -> [(Int64, String)] {
+        var conditions = ["d.status = ?"]
+        var arguments: [SQLValue] = [.text(filter.status.rawValue)]
+        for (condition, value) in [
+            ("d.endpoint_id = ?", filter.endpointId.map(SQLValue.text)), ("d.event_type GLOB ?", filter.eventType.map(SQLValue.text)),
+            ("d.last_error_class = ?", filter.errorClass.map { SQLValue.text($0.rawValue) }),
+            ("d.updated_at >= ?", filter.since.map { SQLValue.from($0) }), ("d.updated_at < ?", filter.until.map { SQLValue.from($0) }),
+        ] {
+            guard let value else { continue }
+            conditions.append(condition)
+            arguments.append(value)
+        }
+        return try db.query(
+            """
+            SELECT d.id, d.endpoint_id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+            WHERE \(conditions.joined(separator: " AND ")) AND e.status = 'active'
+            """, arguments, { ($0.int64(0), $0.text(1)) })
+    }
+
+    /// How many deliveries `filter` matches (a dry run).
+    func countReplay(_ filter: DeliveryFilter) throws -> Int {
+        try read { db in try Self.matching(db, filter).count }
+    }
+
+    /// Queues every delivery `filter` matches for a manual attempt; the dispatcher sends them at each endpoint's rate
+    /// limit (or its max in flight). Returns how many.
+    func queueReplay(_ filter: DeliveryFilter, now: Date, by actor: Principal) throws -> Int {
+        try write { db in
+            if let endpointId = filter.endpointId,
+                try db.queryOne("SELECT 1 FROM endpoints WHERE id = ?", [.text(endpointId)], { $0.int(0) }) == nil
+            {
+                throw HooktopError.notFound("endpoint", endpointId)
+            }
+            var moves = StatusMoves()
+            var queued = 0
+            for (id, endpointId) in try Self.matching(db, filter) {
+                let changed = try db.run(
+                    """
+                    UPDATE deliveries SET status = 'pending', manual = ?, next_attempt_at = ?, updated_at = ?
+                    WHERE id = ? AND status = ?
+                    """,
+                    [.from(ManualMode.fromFinished.rawValue), .from(now), .from(now), .int(id), .text(filter.status.rawValue)])
+                moves.move(endpointId, from: filter.status, to: .pending, count: changed)
+                queued += changed
+            }
+            try moves.apply(db)
+            try Self.audit(db, "delivery.replay", "delivery", filter.endpointId ?? "*", "\(filter.summary): \(queued) queued", actor, now)
+            return queued
+        }
+    }
+
     /// Cancels a waiting delivery.
     func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) throws {
         try write { db in

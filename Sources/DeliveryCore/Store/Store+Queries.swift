@@ -335,9 +335,9 @@ extension Store {
                 let endpoint = Self.endpoint(row)
                 return EndpointSummary(
                     endpoint: endpoint, counts: counts[endpoint.id] ?? StatusCounts(),
-                    recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(15),
-                    lastAttemptAt: row.optionalDate(16), failingSince: row.optionalDate(17),
-                    lastSuccessAt: row.optionalDate(18), lastAction: actions[endpoint.id])
+                    recent: recent[endpoint.id] ?? WindowStats(), lastError: row.optionalText(16),
+                    lastAttemptAt: row.optionalDate(17), failingSince: row.optionalDate(18),
+                    lastSuccessAt: row.optionalDate(19), lastAction: actions[endpoint.id])
             }
         }
     }
@@ -372,11 +372,20 @@ extension Store {
                 ($0.text(0), $0.int(1))
             }
             let byStatus = Dictionary(uniqueKeysWithValues: statuses)
+            // Per active endpoint, the first entry of its due index: held deliveries (paused, disabled) are skipped
+            // without being read, however many there are.
+            let oldestDue = try db.queryOne(
+                """
+                SELECT min((SELECT min(d.next_attempt_at) FROM deliveries d
+                    WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'retrying')))
+                FROM endpoints e WHERE e.status = 'active'
+                """, [], { $0.optionalDate(0) }) ?? nil
             return Overview(
                 workers: workers, deliveriesPerSecond: Double(lastMinuteSuccesses) / elapsed, recent: recent,
                 totals: totals, endpointCount: byStatus.values.reduce(0, +),
                 pausedEndpoints: byStatus["paused"] ?? 0, disabledEndpoints: byStatus["disabled"] ?? 0,
-                throughput: throughput, writeProblem: writeProblem())
+                throughput: throughput, writeProblem: writeProblem(),
+                oldestDueAt: oldestDue.flatMap { $0 <= now ? $0 : nil })
         }
     }
 

@@ -27,6 +27,7 @@ public enum JSONRepresentation {
             "client_certificate": connection.clientCertificatePEM != nil,
         ]
         object["retry_schedule"] = value(connection.retrySchedule.map { RetryPolicy.describe($0.delays) })
+        object["rate_limit"] = value(endpoint.rateLimit)
         if includeSecret {
             object["secret"] = endpoint.secret
             object["previous_secret_expires_at"] = date(endpoint.previousSecretExpiresAt)

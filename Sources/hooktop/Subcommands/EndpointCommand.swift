@@ -154,7 +154,9 @@ struct EndpointCommand: AsyncParsableCommand {
                 printText("description: \(endpoint.description)")
                 printText("events:      \(endpoint.eventTypes.isEmpty ? "all" : endpoint.eventTypes.joined(separator: ","))")
                 printText("secret:      \(endpoint.secret)")
-                printText("max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms")
+                printText(
+                    "max in flight: \(endpoint.maxInFlight), timeout: \(endpoint.timeoutMilliseconds) ms"
+                        + (endpoint.rateLimit.map { ", rate limit: \($0)/s" } ?? ""))
                 for line in ConnectionLines.lines(endpoint.connection) { printText(line) }
                 let actions = try await log.auditEntries(objectId: endpoint.id, limit: 5)
                 if !actions.isEmpty {
@@ -241,6 +243,7 @@ struct EndpointFieldOptions: ParsableArguments {
     @Option(help: "Deliveries in flight at once to this endpoint.") var maxInFlight: Int?
     @Option(help: "Timeout of one attempt, like 30s or 500ms (0.1s to 5m).") var timeout: String?
     @Option(help: "Timeout of one attempt, in milliseconds.") var timeoutMs: Int?
+    @Option(help: "Requests started per second at most, 1 to 10000; 0 or none removes the limit.") var rateLimit: String?
 
     func changes(url: String?) throws -> EndpointChanges {
         let types = events.map { text in
@@ -254,9 +257,19 @@ struct EndpointFieldOptions: ParsableArguments {
             }
             milliseconds = Int((seconds * 1000).rounded())
         }
-        return EndpointChanges(
+        var changes = EndpointChanges(
             url: url, description: description, eventTypes: types, maxInFlight: maxInFlight,
             timeoutMilliseconds: milliseconds)
+        if let rateLimit {
+            if rateLimit == "none" || rateLimit == "0" {
+                changes.rateLimit = .clear
+            } else if let limit = Int(rateLimit) {
+                changes.rateLimit = .set(limit)
+            } else {
+                throw HooktopError.invalid("--rate-limit must be a number of requests per second, or none")
+            }
+        }
+        return changes
     }
 }
 

@@ -127,24 +127,64 @@ struct Deliveries: AsyncParsableCommand {
 
 struct Redeliver: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Send a delivery again, or recover an endpoint's dead deliveries since a time.")
+        abstract: "Send a delivery again, replay the deliveries a filter matches, or recover an endpoint since a time.",
+        discussion: """
+            hooktop redeliver dlv_42                                  one delivery
+            hooktop redeliver --status dead --endpoint ep_1 --event-type 'invoice.*' --error-class timeout \\
+                --since 2h [--until 1h] [--dry-run]                   replay by filter (paced by the dispatcher)
+            hooktop redeliver --endpoint ep_1 --since 2h             recover: dead since then, and what it missed
+            """)
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The delivery id (dlv_42).") var deliveryID: String?
-    @Option(help: "Recover this endpoint: every dead delivery since --since, and what it missed while disabled.")
-    var endpoint: String?
-    @Option(help: "With --endpoint: a duration back from now (2h, 7d) or an ISO 8601 time.") var since: String?
+    @Option(help: "Replay the deliveries with this status: dead, cancelled or delivered.") var status: String?
+    @Option(help: "Only (or, without --status, recover) this endpoint's deliveries.") var endpoint: String?
+    @Option(help: "With --status: only event types matching this glob (invoice.*).") var eventType: String?
+    @Option(help: "With --status: only this last error class (timeout, http_status, tls_expired, ...).") var errorClass: String?
+    @Option(help: "A duration back from now (2h, 7d) or an ISO 8601 time: deliveries that reached their status since.")
+    var since: String?
+    @Option(help: "With --status: and before this (a duration back from now or an ISO 8601 time).") var until: String?
+    @Flag(help: "With --status: count what matches and send nothing.") var dryRun = false
     @Flag(help: "Allow loopback and private addresses when this process sends the redelivery itself.")
     var allowPrivateDestinations = false
 
     func validate() throws {
-        if deliveryID == nil && endpoint == nil { throw ValidationError("give a delivery id, or --endpoint ID --since TIME") }
-        if deliveryID != nil && endpoint != nil { throw ValidationError("give a delivery id or --endpoint, not both") }
-        if endpoint != nil && since == nil { throw ValidationError("--endpoint needs --since (like 2h or 2026-11-30T12:00:00Z)") }
+        let filtering = status != nil
+        if !filtering, eventType != nil || errorClass != nil || until != nil || dryRun {
+            throw ValidationError("--event-type, --error-class, --until and --dry-run filter a replay: give --status too")
+        }
+        if deliveryID == nil && endpoint == nil && !filtering {
+            throw ValidationError("give a delivery id, --status dead [filters], or --endpoint ID --since TIME")
+        }
+        if deliveryID != nil && (endpoint != nil || filtering) {
+            throw ValidationError("give a delivery id or a filter, not both")
+        }
+        if endpoint != nil && since == nil && !filtering {
+            throw ValidationError("--endpoint needs --since (like 2h or 2026-11-30T12:00:00Z)")
+        }
     }
 
     func run() async throws {
         try await reportingErrors {
             let engine = try database.open()
+            if let status {
+                guard let status = DeliveryStatus(rawValue: status) else {
+                    throw HooktopError.invalid("--status must be dead, cancelled or delivered")
+                }
+                var filter = DeliveryFilter(status: status, endpointId: endpoint, eventType: eventType)
+                if let errorClass {
+                    guard let parsed = ErrorClass(rawValue: errorClass) else {
+                        throw HooktopError.invalid(
+                            "unknown --error-class \(errorClass): one of \(ErrorClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    filter.errorClass = parsed
+                }
+                filter.since = try since.map { try SinceText.parse($0) }
+                filter.until = try until.map { try SinceText.parse($0) }
+                let count = try await Operations(engine: engine).replay(filter, dryRun: dryRun, by: .current(via: "cli"))
+                let noun = count == 1 ? "delivery" : "deliveries"
+                printText(dryRun ? "\(count) \(noun) match (dry run: nothing sent)" : "queued \(count) \(noun) for redelivery")
+                return
+            }
             if let endpoint, let since {
                 let count = try await Operations(engine: engine).recover(
                     endpointId: endpoint, since: try SinceText.parse(since), by: .current(via: "cli"))

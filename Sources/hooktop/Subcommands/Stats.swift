@@ -21,6 +21,7 @@ struct Stats: AsyncParsableCommand {
                     "deliveries_per_second": overview.deliveriesPerSecond,
                     "last_5m": JSONRepresentation.stats(overview.recent),
                     "dispatcher_alive": overview.liveWorker(now: now) != nil,
+                    "oldest_due_seconds": overview.oldestDueSeconds(now: now),
                     "endpoints": summaries.map { summary -> [String: Any] in
                         [
                             "id": summary.endpoint.id, "url": summary.endpoint.url,
@@ -36,6 +37,8 @@ struct Stats: AsyncParsableCommand {
             printText("deliveries: \(t.delivered) delivered, \(t.queued) queued (\(t.retrying) retrying), \(t.inflight) in flight, \(t.dead) dead, \(t.cancelled) cancelled")
             printText("last 5 min: \(overview.recent.attempts) attempts, success \(percent(overview.recent.successRate)), p50 \(ms(overview.recent.p50Milliseconds)), p95 \(ms(overview.recent.p95Milliseconds))")
             printText("dispatcher: \(overview.liveWorker(now: now).map { "alive (pid \($0.pid) on \($0.host))" } ?? "none alive")")
+            let overdue = overview.oldestDueSeconds(now: now)
+            if overdue > 0 { printText("overdue: the oldest due delivery waits for \(overdue) s") }
             printText("")
             printText(TextTable.render(
                 header: ["ENDPOINT", "STATUS", "SUCCESS", "P50", "P95", "QUEUE", "DEAD", "URL"],

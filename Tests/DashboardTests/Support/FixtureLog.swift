@@ -199,9 +199,16 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                 endpointCount: endpointList.count, pausedEndpoints: endpointList.filter { $0.status == .paused }.count,
                 disabledEndpoints: endpointList.filter { $0.status == .disabled }.count,
                 throughput: (0..<30).map { [12, 18, 25, 40, 38, 22, 9, 0, 5, 30][$0 % 10] * ($0 / 10 + 1) },
-                writeProblem: writeProblem)
+                writeProblem: writeProblem, oldestDueAt: oldestDue)
         }
     }
+
+    /// When the oldest due delivery was due (the header's `overdue`).
+    var oldestDueAt: Date? {
+        get { lock.withLock { oldestDue } }
+        set { lock.withLock { oldestDue = newValue } }
+    }
+    private var oldestDue: Date?
 
     func endpointSummaries(now: Date) throws -> [EndpointSummary] {
         lock.withLock {
