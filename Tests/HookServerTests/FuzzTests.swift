@@ -168,15 +168,16 @@ struct FuzzTests {
             await propertyCheck(count: 100, input: Self.wireRequests) { request in
                 await onOwnThread {
                     let started = ContinuousClock.now
-                    let (status, _) = RawHTTP.exchange(port: port, request, timeout: .seconds(6))
+                    let (status, _) = RawHTTP.exchange(port: port, request, timeout: .seconds(10))
                     outcomes.withLock { $0.append((request, status, ContinuousClock.now - started)) }
                 }
             }
             for (request, status, took) in outcomes.withLock({ $0 }) {
                 // An answer is a client error or a success; no answer means the server closed the connection, and
-                // either way within the deadlines (2 s each), never held open.
+                // either way within the deadlines (2 s for the headers, 2 s for the body, and 3 s of slack for a
+                // loaded machine), never held open until the client gives up (10 s).
                 if let status { #expect(status < 500, "\(request.prefix(120).debugDescription) → \(status)") }
-                #expect(took < .seconds(5), "\(request.prefix(120).debugDescription) held for \(took)")
+                #expect(took < .seconds(7), "\(request.prefix(120).debugDescription) held for \(took)")
             }
             let health = RawHTTP.exchange(port: port, RawHTTP.request("GET", "/healthz"))
             #expect(health.status == 200)

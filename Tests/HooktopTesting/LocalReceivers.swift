@@ -1,7 +1,8 @@
 import Foundation
 
-/// A private certificate authority made with `openssl` in a temporary folder: server certificates for `localhost`
-/// (also `127.0.0.1`), for another name and expired, and a client certificate for mTLS.
+/// A private certificate authority made with `openssl` in a temporary folder (P-256 keys: quick to make), with
+/// server certificates for `localhost` (also `127.0.0.1`), for another name and expired, and a client certificate for
+/// mTLS.
 public final class TestCertificates: Sendable {
     public let directory: String
 
@@ -21,11 +22,11 @@ public final class TestCertificates: Sendable {
         let script = """
             set -e
             cd "$1"
-            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj "/CN=hooktop test CA"
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 30 -subj "/CN=hooktop test CA"
             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > localhost.cnf
             printf 'subjectAltName=DNS:other.example\\n' > other.cnf
             for name in server other expired client; do
-                openssl req -newkey rsa:2048 -nodes -keyout $name.key -out $name.csr -subj "/CN=$name"
+                openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $name.key -out $name.csr -subj "/CN=$name"
             done
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 30 -extfile localhost.cnf
             openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 30 -extfile other.cnf

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A storage engine behind the delivery core: the log's reads, its writes, the dispatcher's claims and a change
 /// signal. `SQLiteEngine` is the embedded one.
 public protocol DeliveryEngine: DeliveryLogReader, OperatorLog, DispatchLog {
@@ -15,6 +17,10 @@ public protocol DeliveryEngine: DeliveryLogReader, OperatorLog, DispatchLog {
     func attempts(deliveryId: Int64) async throws -> [Attempt]
     /// Per-status totals over the whole log.
     func statusTotals() async throws -> StatusCounts
+    /// Checks the log's invariants (`hooktop doctor`), the engine's own included.
+    func checkup(now: Date) async throws -> [CheckFinding]
+    /// Fixes what is safe to fix (recounts, orphaned leases), audited; returns what was done.
+    func repair(now: Date, by actor: Principal) async throws -> [String]
     /// Flushes what the engine buffers (SQLite: checkpoints the WAL) before the process exits.
     func close() async
 }

@@ -118,6 +118,12 @@ public final class SQLiteEngine: DeliveryEngine {
     public func prune(before: Date, now: Date, by actor: Principal) async throws -> Int {
         try await run { try $0.prune(before: before, now: now, by: actor) }
     }
+    public func checkup(now: Date) async throws -> [CheckFinding] {
+        try await run { try $0.checkup(now: now) }
+    }
+    public func repair(now: Date, by actor: Principal) async throws -> [String] {
+        try await run { try $0.repair(now: now, by: actor) }
+    }
     public func countReplay(_ filter: DeliveryFilter) async throws -> Int {
         try await run { try $0.countReplay(filter) }
     }
