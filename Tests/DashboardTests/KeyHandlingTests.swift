@@ -605,6 +605,74 @@ import Testing
         #expect(state.message == nil)
     }
 
+    /// `L` sets the selected endpoint's rate limit from a prompt (`none` removes it); bad numbers keep the prompt open.
+    @Test func rateLimitPromptSetsAndClears() async {
+        let log = FixtureLog()
+        var state = await Fixture.state(log, view: .endpoints)
+        #expect(state.press(.char("L")).isEmpty)
+        guard case .rateLimit(let endpointId, let editor)? = state.modal else {
+            Issue.record("no prompt")
+            return
+        }
+        #expect(endpointId == "ep_billing" && editor.text == "none")
+        #expect(DashboardRenderer.render(state).text().contains("Rate limit of Billing"))
+        state.press(.ctrl("u"))
+        state.type("99999")
+        #expect(state.press(.enter).isEmpty)
+        #expect(state.message?.kind == .error)
+        state.press(.ctrl("u"))
+        state.type("20")
+        #expect(state.press(.enter) == [.perform(.setRateLimit(endpointId: "ep_billing", limit: 20))])
+        _ = state.update(.operationFinished(.setRateLimit(endpointId: "ep_billing", limit: 20), .success(.done)))
+        #expect(state.message?.text == "rate limit of Billing: 20 requests per second")
+        state.press(.char("L"))
+        state.press(.ctrl("u"))
+        state.type("none")
+        #expect(state.press(.enter) == [.perform(.setRateLimit(endpointId: "ep_billing", limit: nil))])
+    }
+
+    /// `R` on a failure group replays that group's dead deliveries since a time typed, with the count confirmed.
+    @Test func replayOfAFailureGroupAsksSinceWhenThenConfirmsTheCount() async {
+        let log = FixtureLog()
+        var state = await Fixture.state(log, view: .failures)
+        guard case .group(let group, _)? = state.selectedRow else {
+            Issue.record("no group selected")
+            return
+        }
+        state.press(.char("R"))
+        guard case .replaySince(let filter, let editor)? = state.modal else {
+            Issue.record("no prompt: \(String(describing: state.modal))")
+            return
+        }
+        #expect(filter == DeliveryFilter(status: .dead, endpointId: group.endpointId, errorClass: group.errorClass))
+        #expect(editor.text == "1h")
+        #expect(DashboardRenderer.render(state).text().contains("Redeliver this group's dead deliveries"))
+        state.press(.backspace, .backspace)
+        state.type("2h")
+        var expected = filter
+        expected.since = FixtureLog.now.addingTimeInterval(-7200)
+        #expect(state.press(.enter) == [.countReplay(expected)])
+        _ = state.update(.replayCounted(expected, .success(42)))
+        guard case .confirm(let confirmation)? = state.modal else {
+            Issue.record("no confirmation")
+            return
+        }
+        #expect(confirmation.question.hasPrefix("Redeliver 42 dead connect_refused deliveries to "), "\(confirmation.question)")
+        #expect(state.press(.char("y")) == [.perform(.replay(expected))])
+        _ = state.update(.operationFinished(.replay(expected), .success(.replayed(42))))
+        #expect(state.message?.text.contains("queued 42 for redelivery") == true, "\(state.message?.text ?? "")")
+        // Nothing to replay: said, no question.
+        state.press(.char("R"))
+        state.press(.enter)
+        guard case .countingReplay(let counting)? = state.modal else {
+            Issue.record("not counting")
+            return
+        }
+        _ = state.update(.replayCounted(counting, .success(0)))
+        #expect(state.modal == nil)
+        #expect(state.message?.text.hasPrefix("nothing to replay") == true)
+    }
+
     @Test func failureGroupsExpand() async {
         let log = FixtureLog()
         var state = await Fixture.state(log, view: .failures)

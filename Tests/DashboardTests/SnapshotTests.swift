@@ -55,6 +55,23 @@ import Testing
         #expect(!screen.contains("SECRET"))
     }
 
+    /// A rate-limited endpoint with a queue shows its drain: how many, at what pace, and when it ends.
+    @Test func aRateLimitedQueueShowsItsDrain() async {
+        let log = FixtureLog()
+        var state = await Fixture.state(log, view: .endpoints, width: 140, height: 30)
+        let queued = state.endpoints.first { $0.endpoint.status == .active && $0.counts.queued > 0 }
+        guard let queued else {
+            Issue.record("the fixture has no active endpoint with a queue")
+            return
+        }
+        log.setRateLimit(queued.endpoint.id, 2)
+        await state.reload(from: log)
+        let count = queued.counts.queued
+        let eta = Formatting.duration(Double(count) / (2 / RateLimiter.window))
+        let screen = DashboardRenderer.render(state).text()
+        #expect(screen.contains("drain \(count) @2/s ETA \(eta)"), "\(screen)")
+    }
+
     /// Due work nobody takes shows in the header once it is 30 s late (the default), whatever else is shown.
     @Test func overdueWorkShowsInTheHeader() async {
         let log = FixtureLog()

@@ -70,6 +70,8 @@ public final class DashboardSession {
                     case .perform(let operation): runner.perform(operation)
                     case .countRecoverable(let endpointId, let since):
                         runner.countRecoverable(endpointId: endpointId, since: since)
+                    case .countReplay(let filter):
+                        runner.countReplay(filter)
                     case .page(let text):
                         if let problem = screen.page(text) { state.say(problem, .error) }
                         fullRedraw = true

@@ -29,6 +29,20 @@ struct OperationRunner: Sendable {
         }
     }
 
+    func countReplay(_ filter: DeliveryFilter) {
+        Task.detached { [self] in
+            let result: Result<Int, OperationError>
+            do {
+                result = .success(try await log.replay(filter, dryRun: true, by: actor))
+            } catch let error as HooktopError {
+                result = .failure(OperationError(error.message))
+            } catch {
+                result = .failure(OperationError("\(error)"))
+            }
+            mailbox.post(.replayCounted(filter, result))
+        }
+    }
+
     /// Runs one operation through `DeliveryOperations`.
     func run(_ operation: OperatorAction) async -> Result<OperationOutcome, OperationError> {
         do {
@@ -51,6 +65,9 @@ struct OperationRunner: Sendable {
             case .recover(let id, let since):
                 return .success(.recovered(try await log.recover(endpointId: id, since: since, by: actor)))
             case .cancel(let id): try await log.cancel(deliveryId: id, by: actor)
+            case .setRateLimit(let id, let limit): try await log.setRateLimit(endpointId: id, limit: limit, by: actor)
+            case .replay(let filter):
+                return .success(.replayed(try await log.replay(filter, dryRun: false, by: actor)))
             case .testPing(let id):
                 let outcome = try await log.testEndpoint(id: id, by: actor)
                 return .success(

@@ -37,8 +37,19 @@ extension DashboardState {
             guard delivery.status != .inflight else { return refuse("#\(delivery.id) is in flight right now") }
             return start(.redeliver(deliveryId: delivery.id, previousAttempts: delivery.attemptCount))
         case .recover:
+            // On a failure group: that group's dead deliveries (endpoint × error class × status) since a time.
+            if detail == nil, view == .failures, case .group(let group, _)? = selectedRow {
+                var filter = DeliveryFilter(status: .dead, endpointId: group.endpointId, errorClass: group.errorClass)
+                filter.statusCode = group.statusCode
+                modal = .replaySince(filter, editor: LineEditor("1h"))
+                return []
+            }
             guard let endpointId = targetEndpointId else { return refuse("select an endpoint or a delivery first") }
             modal = .recoverSince(endpointId: endpointId, editor: LineEditor("1h"))
+        case .rateLimit:
+            guard let endpointId = targetEndpointId else { return refuse("select an endpoint first") }
+            let current = endpoints.first { $0.endpoint.id == endpointId }?.endpoint.rateLimit
+            modal = .rateLimit(endpointId: endpointId, editor: LineEditor(current.map(String.init) ?? "none"))
         case .testPing:
             guard let endpointId = targetEndpointId else { return refuse("select an endpoint first") }
             return start(.testPing(endpointId: endpointId))
@@ -78,6 +89,8 @@ extension DashboardState {
         case .enable(let id): "enable \(endpointName(id))"
         case .recover(let id, _): "recover \(endpointName(id))"
         case .testPing(let id): "ping \(endpointName(id))"
+        case .replay(let filter): "replay \(Self.groupName(filter)) failures of \(endpointName(filter.endpointId ?? ""))"
+        case .setRateLimit(let id, _): "rate limit of \(endpointName(id))"
         case .redeliver, .cancel: operation.summary
         }
     }
@@ -175,6 +188,47 @@ extension DashboardState {
                 self.modal = nil
                 say("recover cancelled")
             }
+        case .replaySince(var filter, var editor):
+            switch key {
+            case .escape:
+                self.modal = nil
+                say("replay cancelled")
+            case .enter:
+                guard let seconds = Formatting.parseDuration(editor.text) else {
+                    say("not a duration: \(editor.text) (try 30m, 2h, 1d)", .error)
+                    return []
+                }
+                filter.since = now.addingTimeInterval(-seconds)
+                self.modal = .countingReplay(filter)
+                return [.countReplay(filter)]
+            default:
+                if editor.handle(key) { self.modal = .replaySince(filter, editor: editor) }
+            }
+        case .rateLimit(let endpointId, var editor):
+            switch key {
+            case .escape:
+                self.modal = nil
+                say("rate limit unchanged")
+            case .enter:
+                let text = editor.text.trimmingCharacters(in: .whitespaces)
+                if text == "none" || text == "0" || text.isEmpty {
+                    self.modal = nil
+                    return start(.setRateLimit(endpointId: endpointId, limit: nil))
+                }
+                guard let limit = Int(text), (1...10_000).contains(limit) else {
+                    say("a rate limit is 1 to 10000 requests per second, or none", .error)
+                    return []
+                }
+                self.modal = nil
+                return start(.setRateLimit(endpointId: endpointId, limit: limit))
+            default:
+                if editor.handle(key) { self.modal = .rateLimit(endpointId: endpointId, editor: editor) }
+            }
+        case .countingReplay:
+            if key == .escape || key == .char("n") {
+                self.modal = nil
+                say("replay cancelled")
+            }
         case .confirm(let confirmation):
             switch key {
             case .char("y"), .char("Y"), .enter:
@@ -191,6 +245,34 @@ extension DashboardState {
     }
 
     private static var statusNames: String { DeliveryStatus.allCases.map(\.rawValue).joined(separator: ",") }
+
+    /// A failure group's replay was counted: ask, naming the count.
+    mutating func counted(_ filter: DeliveryFilter, _ result: Result<Int, OperationError>) -> [Effect] {
+        guard modal == .countingReplay(filter) else { return [] }
+        let time = filter.since.map { Formatting.shortClock($0, timeZone: options.timeZone) } ?? "ever"
+        let group = Self.groupName(filter)
+        switch result {
+        case .failure(let error):
+            modal = nil
+            say("cannot count the \(group) failures: \(Sanitizer.line(error.message))", .error)
+        case .success(0):
+            modal = nil
+            say("nothing to replay: no dead \(group) deliveries to \(endpointName(filter.endpointId ?? "")) since \(time)")
+        case .success(let count):
+            let noun = count == 1 ? "delivery" : "deliveries"
+            modal = .confirm(
+                Confirmation(
+                    question: "Redeliver \(count) dead \(group) \(noun) to \(endpointName(filter.endpointId ?? "")) since \(time)?",
+                    operation: .replay(filter)))
+        }
+        return []
+    }
+
+    /// `http 503` or `timeout`: a failure group as the Failures view names it.
+    static func groupName(_ filter: DeliveryFilter) -> String {
+        if filter.errorClass == .httpStatus, let code = filter.statusCode { return "http \(code)" }
+        return filter.errorClass?.rawValue ?? "unclassified"
+    }
 
     /// The count for `R` arrived: ask, naming it.
     mutating func counted(endpointId: String, since: Date, _ result: Result<Int, OperationError>) -> [Effect] {
@@ -238,6 +320,8 @@ extension DashboardState {
                     recoveryWatch = RecoveryWatch(endpointId: endpointId, startedAt: now, lastChange: now, lastSent: 0)
                 }
             }
+        case .success(.replayed(let count)):
+            say("\(describe(operation)): queued \(count) for redelivery, sent at the endpoint's pace", .success)
         case .success(.pinged(let status, let milliseconds, let error)):
             let answer = status.map { "HTTP \($0)" } ?? error ?? "no answer"
             let ok = status.map { (200..<300).contains($0) } ?? false
@@ -251,7 +335,10 @@ extension DashboardState {
             case .disable(let id): text = "disabled \(endpointName(id))"
             case .enable(let id): text = "enabled \(endpointName(id))"
             case .cancel(let id): text = "cancelled the retry of #\(id)"
-            case .redeliver, .recover, .testPing: text = "\(describe(operation)) done"
+            case .setRateLimit(let id, let limit?):
+                text = "rate limit of \(endpointName(id)): \(limit) requests per second"
+            case .setRateLimit(let id, nil): text = "\(endpointName(id)) has no rate limit now"
+            case .redeliver, .recover, .testPing, .replay: text = "\(describe(operation)) done"
             }
             say(text, .success)
         }

@@ -17,6 +17,8 @@ extension DashboardState {
             return []
         case .recoverableCounted(let endpointId, let since, let result):
             return counted(endpointId: endpointId, since: since, result)
+        case .replayCounted(let filter, let result):
+            return counted(filter, result)
         case .clock(let date):
             now = date
             if let message, message.expiresAt <= now { self.message = nil }
@@ -120,7 +122,7 @@ extension DashboardState {
             quitting = true
             return [.quit]
         case .redraw: return [.redrawAll]
-        case .pause, .disable, .redeliver, .recover, .cancelRetry, .testPing:
+        case .pause, .disable, .redeliver, .recover, .cancelRetry, .testPing, .rateLimit:
             return request(command)
         case .previousAttempt, .nextAttempt: break
         case .nextMatch, .previousMatch:

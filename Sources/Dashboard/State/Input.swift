@@ -1,3 +1,4 @@
+import DeliveryCore
 import Foundation
 
 /// A key press or mouse event, decoded from the terminal.
@@ -20,6 +21,8 @@ public enum Action: Sendable {
     case dataLoaded(DataSnapshot)
     case operationFinished(OperatorAction, Result<OperationOutcome, OperationError>)
     case recoverableCounted(endpointId: String, since: Date, Result<Int, OperationError>)
+    /// A replay's dry run arrived.
+    case replayCounted(DeliveryFilter, Result<Int, OperationError>)
     case clock(Date)
     case resize(width: Int, height: Int)
 }
@@ -42,6 +45,8 @@ public enum Command: Sendable, Equatable {
     case pause, disable, redeliver, recover, cancelRetry
     /// `t`: send the selected endpoint a test ping.
     case testPing
+    /// `L`: set or clear the selected endpoint's rate limit.
+    case rateLimit
     case previousAttempt, nextAttempt
     /// `o`: the detail's request and response in `$PAGER`. `y`: copy the selected id.
     case openInPager, copyId

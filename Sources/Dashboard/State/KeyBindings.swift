@@ -38,6 +38,7 @@ public enum KeyBindings {
             case "R": return .recover
             case "x": return .cancelRetry
             case "t": return .testPing
+            case "L": return .rateLimit
             case "A": return .audit
             case "n": return .nextMatch
             case "N": return .previousMatch
@@ -102,12 +103,16 @@ public enum KeyBindings {
             keys: "d", help: "disable / enable the endpoint (confirm)", footer: "disable", views: [.endpoints],
             detail: false),
         Entry(
+            keys: "L", help: "set or clear the endpoint's rate limit (requests per second)", footer: nil,
+            views: [.endpoints], detail: false),
+        Entry(
             keys: "t", help: "test ping the endpoint (hooktop.ping; answer in the footer)",
             footer: nil, views: [.endpoints], detail: false),
         Entry(
             keys: "r", help: "redeliver the selected delivery", footer: "redeliver", views: deliveryViews, detail: true),
         Entry(
-            keys: "R", help: "recover: redeliver dead deliveries since… (confirm)", footer: "recover", views: lists,
+            keys: "R", help: "recover an endpoint, or replay a failure group (confirm)", footer: "recover",
+            views: lists,
             detail: true),
         Entry(
             keys: "x", help: "cancel a pending retry (confirm)", footer: "cancel", views: [.deliveries, .retryQueue],

@@ -1,3 +1,4 @@
+import DeliveryCore
 import Foundation
 
 /// A one-line text editor for `/` filters and prompts.
@@ -62,6 +63,12 @@ public enum Modal: Sendable, Equatable {
     case recoverSince(endpointId: String, editor: LineEditor)
     /// Waiting for `recoverableCount` before asking.
     case counting(endpointId: String)
+    /// The `R` prompt on a failure group: how far back to replay its dead deliveries.
+    case replaySince(DeliveryFilter, editor: LineEditor)
+    /// Waiting for the replay's dry run before asking.
+    case countingReplay(DeliveryFilter)
+    /// The `L` prompt: an endpoint's rate limit, or none.
+    case rateLimit(endpointId: String, editor: LineEditor)
     case confirm(Confirmation)
     /// `A`: the newest operator actions (on the selected endpoint when `endpointId` is set).
     case audit(endpointId: String?, scroll: Int)

@@ -15,6 +15,10 @@ public enum OperatorAction: Sendable, Equatable {
     case cancel(deliveryId: Int64)
     /// A test ping (`hooktop.ping`): not a delivery, audited.
     case testPing(endpointId: String)
+    /// Replay what a filter matches (a failure group's dead deliveries since a time).
+    case replay(DeliveryFilter)
+    /// Set (or with nil remove) an endpoint's rate limit.
+    case setRateLimit(endpointId: String, limit: Int?)
 
     /// A short description for messages: `pause ep_123`.
     public var summary: String {
@@ -28,6 +32,8 @@ public enum OperatorAction: Sendable, Equatable {
         case .recover(let id, _): "recover \(id)"
         case .cancel(let id): "cancel #\(id)"
         case .testPing(let id): "ping \(id)"
+        case .replay(let filter): "replay \(filter.summary)"
+        case .setRateLimit(let id, let limit): "rate limit \(id) \(limit.map { "\($0)/s" } ?? "none")"
         }
     }
 }
@@ -39,6 +45,7 @@ public enum OperationOutcome: Sendable, Equatable {
     case recovered(Int)
     /// A test ping's answer: its status (nil without one), time and error.
     case pinged(status: Int?, milliseconds: Int, error: String?)
+    case replayed(Int)
 }
 
 /// Side effects `update` asks the app loop to carry out; the state itself never performs I/O.
@@ -51,6 +58,8 @@ public enum Effect: Sendable, Equatable {
     case perform(OperatorAction)
     /// Count what `recover` would send; the count comes back as `.recoverableCounted`.
     case countRecoverable(endpointId: String, since: Date)
+    /// Count what a replay would send; the count comes back as `.replayCounted`.
+    case countReplay(DeliveryFilter)
     /// Show this text in the operator's `$PAGER`.
     case page(String)
     /// Put this text on the terminal's clipboard (OSC 52).

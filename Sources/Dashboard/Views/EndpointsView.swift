@@ -44,6 +44,13 @@ enum EndpointsView {
             let origin = action.origin.map { " from " + Sanitizer.line($0.components(separatedBy: " port ")[0]) } ?? ""
             return "by \(Sanitizer.line(action.user)) \(Formatting.duration(now.timeIntervalSince(action.at))) ago\(origin)"
         }
+        // A rate-limited endpoint working off a queue: the drain, at its pace, and when it ends.
+        if e.status == .active, let limit = e.rateLimit, s.counts.queued > 0 {
+            let pace = Double(limit) / RateLimiter.window
+            lastError = TableCell(
+                "drain \(Formatting.count(s.counts.queued)) @\(limit)/s ETA \(Formatting.duration(Double(s.counts.queued) / pace))",
+                Style(.warning))
+        }
         if e.status == .paused, let byWhom {
             lastError = TableCell("paused " + byWhom, Style(.warning))
         }

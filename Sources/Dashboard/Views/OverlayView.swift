@@ -11,12 +11,23 @@ enum OverlayView {
                 title: "Confirm", text: Sanitizer.line(confirmation.question), hint: "y/Enter yes · n/Esc no",
                 state: state, into: &grid)
         case .recoverSince(let endpointId, let editor)?:
-            let box = drawDialog(
+            drawPrompt(
                 title: "Recover \(state.endpointName(endpointId))", text: "Redeliver dead deliveries since how long ago? (30m, 2h, 1d)",
-                hint: "Enter next · Esc cancel", state: state, into: &grid, extraLines: 1)
-            FooterView.drawEditor(
-                prompt: "since: ", editor: editor, y: box.y + box.height - 2, into: &grid, hint: "", x: box.x,
-                width: box.width)
+                hint: "Enter next · Esc cancel", prompt: "since: ", editor: editor, state: state, into: &grid)
+        case .replaySince(let filter, let editor)?:
+            drawPrompt(
+                title: "Replay \(DashboardState.groupName(filter)) failures of \(state.endpointName(filter.endpointId ?? ""))",
+                text: "Redeliver this group's dead deliveries since how long ago? (30m, 2h, 1d)",
+                hint: "Enter next · Esc cancel", prompt: "since: ", editor: editor, state: state, into: &grid)
+        case .rateLimit(let endpointId, let editor)?:
+            drawPrompt(
+                title: "Rate limit of \(state.endpointName(endpointId))",
+                text: "Requests per second at most (1 to 10000), or none. Held and queued deliveries drain at it.",
+                hint: "Enter set · Esc cancel", prompt: "per second: ", editor: editor, state: state, into: &grid)
+        case .countingReplay(let filter)?:
+            drawDialog(
+                title: "Replay \(DashboardState.groupName(filter)) failures", text: "Counting deliveries to replay…",
+                hint: "Esc cancel", state: state, into: &grid)
         case .counting(let endpointId)?:
             drawDialog(
                 title: "Recover \(state.endpointName(endpointId))", text: "Counting deliveries to recover…", hint: "Esc cancel",
@@ -27,6 +38,16 @@ enum OverlayView {
         case .filter?, nil:
             break
         }
+    }
+
+    /// A dialog with a one-line editor at its foot.
+    private static func drawPrompt(
+        title: String, text: String, hint: String, prompt: String, editor: LineEditor, state: DashboardState,
+        into grid: inout CellGrid
+    ) {
+        let box = drawDialog(title: title, text: text, hint: hint, state: state, into: &grid, extraLines: 1)
+        FooterView.drawEditor(
+            prompt: prompt, editor: editor, y: box.y + box.height - 2, into: &grid, hint: "", x: box.x, width: box.width)
     }
 
     /// The newest operator actions: when (ISO 8601, local offset), who (OS user, SSH origin, terminal, tool), what.

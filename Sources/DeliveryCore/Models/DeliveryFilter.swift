@@ -9,6 +9,8 @@ public struct DeliveryFilter: Sendable, Equatable {
     /// An event type or a glob over event types (`invoice.*`).
     public var eventType: String?
     public var errorClass: ErrorClass?
+    /// The last HTTP status (with `errorClass` `http_status`: one failure group of the dashboard).
+    public var statusCode: Int?
     /// Deliveries that reached their status (their last change) at or after `since` and before `until`.
     public var since: Date?
     public var until: Date?
@@ -46,6 +48,7 @@ public struct DeliveryFilter: Sendable, Equatable {
         if let endpointId { parts.append("endpoint=\(endpointId)") }
         if let eventType { parts.append("type=\(eventType)") }
         if let errorClass { parts.append("error_class=\(errorClass.rawValue)") }
+        if let statusCode { parts.append("status_code=\(statusCode)") }
         if let since { parts.append("since=\(JSONRepresentation.timestamp(since))") }
         if let until { parts.append("until=\(JSONRepresentation.timestamp(until))") }
         return parts.joined(separator: " ")

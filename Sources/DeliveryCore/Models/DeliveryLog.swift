@@ -337,6 +337,10 @@ public protocol DeliveryOperations: Sendable {
     func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int
     /// Cancels a pending or retrying delivery.
     func cancel(deliveryId: Int64, by actor: Principal) async throws
+    /// Sets (or with nil removes) an endpoint's rate limit, audited.
+    func setRateLimit(endpointId: String, limit: Int?, by actor: Principal) async throws
+    /// Counts (`dryRun`) or queues for redelivery the deliveries `filter` matches, audited.
+    func replay(_ filter: DeliveryFilter, dryRun: Bool, by actor: Principal) async throws -> Int
     /// Sends one signed `hooktop.ping` to the endpoint and waits for the answer; audited, not a delivery.
     func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome
 }

@@ -173,6 +173,14 @@ public struct Operations: DeliveryOperations {
         return outcome
     }
 
+    /// Sets (or with nil removes) an endpoint's rate limit; the dispatcher picks it up within a second.
+    public func setRateLimit(endpointId: String, limit: Int?, by actor: Principal) async throws {
+        var changes = EndpointChanges()
+        changes.rateLimit = limit.map { .set($0) } ?? .clear
+        _ = try await updateEndpoint(id: endpointId, changes: changes, by: actor)
+        wake()
+    }
+
     /// Sends again every delivery `filter` matches (of active endpoints): queued as manual attempts, released by the
     /// dispatcher at each endpoint's rate limit (or its max in flight), audited with the filter. With `dryRun`,
     /// only counts them.

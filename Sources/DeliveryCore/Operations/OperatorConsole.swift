@@ -61,6 +61,12 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
     public func cancel(deliveryId: Int64, by actor: Principal) async throws {
         try await operations.cancel(deliveryId: deliveryId, by: actor)
     }
+    public func setRateLimit(endpointId: String, limit: Int?, by actor: Principal) async throws {
+        try await operations.setRateLimit(endpointId: endpointId, limit: limit, by: actor)
+    }
+    public func replay(_ filter: DeliveryFilter, dryRun: Bool, by actor: Principal) async throws -> Int {
+        try await operations.replay(filter, dryRun: dryRun, by: actor)
+    }
     public func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome {
         try await operations.testEndpoint(id: id, by: actor)
     }

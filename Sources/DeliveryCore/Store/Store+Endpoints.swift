@@ -32,6 +32,26 @@ public struct EndpointChanges: Sendable, Equatable {
         self.timeoutMilliseconds = timeoutMilliseconds
     }
 
+    /// What changed, for the audit: values where they are not secret (`url=...; rate_limit=20; credential`).
+    var auditSummary: String {
+        var parts: [String] = []
+        if let url { parts.append("url=\(url)") }
+        if description != nil { parts.append("description") }
+        if let eventTypes { parts.append("events=\(eventTypes.isEmpty ? "all" : eventTypes.joined(separator: ","))") }
+        if let maxInFlight { parts.append("max_in_flight=\(maxInFlight)") }
+        if let timeoutMilliseconds { parts.append("timeout_ms=\(timeoutMilliseconds)") }
+        switch rateLimit {
+        case .set(let limit)?: parts.append("rate_limit=\(limit)")
+        case .clear?: parts.append("rate_limit=none")
+        case nil: break
+        }
+        if replaceHeaders != nil || !setHeaders.isEmpty || !removeHeaders.isEmpty { parts.append("headers") }
+        if credential != nil { parts.append("credential") }
+        if caPEM != nil || clientIdentity != nil { parts.append("tls") }
+        if retrySchedule != nil { parts.append("retry_schedule") }
+        return parts.joined(separator: "; ")
+    }
+
     /// Whether any connection setting changes.
     var changesConnection: Bool {
         replaceHeaders != nil || !setHeaders.isEmpty || !removeHeaders.isEmpty || credential != nil || caPEM != nil
@@ -233,7 +253,7 @@ extension Store {
                     .from(now), .text(id),
                 ])
             guard changed == 1 else { throw HooktopError.notFound("endpoint", id) }
-            try Self.audit(db, "endpoint.update", "endpoint", id, changes.url ?? "", actor, now)
+            try Self.audit(db, "endpoint.update", "endpoint", id, changes.auditSummary, actor, now)
         }
         return try requireEndpoint(id: id)
     }

@@ -101,6 +101,7 @@ extension Store {
         for (condition, value) in [
             ("d.endpoint_id = ?", filter.endpointId.map(SQLValue.text)), ("d.event_type GLOB ?", filter.eventType.map(SQLValue.text)),
             ("d.last_error_class = ?", filter.errorClass.map { SQLValue.text($0.rawValue) }),
+            ("d.last_status_code = ?", filter.statusCode.map { SQLValue.from($0) }),
             ("d.updated_at >= ?", filter.since.map { SQLValue.from($0) }), ("d.updated_at < ?", filter.until.map { SQLValue.from($0) }),
         ] {
             guard let value else { continue }

@@ -366,6 +366,13 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
         return Array((taken + Self.fixtureAudit).filter { objectId == nil || $0.objectId == objectId }.prefix(limit))
     }
 
+    /// Gives an endpoint a rate limit.
+    func setRateLimit(_ id: String, _ limit: Int?) {
+        lock.withLock {
+            if let index = endpointList.firstIndex(where: { $0.id == id }) { endpointList[index].rateLimit = limit }
+        }
+    }
+
     /// Gives an endpoint connection settings (headers, a credential...).
     func setConnection(_ id: String, _ settings: ConnectionSettings) {
         lock.withLock {
@@ -428,6 +435,16 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     func recover(endpointId: String, since: Date, by actor: Principal) async throws -> Int {
         record("recover \(endpointId) since \(Int(since.timeIntervalSince1970))")
         return try recoverableCount(endpointId: endpointId, since: since)
+    }
+
+    func setRateLimit(endpointId: String, limit: Int?, by actor: Principal) async throws {
+        record("rate limit \(endpointId) \(limit.map(String.init) ?? "none")")
+        setRateLimit(endpointId, limit)
+    }
+
+    func replay(_ filter: DeliveryFilter, dryRun: Bool, by actor: Principal) async throws -> Int {
+        record("replay \(filter.summary)\(dryRun ? " dry" : "")")
+        return 42
     }
 
     func testEndpoint(id: String, by actor: Principal) async throws -> AttemptOutcome {
