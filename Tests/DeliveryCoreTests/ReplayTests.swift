@@ -60,6 +60,9 @@ struct ReplayTests {
         // Held endpoints are left alone.
         try await operations.pause(endpointId: b.id, by: testActor)
         #expect(try await count(DeliveryFilter(status: .dead, eventType: "user.*")) == 2)
+        await #expect(throws: HooktopError.self, "a held endpoint named is refused, not matched empty") {
+            try await count(DeliveryFilter(status: .dead, endpointId: b.id))
+        }
         let queued = try await operations.replay(
             DeliveryFilter(status: .dead, eventType: "invoice.*", errorClass: .httpStatus), dryRun: false, by: testActor)
         #expect(queued == 2)

@@ -39,6 +39,10 @@ extension DashboardState {
         case .recover:
             // On a failure group: that group's dead deliveries (endpoint × error class × status) since a time.
             if detail == nil, view == .failures, case .group(let group, _)? = selectedRow {
+                if let status = endpointStatus(group.endpointId), status != .active {
+                    return refuse(
+                        "\(endpointName(group.endpointId)) is \(status.rawValue): \(status == .paused ? "p resumes" : "d enables") it first (Endpoints view)")
+                }
                 var filter = DeliveryFilter(status: .dead, endpointId: group.endpointId, errorClass: group.errorClass)
                 filter.statusCode = group.statusCode
                 modal = .replaySince(filter, editor: LineEditor("1h"))
@@ -336,7 +340,7 @@ extension DashboardState {
             case .enable(let id): text = "enabled \(endpointName(id))"
             case .cancel(let id): text = "cancelled the retry of #\(id)"
             case .setRateLimit(let id, let limit?):
-                text = "rate limit of \(endpointName(id)): \(limit) requests per second"
+                text = "rate limit of \(endpointName(id)): \(limit) request\(limit == 1 ? "" : "s") per second"
             case .setRateLimit(let id, nil): text = "\(endpointName(id)) has no rate limit now"
             case .redeliver, .recover, .testPing, .replay: text = "\(describe(operation)) done"
             }

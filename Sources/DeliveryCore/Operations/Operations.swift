@@ -187,6 +187,15 @@ public struct Operations: DeliveryOperations {
     /// - Returns: how many match (dry run) or were queued.
     public func replay(_ filter: DeliveryFilter, dryRun: Bool, by actor: Principal) async throws -> Int {
         try filter.validate()
+        if let id = filter.endpointId {
+            // One endpoint named: a held one is said to be held, rather than matching nothing.
+            guard let endpoint = try await engine.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
+            guard endpoint.status == .active else {
+                throw HooktopError(
+                    .conflict,
+                    "endpoint \(id) is \(endpoint.status.rawValue): \(endpoint.status == .paused ? "resume" : "enable") it first")
+            }
+        }
         if dryRun { return try await engine.countReplay(filter) }
         let at = now()
         let count = try await engine.queueReplay(filter, now: at, by: actor)
