@@ -605,6 +605,33 @@ import Testing
         #expect(state.message == nil)
     }
 
+    /// `R` on the Deliveries view with a filter offers the filtered set; a filter a replay cannot name is refused.
+    @Test func replayOfTheFilteredDeliveries() async {
+        let log = FixtureLog()
+        var state = await Fixture.state(log, view: .deliveries)
+        state.press(.char("/"))
+        state.type("status:dead type:invoice.*")
+        state.press(.enter)
+        let filter = DeliveryFilter(status: .dead, eventType: "invoice.*")
+        #expect(state.press(.char("R")) == [.countReplay(filter)])
+        #expect(DashboardRenderer.render(state).text().contains("Counting deliveries to replay"))
+        _ = state.update(.replayCounted(filter, .success(7)))
+        guard case .confirm(let confirmation)? = state.modal else {
+            Issue.record("no confirmation")
+            return
+        }
+        #expect(confirmation.question == "Redeliver the 7 dead deliveries this filter shows?")
+        #expect(state.press(.char("y")) == [.perform(.replay(filter))])
+        // Free text cannot be replayed by filter: said so, nothing asked.
+        state.press(.char("/"))
+        state.press(.ctrl("u"))
+        state.type("status:dead acme")
+        state.press(.enter)
+        #expect(state.press(.char("R")).isEmpty)
+        #expect(state.modal == nil)
+        #expect(state.message?.text.hasPrefix("R replays a filter of one status") == true, "\(state.message?.text ?? "")")
+    }
+
     /// `L` sets the selected endpoint's rate limit from a prompt (`none` removes it); bad numbers keep the prompt open.
     @Test func rateLimitPromptSetsAndClears() async {
         let log = FixtureLog()

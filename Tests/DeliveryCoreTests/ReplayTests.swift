@@ -54,6 +54,12 @@ struct ReplayTests {
                 DeliveryFilter(status: .dead, since: now.addingTimeInterval(-3700), until: now.addingTimeInterval(-2900)))
                 == 4)
         #expect(try await count(DeliveryFilter(status: .cancelled)) == 0)
+        // The dashboard's since:/until: bound when the message was published (two hours ago, all of them).
+        var published = DeliveryFilter(status: .dead)
+        published.publishedSince = now.addingTimeInterval(-7300)
+        #expect(try await count(published) == 12)
+        published.publishedUntil = now.addingTimeInterval(-7250)
+        #expect(try await count(published) == 0)
         // A dry run changed nothing.
         #expect(try store.deliveries(DeliveryQuery(statuses: [.dead])).count == 12)
 

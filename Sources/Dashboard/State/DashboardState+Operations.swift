@@ -48,6 +48,15 @@ extension DashboardState {
                 modal = .replaySince(filter, editor: LineEditor("1h"))
                 return []
             }
+            // On the Deliveries view with a filter: the filtered set, when a replay can name it.
+            if detail == nil, view == .deliveries, let query = filters[.deliveries], !query.isEmpty {
+                guard let filter = Self.replayFilter(query) else {
+                    return refuse(
+                        "R replays a filter of one status (dead, cancelled or delivered) with ep:, type:, since: and until: only")
+                }
+                modal = .countingReplay(filter)
+                return [.countReplay(filter)]
+            }
             guard let endpointId = targetEndpointId else { return refuse("select an endpoint or a delivery first") }
             modal = .recoverSince(endpointId: endpointId, editor: LineEditor("1h"))
         case .rateLimit:
@@ -93,6 +102,8 @@ extension DashboardState {
         case .enable(let id): "enable \(endpointName(id))"
         case .recover(let id, _): "recover \(endpointName(id))"
         case .testPing(let id): "ping \(endpointName(id))"
+        case .replay(let filter) where filter.errorClass == nil && filter.since == nil:
+            "replay the filtered \(filter.status.rawValue) deliveries"
         case .replay(let filter): "replay \(Self.groupName(filter)) failures of \(endpointName(filter.endpointId ?? ""))"
         case .setRateLimit(let id, _): "rate limit of \(endpointName(id))"
         case .redeliver, .cancel: operation.summary
@@ -255,6 +266,23 @@ extension DashboardState {
         guard modal == .countingReplay(filter) else { return [] }
         let time = filter.since.map { Formatting.shortClock($0, timeZone: options.timeZone) } ?? "ever"
         let group = Self.groupName(filter)
+        // A Deliveries filter (no error class, no "since"): named by the filter.
+        if filter.errorClass == nil, filter.since == nil {
+            switch result {
+            case .failure(let error):
+                modal = nil
+                say("cannot count the filtered deliveries: \(Sanitizer.line(error.message))", .error)
+            case .success(0):
+                modal = nil
+                say("nothing to replay: the filter matches no \(filter.status.rawValue) delivery of an active endpoint")
+            case .success(let count):
+                modal = .confirm(
+                    Confirmation(
+                        question: "Redeliver the \(count) \(filter.status.rawValue) deliver\(count == 1 ? "y" : "ies") this filter shows?",
+                        operation: .replay(filter)))
+            }
+            return []
+        }
         switch result {
         case .failure(let error):
             modal = nil
@@ -270,6 +298,19 @@ extension DashboardState {
                     operation: .replay(filter)))
         }
         return []
+    }
+
+    /// The replay naming exactly what a Deliveries filter shows, or nil when a replay cannot name it (free text, a
+    /// message or a delivery, several statuses, a status that is not finished, an endpoint name not resolved).
+    static func replayFilter(_ query: FilterQuery) -> DeliveryFilter? {
+        guard query.statuses.count == 1, let status = query.statuses.first, DeliveryFilter.replayable.contains(status),
+            query.text.isEmpty, query.messageId == nil, query.deliveryId == nil,
+            query.endpointName == nil || query.endpointId != nil
+        else { return nil }
+        var filter = DeliveryFilter(status: status, endpointId: query.endpointId, eventType: query.eventType)
+        filter.publishedSince = query.since
+        filter.publishedUntil = query.until
+        return filter
     }
 
     /// `http 503` or `timeout`: a failure group as the Failures view names it.

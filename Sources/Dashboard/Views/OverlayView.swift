@@ -26,7 +26,8 @@ enum OverlayView {
                 hint: "Enter set · Esc cancel", prompt: "per second: ", editor: editor, state: state, into: &grid)
         case .countingReplay(let filter)?:
             drawDialog(
-                title: "Replay \(DashboardState.groupName(filter)) failures", text: "Counting deliveries to replay…",
+                title: filter.errorClass == nil ? "Replay the filtered deliveries" : "Replay \(DashboardState.groupName(filter)) failures",
+                text: "Counting deliveries to replay…",
                 hint: "Esc cancel", state: state, into: &grid)
         case .counting(let endpointId)?:
             drawDialog(

@@ -14,6 +14,10 @@ public struct DeliveryFilter: Sendable, Equatable {
     /// Deliveries that reached their status (their last change) at or after `since` and before `until`.
     public var since: Date?
     public var until: Date?
+    /// Deliveries of messages published at or after `publishedSince` and before `publishedUntil` (the dashboard's
+    /// `since:`/`until:` filter words).
+    public var publishedSince: Date?
+    public var publishedUntil: Date?
 
     public init(
         status: DeliveryStatus, endpointId: String? = nil, eventType: String? = nil, errorClass: ErrorClass? = nil,
@@ -51,6 +55,8 @@ public struct DeliveryFilter: Sendable, Equatable {
         if let statusCode { parts.append("status_code=\(statusCode)") }
         if let since { parts.append("since=\(JSONRepresentation.timestamp(since))") }
         if let until { parts.append("until=\(JSONRepresentation.timestamp(until))") }
+        if let publishedSince { parts.append("published_since=\(JSONRepresentation.timestamp(publishedSince))") }
+        if let publishedUntil { parts.append("published_until=\(JSONRepresentation.timestamp(publishedUntil))") }
         return parts.joined(separator: " ")
     }
 }

@@ -103,6 +103,8 @@ extension Store {
             ("d.last_error_class = ?", filter.errorClass.map { SQLValue.text($0.rawValue) }),
             ("d.last_status_code = ?", filter.statusCode.map { SQLValue.from($0) }),
             ("d.updated_at >= ?", filter.since.map { SQLValue.from($0) }), ("d.updated_at < ?", filter.until.map { SQLValue.from($0) }),
+            ("d.created_at >= ?", filter.publishedSince.map { SQLValue.from($0) }),
+            ("d.created_at < ?", filter.publishedUntil.map { SQLValue.from($0) }),
         ] {
             guard let value else { continue }
             conditions.append(condition)
