@@ -28,11 +28,17 @@ struct ConnectionSettingsTests {
     }
 
     @Test func credentialsAreSentWholeAndShownMasked() throws {
-        let bearer = OutboundCredential.bearer(token: "tok_abcdefghijklmn3f")
-        #expect(bearer.headerValue == "Bearer tok_abcdefghijklmn3f")
+        let bearer = OutboundCredential.bearer(token: "tok_abcdefghijklmnopqr3f")
+        #expect(bearer.headerValue == "Bearer tok_abcdefghijklmnopqr3f")
         #expect(bearer.masked == "Bearer tok_…3f")
         #expect(!bearer.masked.contains("abcdefghijklmn"))
+        // Shorter tokens show less: the end only, then nothing.
+        #expect(OutboundCredential.bearer(token: "abcdefghijkl3f").masked == "Bearer …3f")
         #expect(OutboundCredential.bearer(token: "short").masked == "Bearer …")
+        // Headers that look like credentials are shown masked too; others as they are.
+        #expect(ConnectionRules.displayed(Header(name: "X-Api-Key", value: "sk_live_abcdefghijklmnop")).value == "sk_l…op")
+        #expect(ConnectionRules.displayed(Header(name: "Cookie", value: "s=1")).value == "…")
+        #expect(ConnectionRules.displayed(Header(name: "X-Team", value: "payments")).value == "payments")
         let basic = try OutboundCredential.basic("alice:s3cr:et")
         #expect(basic == .basic(user: "alice", password: "s3cr:et"))
         #expect(basic.headerValue == "Basic " + Data("alice:s3cr:et".utf8).base64EncodedString())

@@ -41,7 +41,8 @@ struct ReceiverConnectionTests {
         #expect(headers["authorization"] == "Bearer tok_abcdefghijklmn3f")
         // The attempt records the credential masked, never as sent.
         let recorded = Dictionary(outcome.requestHeaders.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
-        #expect(recorded["authorization"] == "Bearer tok_…3f")
+        #expect(recorded["authorization"] == "Bearer …3f")
+        #expect(recorded["X-Api-Key"] == "…", "a header that looks like a credential is recorded masked")
         #expect(!outcome.requestHeaders.contains { $0.value.contains("abcdefghijklmn") })
         // The signature covers what arrived.
         let body = try #require(receiver.records.first?["body"] as? String)

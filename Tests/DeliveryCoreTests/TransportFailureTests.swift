@@ -8,6 +8,12 @@ import Testing
 
 /// Transport errors are classified from their values, whatever their messages say.
 struct TransportFailureTests {
+    /// A TLS connection closed without its close alert is a network failure, not a handshake's.
+    @Test func anUncleanTLSShutdownIsANetworkFailure() {
+        #expect(TransportFailure.classify(NIOSSLError.uncleanShutdown).0 == .network)
+        #expect(TransportFailure.classify(NIOSSLError.handshakeFailed(.sslError([]))) == (.tls, "tls: handshake failed"))
+    }
+
     @Test func systemCallFailuresByErrno() {
         #expect(TransportFailure.classify(IOError(errnoCode: ECONNREFUSED, reason: "connect")).0 == .connectRefused)
         #expect(TransportFailure.classify(IOError(errnoCode: ETIMEDOUT, reason: "connect")).0 == .timeout)
@@ -26,7 +32,7 @@ struct TransportFailureTests {
 
     @Test func tlsErrorsAreTLSWhateverTheirText() {
         #expect(TransportFailure.classify(NIOSSLError.handshakeFailed(.sslError([]))).0 == .tls)
-        #expect(TransportFailure.classify(NIOSSLError.uncleanShutdown).0 == .tls)
+        #expect(TransportFailure.classify(NIOSSLError.noCertificateToValidate).0 == .tls)
     }
 
     /// A message that merely mentions a class is not taken for it.

@@ -46,6 +46,7 @@ struct EndpointConnectionCommandTests {
         (status, output) = try await hooktop(["endpoint", "show", id])
         #expect(status == 0)
         #expect(output.contains("header:      X-Team: payments"), "\(output)")
+        #expect(output.contains("header:      X-Api-Key: …"), "a key-like header is shown masked: \(output)")
         #expect(output.contains("auth:        Bearer tok_…3f"), "\(output)")
         #expect(output.contains("retries:     10s,1m"), "\(output)")
         #expect(output.contains("endpoint.test"), "the ping is audited: \(output)")

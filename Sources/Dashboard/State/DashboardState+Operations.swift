@@ -39,6 +39,9 @@ extension DashboardState {
         case .recover:
             // On a failure group: that group's dead deliveries (endpoint × error class × status) since a time.
             if detail == nil, view == .failures, case .group(let group, _)? = selectedRow {
+                guard group.errorClass != nil else {
+                    return refuse("this group has no error class to name: replay it with hooktop redeliver --status dead")
+                }
                 if let status = endpointStatus(group.endpointId), status != .active {
                     return refuse(
                         "\(endpointName(group.endpointId)) is \(status.rawValue): \(status == .paused ? "p resumes" : "d enables") it first (Endpoints view)")

@@ -31,9 +31,11 @@ final class TLSDiagnosis: Sendable {
     /// The verdict for `host:port` (connecting to `address` when given) under `trust`, or nil when the chain is
     /// trusted and names the host, or could not be read.
     func diagnose(
-        host: String, port: Int, address: String?, trust: TLSConfiguration, on loop: any EventLoop, now: Date = Date()
+        host: String, port: Int, address: String?, trust: TLSConfiguration, trustKey: String, on loop: any EventLoop,
+        now: Date = Date()
     ) -> EventLoopFuture<Verdict?> {
-        let key = "\(host):\(port):\(address ?? "")"
+        // Endpoints trusting different CAs get verdicts of their own.
+        let key = "\(host):\(port):\(address ?? ""):\(trustKey.hashValue)"
         if let (verdict, at) = verdicts.value(for: key, make: { _ in nil }), now.timeIntervalSince(at) < 60 {
             return loop.makeSucceededFuture(verdict)
         }

@@ -39,6 +39,8 @@ enum TransportFailure {
             }
         case let error as NIOSSLExtraError where error == .failedToValidateHostname:
             return (.tlsHostnameMismatch, "tls: certificate does not name the host")
+        case let error as NIOSSLError where error == .uncleanShutdown:
+            return (.network, "connection closed by the receiver (without a TLS close)")
         case is NIOSSLError, is BoringSSLError:
             // BoringSSL's own text names source files and error numbers; after an https failure the sender finds out
             // what was wrong with the certificate (TLSDiagnosis).

@@ -188,10 +188,11 @@ public final class WebhookSender: Sendable {
             Header(name: "webhook-signature", value: WebhookSignature.header(
                 id: job.message.id, timestamp: timestamp, body: Array(body.utf8), keyed: keys)),
         ]
-        // The endpoint's own headers follow hooktop's; a credential is recorded masked, never as sent.
+        // The endpoint's own headers follow hooktop's; a credential (or a header that looks like one) is recorded
+        // masked, never as sent.
         let settings = job.endpoint.connection
-        recorded += settings.headers
-        var sent = recorded
+        var sent = recorded + settings.headers
+        recorded += settings.headers.map(ConnectionRules.displayed)
         if let credential = settings.credential {
             sent.append(Header(name: "authorization", value: credential.headerValue))
             recorded.append(Header(name: "authorization", value: credential.masked))
@@ -220,7 +221,7 @@ public final class WebhookSender: Sendable {
                 }
                 return self.execute(
                     job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: proxied,
-                    fail: fail, completion: completion)
+                    diagnosis: .none, fail: fail, completion: completion)
             }
             if let checked {
                 let host = DestinationCache.host(job.endpoint.url)
@@ -235,7 +236,7 @@ public final class WebhookSender: Sendable {
                     let pinnedClients = self.pinned
                     return self.execute(
                         job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: client,
-                        fail: fail,
+                        diagnosis: .at(address), fail: fail,
                         completion: { outcome in
                             if outcome.errorClass == .connectRefused || outcome.errorMessage == "connect timed out" {
                                 pinnedClients.markUnreachable(host: host, address: address)
@@ -244,9 +245,12 @@ public final class WebhookSender: Sendable {
                         })
                 }
             }
+            // A numeric host is the address that was checked; without a check, the host may be looked up again.
+            let host = DestinationCache.host(job.endpoint.url)
             self.execute(
                 job, body: body, headers: headers, attempt: attempt, clock: clock, shard: shard, client: client,
-                fail: fail, completion: completion)
+                diagnosis: checked == nil ? .byName : (DestinationPolicy.isNumeric(host) ? .at(host) : .none), fail: fail,
+                completion: completion)
         }
         guard !(configuration.allowPrivateDestinations || job.endpoint.allowPrivateDestination) else { return send(nil) }
         switch resolver.recentVerdict(url: job.endpoint.url, now: started) {
@@ -268,9 +272,20 @@ public final class WebhookSender: Sendable {
     }
 
     /// Builds the request and hands it to AHC; `completion` gets the outcome.
+    /// Where a TLS diagnosis may connect: never anywhere but where the attempt was allowed to go.
+    enum DiagnosisTarget: Sendable {
+        /// No second handshake (through a proxy, or no checked address).
+        case none
+        /// The checked address the attempt connected to.
+        case at(String)
+        /// The host by name (private destinations allowed: nothing to check).
+        case byName
+    }
+
     private func execute(
         _ job: DeliveryJob, body: String, headers: [Header], attempt: AttemptOutcome, clock: ContinuousClock.Instant,
-        shard: Shard, client: HTTPClient, fail: @escaping @Sendable (ErrorClass, String) -> Void,
+        shard: Shard, client: HTTPClient, diagnosis target: DiagnosisTarget,
+        fail: @escaping @Sendable (ErrorClass, String) -> Void,
         completion: @escaping @Sendable (AttemptOutcome) -> Void
     ) {
         var request: HTTPClient.Request
@@ -301,17 +316,24 @@ public final class WebhookSender: Sendable {
             var error: (any Error)?
             if case .failure(let failure) = result { error = failure }
             let outcome = Self.outcome(attempt, collected: collector.collected, error: error, excerptBytes: excerptBytes)
-            // Only the handshake's own failures (not its timeout) are worth a second look.
-            guard outcome.errorClass == .tlsHostnameMismatch
-                || (outcome.errorClass == .tls && outcome.errorMessage == TransportFailure.handshakeFailed),
+            // Only the handshake's own failures (not its timeout, not a failure once a response came) are worth a
+            // second look, and only where the attempt itself was allowed to connect.
+            let address: String?
+            switch target {
+            case .none: return completion(Self.timed(outcome, since: clock))
+            case .at(let checked): address = checked
+            case .byName: address = nil
+            }
+            guard collector.collected.head == nil,
+                outcome.errorClass == .tlsHostnameMismatch
+                    || (outcome.errorClass == .tls && outcome.errorMessage == TransportFailure.handshakeFailed),
                 sent.url.scheme?.lowercased() == "https", let host = sent.url.host
             else { return completion(Self.timed(outcome, since: clock)) }
             // Why the certificate was refused, from a second look at the receiver's chain (see TLSDiagnosis).
             let trust = sent.tlsConfiguration ?? self.tls.base
-            let proxiedHost = self.configuration.proxy?.server(for: job.endpoint.url) != nil
-            guard !proxiedHost else { return completion(Self.timed(outcome, since: clock)) }
             self.diagnosis.diagnose(
-                host: host, port: sent.url.port ?? 443, address: nil, trust: trust, on: shard.loop
+                host: host, port: sent.url.port ?? 443, address: address, trust: trust,
+                trustKey: job.endpoint.connection.caPEM ?? "", on: shard.loop
             ).whenComplete { verdict in
                 var outcome = outcome
                 if case .success(let verdict?) = verdict {
@@ -353,6 +375,11 @@ public final class WebhookSender: Sendable {
             if outcome.succeeded {
                 // The receiver accepted it; only reading the rest of the body failed.
                 outcome.responseBodyExcerpt = "(body not read: \(TransportFailure.classify(error).1))"
+            } else if let head = collected.head {
+                // The receiver answered (a failure); the connection ended badly after that.
+                outcome.responseBodyExcerpt = excerpt(collected.bytes, limit: excerptBytes, truncated: true)
+                outcome.errorClass = .httpStatus
+                outcome.errorMessage = "HTTP \(head.status.code) \(head.status.reasonPhrase)"
             } else {
                 (outcome.errorClass, outcome.errorMessage) = TransportFailure.classify(error)
             }

@@ -99,9 +99,11 @@ public enum OutboundCredential: Sendable, Equatable, Codable {
         }
     }
 
-    /// `tok_…3f`: four characters of the start and two of the end, for tokens long enough to keep most hidden.
+    /// `tok_…3f`: the start and the end only of tokens long enough to keep most of them hidden (24 characters or
+    /// more: four and two), the end of shorter ones (12 or more: two), nothing of the shortest.
     static func mask(_ secret: String) -> String {
-        secret.count >= 12 ? "\(secret.prefix(4))…\(secret.suffix(2))" : "…"
+        if secret.count >= 24 { return "\(secret.prefix(4))…\(secret.suffix(2))" }
+        return secret.count >= 12 ? "…\(secret.suffix(2))" : "…"
     }
 
     /// Parses `--basic-auth USER:PASSWORD`.
@@ -136,6 +138,18 @@ public enum ConnectionRules {
         "user-agent", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate",
         "te", "trailer", "transfer-encoding", "upgrade",
     ]
+
+    /// Whether a header's value is likely a secret (an API key, a token, a cookie): shown masked like credentials.
+    public static func isSensitive(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return ["key", "token", "secret", "auth", "cookie", "password", "passwd", "signature", "session", "credential"]
+            .contains { name.contains($0) }
+    }
+
+    /// The header as plain output shows it: a sensitive value masked.
+    public static func displayed(_ header: Header) -> Header {
+        isSensitive(header.name) ? Header(name: header.name, value: OutboundCredential.mask(header.value)) : header
+    }
 
     /// Parses `Name: value`.
     public static func header(_ text: String) throws -> Header {

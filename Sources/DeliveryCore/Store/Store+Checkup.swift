@@ -65,12 +65,14 @@ extension Store {
                         check: "failure_groups", verdict: .problem,
                         detail: "\(wrongGroups.count) failure group\(wrongGroups.count == 1 ? " differs" : "s differ") from the log",
                         repairable: true))
-            // In flight with nobody behind it: the holder's heartbeat is gone or stale, or the lease ran out long ago.
+            // In flight with nobody behind it: a dispatcher's heartbeat is gone or stale, or the lease ran out long ago.
+            // (A redelivery sent by the CLI or the dashboard itself holds an `op:` lease, with no heartbeat.)
             let staleBefore = now.addingTimeInterval(-WorkerInfo.staleAfter)
             let orphaned = Int(try db.scalar(
                 """
                 SELECT count(*) FROM deliveries WHERE status = 'inflight' AND (lease_expires_at < ?
-                    OR lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at >= ?))
+                    OR lease_owner IS NULL
+                    OR (lease_owner LIKE 'w:%' AND lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at >= ?)))
                 """, [.from(now.addingTimeInterval(-300)), .from(staleBefore)]))
             found.append(
                 orphaned == 0
@@ -142,7 +144,7 @@ extension Store {
                     UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END,
                         lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?1, updated_at = ?1
                     WHERE status = 'inflight' AND (lease_expires_at < ?2 OR lease_owner IS NULL
-                        OR lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at >= ?3))
+                        OR (lease_owner LIKE 'w:%' AND lease_owner NOT IN (SELECT id FROM workers WHERE heartbeat_at >= ?3)))
                     RETURNING endpoint_id, status
                     """, [.from(now), .from(now.addingTimeInterval(-300)), .from(staleBefore)]
                 ) { ($0.text(0), $0.text(1)) }

@@ -235,7 +235,9 @@ extension Store {
                 // Read and written in the same transaction: concurrent changes to other settings are kept.
                 guard let stored = try db.queryOne("SELECT connection FROM endpoints WHERE id = ?", [.text(id)], { $0.text(0) })
                 else { throw HooktopError.notFound("endpoint", id) }
-                connection = changes.applied(to: ConnectionSettings.fromStored(stored)).stored
+                let applied = changes.applied(to: ConnectionSettings.fromStored(stored))
+                guard applied.headers.count <= 50 else { throw HooktopError.invalid("at most 50 headers") }
+                connection = applied.stored
             }
             let changed = try db.run(
                 """

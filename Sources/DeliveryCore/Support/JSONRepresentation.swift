@@ -20,7 +20,9 @@ public enum JSONRepresentation {
             "created_at": date(endpoint.createdAt), "updated_at": date(endpoint.updatedAt),
         ]
         let connection = endpoint.connection
-        object["headers"] = Dictionary(connection.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        object["headers"] = Dictionary(
+            connection.headers.map { includeSecret ? $0 : ConnectionRules.displayed($0) }.map { ($0.name, $0.value) },
+            uniquingKeysWith: { $1 })
         object["authorization"] = value(connection.credential?.masked)
         object["tls"] = [
             "ca_certificates": connection.caPEM.map { (try? ConnectionRules.validateCA($0).count) ?? 0 } ?? 0,
@@ -111,7 +113,12 @@ public enum JSONRepresentation {
 public enum SinceText {
     /// - Throws: `HooktopError.invalidInput` naming the accepted forms.
     public static func parse(_ text: String, now: Date = Date()) throws -> Date {
-        if let seconds = DurationText.seconds(text) { return now.addingTimeInterval(-seconds) }
+        if let seconds = DurationText.seconds(text) {
+            guard seconds <= 100 * 365 * 86400 else {
+                throw HooktopError.invalid("bad time '\(text)': more than 100 years back")
+            }
+            return now.addingTimeInterval(-seconds)
+        }
         let formatter = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [
             [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],

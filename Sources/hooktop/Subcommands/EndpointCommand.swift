@@ -252,8 +252,8 @@ struct EndpointFieldOptions: ParsableArguments {
         var milliseconds = timeoutMs
         if let timeout {
             guard timeoutMs == nil else { throw HooktopError.invalid("give --timeout or --timeout-ms, not both") }
-            guard let seconds = DurationText.seconds(timeout) else {
-                throw HooktopError.invalid("--timeout must be a duration like 30s or 500ms")
+            guard let seconds = DurationText.seconds(timeout), (0.1...300).contains(seconds) else {
+                throw HooktopError.invalid("--timeout must be a duration from 100ms to 5m, like 30s")
             }
             milliseconds = Int((seconds * 1000).rounded())
         }

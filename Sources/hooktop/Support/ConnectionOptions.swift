@@ -81,7 +81,9 @@ struct SenderOptions: ParsableArguments {
 enum ConnectionLines {
     static func lines(_ settings: ConnectionSettings) -> [String] {
         var lines: [String] = []
-        for header in settings.headers { lines.append("header:      \(header.name): \(header.value)") }
+        for header in settings.headers.map(ConnectionRules.displayed) {
+            lines.append("header:      \(header.name): \(header.value)")
+        }
         if let credential = settings.credential { lines.append("auth:        \(credential.masked)") }
         if let ca = settings.caPEM {
             let count = (try? ConnectionRules.validateCA(ca).count) ?? 0
