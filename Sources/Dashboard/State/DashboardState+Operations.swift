@@ -191,11 +191,7 @@ extension DashboardState {
                 self.modal = nil
                 say("recover cancelled")
             case .enter:
-                guard let seconds = Formatting.parseDuration(editor.text) else {
-                    say("not a duration: \(editor.text) (try 30m, 2h, 1d)", .error)
-                    return []
-                }
-                let since = now.addingTimeInterval(-seconds)
+                guard let since = since(typed: editor) else { return [] }
                 self.modal = .counting(endpointId: endpointId)
                 return [.countRecoverable(endpointId: endpointId, since: since)]
             default:
@@ -212,11 +208,8 @@ extension DashboardState {
                 self.modal = nil
                 say("replay cancelled")
             case .enter:
-                guard let seconds = Formatting.parseDuration(editor.text) else {
-                    say("not a duration: \(editor.text) (try 30m, 2h, 1d)", .error)
-                    return []
-                }
-                filter.since = now.addingTimeInterval(-seconds)
+                guard let since = since(typed: editor) else { return [] }
+                filter.since = since
                 self.modal = .countingReplay(filter)
                 return [.countReplay(filter)]
             default:
@@ -260,6 +253,15 @@ extension DashboardState {
             }
         }
         return []
+    }
+
+    /// The time a "since how long ago?" prompt names, or nil (said in the footer) when it is not a duration.
+    private mutating func since(typed editor: LineEditor) -> Date? {
+        guard let seconds = Formatting.parseDuration(editor.text) else {
+            say("not a duration: \(editor.text) (try 30m, 2h, 1d)", .error)
+            return nil
+        }
+        return now.addingTimeInterval(-seconds)
     }
 
     private static var statusNames: String { DeliveryStatus.allCases.map(\.rawValue).joined(separator: ",") }

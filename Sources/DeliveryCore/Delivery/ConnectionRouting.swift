@@ -24,14 +24,21 @@ public struct ProxySettings: Sendable, Equatable {
     }
 
     /// The conventional variables (either case); nil when no proxy is set.
-    public static func fromEnvironment(_ environment: [String: String]) throws -> ProxySettings? {
-        func value(_ name: String) -> String? {
-            (environment[name] ?? environment[name.lowercased()]).flatMap { $0.isEmpty ? nil : $0 }
-        }
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ProxySettings? {
+        func value(_ name: String) -> String? { environmentValue(name, in: environment) }
         let https = try value("HTTPS_PROXY").map { try ProxyServer.parse($0, source: "HTTPS_PROXY") }
         let http = try value("HTTP_PROXY").map { try ProxyServer.parse($0, source: "HTTP_PROXY") }
         guard https != nil || http != nil else { return nil }
         return ProxySettings(https: https, http: http, noProxy: hosts(value("NO_PROXY")))
+    }
+
+    /// A variable of the proxy family, upper or lower case (curl's convention); nil when unset or empty.
+    public static func environmentValue(
+        _ name: String, in environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String? {
+        (environment[name] ?? environment[name.lowercased()]).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private static func hosts(_ list: String?) -> [String] {

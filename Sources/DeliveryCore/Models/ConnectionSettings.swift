@@ -31,6 +31,11 @@ public struct ConnectionSettings: Sendable, Equatable, Codable {
     /// Nothing beyond the defaults.
     public var isEmpty: Bool { self == ConnectionSettings() }
 
+    /// Certificates in the CA bundle (checked when it was stored; counted here without parsing them again).
+    public var caCertificateCount: Int {
+        caPEM.map { $0.components(separatedBy: "-----BEGIN CERTIFICATE-----").count - 1 } ?? 0
+    }
+
     /// Whether requests need TLS settings of their own.
     public var hasTLS: Bool { caPEM != nil || clientCertificatePEM != nil }
 

@@ -5,8 +5,7 @@ extension Store {
     /// Checks the log's invariants; each finding says what was looked at. Reads the whole log once (the counters are
     /// recounted to be compared): seconds for millions of deliveries.
     func checkup(now: Date) throws -> [CheckFinding] {
-        var findings: [CheckFinding] = []
-        let file = try read { db -> [CheckFinding] in
+        var (findings, alive, oldestDue) = try read { db -> ([CheckFinding], Bool, Date?) in
             var found: [CheckFinding] = []
             // The engine's own check of its pages and indexes.
             let integrity = try db.query("PRAGMA quick_check", []) { $0.text(0) }
@@ -81,13 +80,11 @@ extension Store {
                         check: "leases", verdict: .problem,
                         detail: "\(orphaned) in-flight deliver\(orphaned == 1 ? "y has" : "ies have") no live holder (dispatcher gone or lease expired 5+ minutes ago)",
                         repairable: true))
-            let alive = Int(try db.scalar("SELECT count(*) FROM workers WHERE heartbeat_at >= ?", [.from(staleBefore)]))
-            return found + [CheckFinding(check: "dispatchers", verdict: .ok, detail: "\(alive) alive")]
+            let alive = try db.scalar("SELECT count(*) FROM workers WHERE heartbeat_at >= ?", [.from(staleBefore)]) > 0
+            return (found, alive, try Self.oldestDueAt(db, now: now))
         }
-        findings += file.filter { $0.check != "dispatchers" }
-        let alive = file.first { $0.check == "dispatchers" }?.detail.hasPrefix("0 ") == false
         // Due work that nobody is taking.
-        let overdue = try overview(now: now).oldestDueSeconds(now: now)
+        let overdue = oldestDue.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0
         if overdue >= 60 {
             findings.append(
                 CheckFinding(

@@ -342,6 +342,18 @@ extension Store {
         }
     }
 
+    /// When the oldest due delivery of an active endpoint was due; nil when none is due at `now`. Per active endpoint,
+    /// the first entry of its due index: held deliveries (paused, disabled) are skipped without being read.
+    static func oldestDueAt(_ db: Connection, now: Date) throws -> Date? {
+        let oldest = try db.queryOne(
+            """
+            SELECT min((SELECT min(d.next_attempt_at) FROM deliveries d
+                WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'retrying')))
+            FROM endpoints e WHERE e.status = 'active'
+            """, [], { $0.optionalDate(0) }) ?? nil
+        return oldest.flatMap { $0 <= now ? $0 : nil }
+    }
+
     public func overview(now: Date) throws -> Overview {
         let workers = try workers()
         return try read { db in
@@ -372,20 +384,13 @@ extension Store {
                 ($0.text(0), $0.int(1))
             }
             let byStatus = Dictionary(uniqueKeysWithValues: statuses)
-            // Per active endpoint, the first entry of its due index: held deliveries (paused, disabled) are skipped
-            // without being read, however many there are.
-            let oldestDue = try db.queryOne(
-                """
-                SELECT min((SELECT min(d.next_attempt_at) FROM deliveries d
-                    WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'retrying')))
-                FROM endpoints e WHERE e.status = 'active'
-                """, [], { $0.optionalDate(0) }) ?? nil
+            let oldestDue = try Self.oldestDueAt(db, now: now)
             return Overview(
                 workers: workers, deliveriesPerSecond: Double(lastMinuteSuccesses) / elapsed, recent: recent,
                 totals: totals, endpointCount: byStatus.values.reduce(0, +),
                 pausedEndpoints: byStatus["paused"] ?? 0, disabledEndpoints: byStatus["disabled"] ?? 0,
                 throughput: throughput, writeProblem: writeProblem(),
-                oldestDueAt: oldestDue.flatMap { $0 <= now ? $0 : nil })
+                oldestDueAt: oldestDue)
         }
     }
 

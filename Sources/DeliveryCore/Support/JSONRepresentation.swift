@@ -25,7 +25,7 @@ public enum JSONRepresentation {
             uniquingKeysWith: { $1 })
         object["authorization"] = value(connection.credential?.masked)
         object["tls"] = [
-            "ca_certificates": connection.caPEM.map { (try? ConnectionRules.validateCA($0).count) ?? 0 } ?? 0,
+            "ca_certificates": connection.caCertificateCount,
             "client_certificate": connection.clientCertificatePEM != nil,
         ]
         object["retry_schedule"] = value(connection.retrySchedule.map { RetryPolicy.describe($0.delays) })

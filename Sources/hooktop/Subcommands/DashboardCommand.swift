@@ -23,7 +23,7 @@ struct DashboardCommand: ParsableCommand {
         }
         // Test pings (`t`) go out the way `serve` sends: through the environment's proxy, when one is set.
         var configuration = WebhookSender.Configuration()
-        configuration.proxy = try? ProxySettings.fromEnvironment(ProcessInfo.processInfo.environment)
+        configuration.proxy = try? ProxySettings.fromEnvironment()
         let sender = WebhookSender(configuration: configuration)
         defer { _ = blockingAwait { await sender.shutdown() } }
         try runDashboard(store: store, readOnly: readOnly, mouse: mouse, sender: sender, overdueAfter: overdue)

@@ -63,11 +63,9 @@ struct SenderOptions: ParsableArguments {
     /// The sender's configuration: the proxy from `--proxy` or the environment, the extra CA bundle.
     func configure(_ configuration: inout WebhookSender.Configuration) throws {
         if let proxy {
-            configuration.proxy = try ProxySettings.parse(
-                proxy, noProxy: ProcessInfo.processInfo.environment["NO_PROXY"]
-                    ?? ProcessInfo.processInfo.environment["no_proxy"])
+            configuration.proxy = try ProxySettings.parse(proxy, noProxy: ProxySettings.environmentValue("NO_PROXY"))
         } else {
-            configuration.proxy = try ProxySettings.fromEnvironment(ProcessInfo.processInfo.environment)
+            configuration.proxy = try ProxySettings.fromEnvironment()
         }
         if let caFile {
             let pem = try ConnectionOptions.readPEM(caFile, option: "--ca-file")
@@ -85,8 +83,8 @@ enum ConnectionLines {
             lines.append("header:      \(header.name): \(header.value)")
         }
         if let credential = settings.credential { lines.append("auth:        \(credential.masked)") }
-        if let ca = settings.caPEM {
-            let count = (try? ConnectionRules.validateCA(ca).count) ?? 0
+        if settings.caPEM != nil {
+            let count = settings.caCertificateCount
             lines.append("tls ca:      \(count) certificate\(count == 1 ? "" : "s") trusted besides the system's")
         }
         if settings.clientCertificatePEM != nil { lines.append("tls client:  certificate presented (mTLS)") }
@@ -118,7 +116,7 @@ enum EndpointTester {
         if let options {
             try options.configure(&configuration)
         } else {
-            configuration.proxy = try ProxySettings.fromEnvironment(ProcessInfo.processInfo.environment)
+            configuration.proxy = try ProxySettings.fromEnvironment()
         }
         let sender = WebhookSender(configuration: configuration)
         do {
