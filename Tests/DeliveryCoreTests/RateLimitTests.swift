@@ -62,6 +62,21 @@ struct RateLimitTests {
         #expect(pacer.reserve("other", limit: 20, now: 100) == 0)
     }
 
+    /// Starts that fire late and together (a stalled event loop) are admitted no more than the limit per window.
+    @Test func lateStartsAreAdmittedWithinTheWindow() {
+        let pacer = SendPacer()
+        var starts: [Double] = []
+        var pending = (0..<30).map { _ in 5.0 }  // all fire at 5.0 s
+        while let at = pending.first {
+            pending.removeFirst()
+            let wait = pacer.admit("ep", limit: 10, now: at)
+            if wait == 0 { starts.append(at) } else { pending.append(at + wait) }
+            pending.sort()
+        }
+        #expect(starts.count == 30)
+        #expect(Self.busiestWindow(starts, length: RateLimiter.window) <= 10)
+    }
+
     @Test func aChangedLimitTakesEffectAndEndpointsAreApart() {
         var limiter = RateLimiter()
         #expect(limiter.allowance(endpoint: "a", limit: 100, now: 0) == 10)

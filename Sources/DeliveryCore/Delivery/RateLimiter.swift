@@ -62,6 +62,25 @@ public struct RateLimiter: Sendable {
 /// transaction). The dispatcher's `RateLimiter` keeps claims to the same pace, so the wait here stays short.
 final class SendPacer: Sendable {
     private let next = Mutex<[String: Double]>([:])
+    /// Actual start times per endpoint within the last window, oldest first.
+    private let started = Mutex<[String: [Double]]>([:])
+
+    /// Whether a request to `endpoint` may start now: yes (0, and counted) when fewer than `limit` started within the
+    /// last window, else how long until one may. Checked when the request really starts, so an event loop that ran a
+    /// scheduled start late cannot put more than `limit` into one window.
+    func admit(_ endpoint: String, limit: Int, now: Double = ProcessInfo.processInfo.systemUptime) -> Double {
+        started.withLock { started in
+            if started.count > 10_000 { started = started.filter { ($0.value.last ?? 0) > now - RateLimiter.window } }
+            var times = started[endpoint] ?? []
+            times.removeFirst(times.firstIndex { $0 > now - RateLimiter.window } ?? times.count)
+            defer { started[endpoint] = times }
+            guard times.count >= max(1, limit) else {
+                times.append(now)
+                return 0
+            }
+            return times[0] + RateLimiter.window - now + 0.001
+        }
+    }
 
     /// Reserves the next start for `endpoint` and returns how many seconds from now it is.
     func reserve(_ endpoint: String, limit: Int, now: Double = ProcessInfo.processInfo.systemUptime) -> Double {

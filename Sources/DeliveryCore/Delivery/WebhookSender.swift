@@ -156,17 +156,28 @@ public final class WebhookSender: Sendable {
                 for job in share {
                     // A rate-limited endpoint's requests leave spaced out, whenever the dispatcher claimed them: a
                     // stalled moment does not turn into a burst at the receiver.
-                    let delay = job.endpoint.rateLimit.map { self.pacer.reserve(job.endpoint.id, limit: $0) } ?? 0
-                    guard delay > 0 else {
+                    guard let limit = job.endpoint.rateLimit else {
                         self.start(job, startedAt: Date(), shard: index, completion: completion)
                         continue
                     }
-                    self.shards[index].loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
-                        self.start(job, startedAt: Date(), shard: index, completion: completion)
-                    }
+                    self.startPaced(job, limit: limit, delay: self.pacer.reserve(job.endpoint.id, limit: limit),
+                        shard: index, completion: completion)
                 }
             }
         }
+    }
+
+    /// Starts a rate-limited job after `delay` seconds, and only once the pacer admits it at that moment.
+    private func startPaced(
+        _ job: DeliveryJob, limit: Int, delay: Double, shard: Int, completion: @escaping @Sendable (AttemptOutcome) -> Void
+    ) {
+        let attempt: @Sendable () -> Void = {
+            let wait = self.pacer.admit(job.endpoint.id, limit: limit)
+            guard wait > 0 else { return self.start(job, startedAt: Date(), shard: shard, completion: completion) }
+            self.startPaced(job, limit: limit, delay: wait, shard: shard, completion: completion)
+        }
+        guard delay > 0 else { return attempt() }
+        shards[shard].loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { attempt() }
     }
 
     /// Builds, signs and sends one request through `shard`'s client, on its event loop; `completion` gets the outcome.
