@@ -19,16 +19,19 @@ public final class ChildProcess: Sendable {
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
         self.process = process
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        // Read on a thread of its own until end of file (the child exited): a dispatch read source
+        // (`readabilityHandler`) could still be registered on the descriptor when this object went away, and
+        // libdispatch then crashed draining it.
+        let output = self.output
+        let reading = pipe.fileHandleForReading
+        Thread {
+            while true {
+                let data = reading.availableData
+                if data.isEmpty { return }
+                output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }.start()
     }
 
     public var pid: Int32 { process.processIdentifier }
