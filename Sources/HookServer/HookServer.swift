@@ -26,14 +26,19 @@ public struct HookServer: Sendable {
     public let operations: Operations
     public let token: String
     public let configuration: Configuration
+    /// The alert monitor of this process (`POST /v1/alerts/test` sends through its destinations), if it runs one.
+    public let alerts: AlertMonitor?
     let metrics: APIMetrics
     let health: HealthCache
 
     /// The engine the API reads from.
     var log: any DeliveryEngine { operations.engine }
 
-    public init(operations: Operations, token: String, configuration: Configuration = Configuration()) {
+    public init(
+        operations: Operations, token: String, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil
+    ) {
         self.operations = operations
+        self.alerts = alerts
         self.token = token
         self.configuration = configuration
         self.metrics = APIMetrics()
@@ -95,6 +100,8 @@ public struct HookServer: Sendable {
         Route(.post, "/v1/deliveries/:id/cancel") { server, _, context in
             try await server.cancel(context.parameters.require("id"))
         },
+        Route(.get, "/v1/alerts") { server, request, _ in try await server.listAlerts(request) },
+        Route(.post, "/v1/alerts/test") { server, _, _ in try await server.testAlert() },
     ]
 
     /// The router with every route and middleware.
@@ -284,5 +291,34 @@ public struct HookServer: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func listAlerts(_ request: Request) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        var limit = 50
+        if let text = parameters["limit"].map(String.init) {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw APIError.invalid("limit must be an integer from 1 to 1000")
+            }
+            limit = value
+        }
+        var before: Int64?
+        if let cursor = parameters["cursor"].map(String.init), !cursor.isEmpty {
+            guard let value = Int64(cursor), value > 0 else { throw APIError.invalid("cursor must be a positive integer") }
+            before = value
+        }
+        let page = try await log.alerts(before: before, limit: limit)
+        let next: Any = page.count == limit ? String(page.last!.sequence) : NSNull()
+        return jsonResponse(["data": page.map(JSONRepresentation.alert), "next_cursor": next])
+    }
+
+    func testAlert() async throws -> Response {
+        guard let alerts else {
+            throw HooktopError(.conflict, "no alert destination: start serve with --alert-url or --alert-exec")
+        }
+        let (alert, error) = try await alerts.sendTest(by: actor)
+        var object = JSONRepresentation.alert(alert)
+        object["ok"] = error == nil
+        return jsonResponse(object)
     }
 }

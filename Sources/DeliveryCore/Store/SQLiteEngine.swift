@@ -180,4 +180,35 @@ public final class SQLiteEngine: DeliveryEngine {
         try await run { try $0.forgetDeadWorkers(host: host, except: id) }
     }
     public func removeWorker(id: String) async throws { try await run { try $0.removeWorker(id: id) } }
+
+    // MARK: AlertLog
+
+    public func alertInputs(now: Date, deadSince: Date) async throws -> AlertInputs {
+        try await run { try $0.alertInputs(now: now, deadSince: deadSince) }
+    }
+    public func recordAlert(_ alert: NewAlert, status: AlertSendStatus, leasedTo owner: String?, now: Date) async throws
+        -> Alert?
+    {
+        try await run { try $0.recordAlert(alert, status: status, leasedTo: owner, now: now) }
+    }
+    public func alerts(before: Int64?, limit: Int) async throws -> [Alert] {
+        try await run { try $0.alerts(before: before, limit: limit) }
+    }
+    public func alert(id: String) async throws -> Alert? { try await run { try $0.alert(id: id) } }
+    public func claimAlerts(owner: String, now: Date, lease: TimeInterval, limit: Int) async throws -> [Alert] {
+        try await run { try $0.claimAlerts(owner: owner, now: now, lease: lease, limit: limit) }
+    }
+    public func finishAlert(
+        sequence: Int64, owner: String, status: AlertSendStatus, sentTo: [String], error: String?,
+        nextAttemptAt: Date?, now: Date
+    ) async throws {
+        try await run {
+            try $0.finishAlert(
+                sequence: sequence, owner: owner, status: status, sentTo: sentTo, error: error,
+                nextAttemptAt: nextAttemptAt, now: now)
+        }
+    }
+    public func abandonAlert(sequence: Int64, reason: String, now: Date) async throws -> Bool {
+        try await run { try $0.abandonAlert(sequence: sequence, reason: reason, now: now) }
+    }
 }

@@ -295,6 +295,34 @@ enum Schema {
         """
         ALTER TABLE endpoints ADD COLUMN rate_limit INTEGER;
         """,
+        // v9: operational alerts, each recorded once (its type, object and key unique) and sent under a lease; dead
+        // deliveries by endpoint and time, so the `deliveries.dead` check counts a window without reading the rest
+        // (only rows that died are in it).
+        """
+        CREATE TABLE alerts (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            summary TEXT NOT NULL,
+            details TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'unsent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            last_error TEXT,
+            sent_at INTEGER,
+            sent_to TEXT NOT NULL DEFAULT '',
+            UNIQUE (type, object_id, dedup_key)
+        );
+        CREATE INDEX alerts_recent ON alerts (type, object_id, at);
+        CREATE INDEX alerts_object ON alerts (object_id, seq);
+        CREATE INDEX alerts_pending ON alerts (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX deliveries_dead ON deliveries (endpoint_id, updated_at) WHERE status = 'dead';
+        """,
     ]
 
     /// Every column of `deliveries`, in table order.

@@ -190,6 +190,7 @@ extension Store {
         }
         try write { db in
             try db.run("DELETE FROM stats_minute WHERE minute < ?", [.int(before.milliseconds / 60_000)])
+            try db.run("DELETE FROM alerts WHERE at < ? AND status <> 'pending'", [.from(before)])
             try Self.audit(db, "log.prune", "log", "messages", "before \(ISO8601DateFormatter().string(from: before)): \(total) removed", actor, now)
         }
         return total

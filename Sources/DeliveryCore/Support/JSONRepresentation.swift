@@ -129,3 +129,16 @@ public enum SinceText {
         throw HooktopError.invalid("bad time '\(text)': use a duration back from now (30m, 2h, 7d) or ISO 8601 (2026-11-30T12:00:00Z)")
     }
 }
+
+extension JSONRepresentation {
+    /// An alert as `hooktop alerts --json` and `GET /v1/alerts` show it.
+    public static func alert(_ alert: Alert) -> [String: Any] {
+        let details = (try? JSONSerialization.jsonObject(with: Data(alert.details.utf8))) ?? [String: Any]()
+        return [
+            "id": alert.id, "type": alert.type.rawValue, "object_id": alert.objectId, "at": date(alert.at),
+            "summary": alert.summary, "details": details, "status": alert.status.rawValue, "attempts": alert.attempts,
+            "next_attempt_at": date(alert.nextAttemptAt), "last_error": value(alert.lastError),
+            "sent_at": date(alert.sentAt), "sent_to": alert.sentTo,
+        ]
+    }
+}

@@ -23,6 +23,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Allow endpoints on loopback and private addresses.") var allowPrivateDestinations = false
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @OptionGroup var sender: SenderOptions
+    @OptionGroup(title: "Alerts") var alerts: AlertOptions
 
     func run() async throws {
         try await reportingErrors {
@@ -49,6 +50,7 @@ struct Serve: AsyncParsableCommand {
             }
             var logger = Logger(label: "hooktop", factory: DeferredMetadataLogHandler.init(label:))
             logger.logLevel = level
+            let alertConfiguration = try alerts.configuration()
             var senderConfiguration = WebhookSender.Configuration()
             try sender.configure(&senderConfiguration)
             let engine = try database.open(create: true)
@@ -65,8 +67,12 @@ struct Serve: AsyncParsableCommand {
             serverConfiguration.allowPrivateDestinations = allowPrivateDestinations
             serverConfiguration.maxBodyBytes = maxBodyBytes
             serverConfiguration.connections = connections
+            let monitor = AlertMonitor(
+                engine: engine, sender: runtime.sender, ownWorker: runtime.dispatcher.workerID,
+                configuration: alertConfiguration, logger: logger)
             let server = HookServer(
-            operations: runtime.operations, token: token.value, configuration: serverConfiguration)
+                operations: runtime.operations, token: token.value, configuration: serverConfiguration,
+                alerts: alertConfiguration.destinations.isEmpty ? nil : monitor)
             let path = engine.location
             let app = server.application(
                 host: host, port: port, logger: logger,
@@ -78,7 +84,7 @@ struct Serve: AsyncParsableCommand {
                 })
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: app), .init(service: runtime.dispatcher)],
+                    services: [.init(service: app), .init(service: runtime.dispatcher), .init(service: monitor)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
