@@ -67,9 +67,18 @@ public final class DemoEnvironment: Sendable {
         let sender = WebhookSender()
         let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
         let demo = DemoEnvironment(store: store, dispatcher: dispatcher, sender: sender, receiver: receiver, rate: rate)
+        // Alerts as serve raises them (recorded, with nowhere to send them), on the demo's compressed time scale, so
+        // the header and `!` show them within a minute.
+        var alerts = AlertMonitor.Configuration()
+        alerts.policy.failingAfter = 20
+        alerts.policy.overdueAfter = 60
+        alerts.checkInterval = 2
+        let monitor = AlertMonitor(
+            engine: engine, sender: sender, ownWorker: dispatcher.workerID, configuration: alerts, logger: logger)
         demo.tasks.withLock { tasks in
             tasks.append(Task { try? await dispatcher.run() })
             tasks.append(Task { await demo.publishLoop() })
+            tasks.append(Task { try? await monitor.run() })
         }
         return demo
     }
@@ -102,7 +111,8 @@ public final class DemoEnvironment: Sendable {
     /// Stops publishing, the dispatcher (in-flight work finishes or is released) and the endpoints.
     public func stop() async {
         let tasks = self.tasks.withLock { $0 }
-        tasks.last?.cancel()
+        // The publisher and the alert monitor stop at once; the dispatcher finishes its work first.
+        for task in tasks.dropFirst() { task.cancel() }
         dispatcher.stop()
         for task in tasks { await task.value }
         await receiver.stop()

@@ -37,6 +37,38 @@ import Testing
         }
     }
 
+    /// The header counts the last hour's alerts about problems and names the newest; `!` lists every alert with
+    /// whether it was sent.
+    @Test func alertsInTheHeaderAndTheirOverlay() async {
+        let log = FixtureLog()
+        let now = FixtureLog.now
+        func alert(_ n: Int64, _ type: AlertType, _ ago: TimeInterval, _ status: AlertSendStatus, _ summary: String)
+            -> Alert
+        {
+            Alert(
+                sequence: n, id: "alrt_\(n)", type: type, objectId: "ep_1", at: now.addingTimeInterval(-ago),
+                summary: summary, details: "{}", status: status, attempts: status == .pending ? 2 : 1)
+        }
+        log.alertList = [
+            alert(5, .endpointRecovered, 30, .sent, "endpoint ep_1 (Acme) recovered: delivered again after endpoint.failing"),
+            alert(4, .endpointDisabled, 120, .pending, "endpoint ep_2 (Globex) disabled: endpoint answered 410 Gone (last answer HTTP 410)"),
+            alert(3, .endpointFailing, 600, .sent, "endpoint ep_1 (Acme) failing for 10m without a success: http 503"),
+            alert(2, .dispatcherStale, 2 * 3600, .failed, "dispatcher box2 pid 77 stopped heartbeating 30s ago"),
+            alert(1, .test, 3 * 3600, .sent, "test alert from ops via cli"),
+        ]
+        for (w, h) in [(80, 24), (120, 40)] {
+            var state = await Fixture.state(log, view: .endpoints, width: w, height: h)
+            let screen = DashboardRenderer.render(state).text()
+            #expect(screen.contains(" 2 alerts "), "\(screen)")
+            #expect(w < 100 || screen.contains(" 2 alerts   endpoint.disabled 2m00s ago"), "\(screen)")
+            state.press(.char("!"))
+            await state.reload(from: log)
+            assertSnapshot(DashboardRenderer.render(state).text(), named: "alerts-\(w)x\(h)")
+            state.press(.escape)
+            #expect(state.modal == nil)
+        }
+    }
+
     /// The detail names an endpoint's own headers and credential, the credential masked.
     @Test func detailShowsConnectionSettingsWithTheCredentialMasked() async {
         let log = FixtureLog()

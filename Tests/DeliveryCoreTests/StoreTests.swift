@@ -673,7 +673,7 @@ struct StoreTests {
                 [], { $0.text(0) })
         }
         #expect(objects == [
-            "deliveries_count_delete", "deliveries_due", "deliveries_endpoint", "deliveries_failures",
+            "deliveries_count_delete", "deliveries_dead", "deliveries_due", "deliveries_endpoint", "deliveries_failures",
             "deliveries_failures_delete", "deliveries_failures_update", "deliveries_queue", "deliveries_status",
             "deliveries_type", "sqlite_autoindex_deliveries_1",
         ])

@@ -27,6 +27,8 @@ def emit(record):
 class Receiver(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     status = 204
+    # Requests answered 500 before `status` is answered (a destination that comes back).
+    fail_first = 0
 
     def log_message(self, *args):
         pass
@@ -41,10 +43,15 @@ class Receiver(BaseHTTPRequestHandler):
                 peer = dict(item[0] for item in cert.get("subject", ()))
         emit({"kind": "request", "at": time.time(), "path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()],
               "body": body.decode("utf-8", "replace"), "client_certificate": peer})
-        self.send_response(self.status)
-        self.send_header("content-length", "2" if self.status != 204 else "0")
+        status = self.status
+        with lock:
+            if Receiver.fail_first > 0:
+                Receiver.fail_first -= 1
+                status = 500
+        self.send_response(status)
+        self.send_header("content-length", "2" if status != 204 else "0")
         self.end_headers()
-        if self.status != 204:
+        if status != 204:
             self.wfile.write(b"ok")
 
 
@@ -126,7 +133,9 @@ def main():
     parser.add_argument("--key")
     parser.add_argument("--client-ca", help="require a client certificate signed by this CA")
     parser.add_argument("--status", type=int, default=204)
+    parser.add_argument("--fail-first", type=int, default=0, help="answer the first N requests with 500")
     options = parser.parse_args()
+    Receiver.fail_first = options.fail_first
 
     handler = Proxy if options.mode == "proxy" else Receiver
     Receiver.status = options.status

@@ -87,4 +87,6 @@ public final class LocalReceiver: Sendable {
 public struct LocalReceiverError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
+
+    public init(message: String) { self.message = message }
 }

@@ -30,6 +30,7 @@ extension DashboardState {
         }
         if let messages = snapshot.messages, request.messages == current.messages { self.messages = messages }
         if let entries = snapshot.audit, request.audit == current.audit { auditEntries = entries }
+        if let alerts = snapshot.alerts, current.alerts { alertEntries = alerts }
         if let progress = snapshot.recovery, var watch = recoveryWatch, progress.endpointId == watch.endpointId,
             progress.startedAt >= watch.startedAt.addingTimeInterval(-5)
         {

@@ -130,23 +130,25 @@ extension DashboardState {
         return endpoints.first { $0.endpoint.id == id }?.endpoint.status
     }
 
+    /// Keys of a scrolling overlay: Esc, q, Enter, Backspace and its own key close it; j/k and the arrows scroll it.
+    private mutating func scrollOverlay(_ key: Key, _ scroll: Int, closedBy own: Character, _ make: (Int) -> Modal) {
+        switch key {
+        case .escape, .char("q"), .char(own), .enter, .backspace: modal = nil
+        case .down, .char("j"): modal = make(scroll + 1)
+        case .up, .char("k"): modal = make(max(0, scroll - 1))
+        default: break
+        }
+    }
+
     /// Keys while a modal is open.
     mutating func handle(key: Key, in modal: Modal) -> [Effect] {
         switch modal {
         case .audit(let endpointId, let scroll):
-            switch key {
-            case .escape, .char("q"), .char("A"), .enter, .backspace: self.modal = nil
-            case .down, .char("j"): self.modal = .audit(endpointId: endpointId, scroll: scroll + 1)
-            case .up, .char("k"): self.modal = .audit(endpointId: endpointId, scroll: max(0, scroll - 1))
-            default: break
-            }
+            scrollOverlay(key, scroll, closedBy: "A") { .audit(endpointId: endpointId, scroll: $0) }
+        case .alerts(let scroll):
+            scrollOverlay(key, scroll, closedBy: "!") { .alerts(scroll: $0) }
         case .help(let scroll):
-            switch key {
-            case .escape, .char("q"), .char("?"), .enter, .backspace: self.modal = nil
-            case .down, .char("j"): self.modal = .help(scroll: scroll + 1)
-            case .up, .char("k"): self.modal = .help(scroll: max(0, scroll - 1))
-            default: break
-            }
+            scrollOverlay(key, scroll, closedBy: "?") { .help(scroll: $0) }
         case .filter(var editor):
             switch key {
             case .escape: self.modal = nil

@@ -130,6 +130,8 @@ extension DashboardState {
         case .audit:
             let endpointId = view == .endpoints ? selectedRow?.endpointId : nil
             modal = .audit(endpointId: endpointId, scroll: 0)
+        case .alerts:
+            modal = .alerts(scroll: 0)
         case .openInPager:
             say("o opens a delivery's request and response in $PAGER: Enter opens the delivery first")
         case .copyId:
@@ -168,7 +170,7 @@ extension DashboardState {
             detail = nil
             detailData = nil
             return nil
-        case .toggleFollow, .follow, .filter, .cycleSort, .audit:
+        case .toggleFollow, .follow, .filter, .cycleSort, .audit, .alerts:
             return []
         case .nextMatch, .previousMatch:
             let needle = filter.text

@@ -48,6 +48,8 @@ public struct DashboardState: Sendable {
     public var detailData: DeliveryDetail?
     /// The audit overlay's entries, newest first.
     public var auditEntries: [AuditEntry] = []
+    /// The alerts overlay's alerts, newest first.
+    public var alertEntries: [Alert] = []
     public var changeCounter: Int64 = 0
     public var lastQueryMilliseconds: Double = 0
     /// Whether data for the current request has arrived (the view shows "loading…" until then).
@@ -99,6 +101,8 @@ public struct DashboardState: Sendable {
 
     /// Actions the audit overlay lists at most.
     public static let auditLimit = 200
+    /// Alerts the alerts overlay lists at most.
+    public static let alertLimit = 200
 
     /// Newer deliveries counted at most (the badge says `99+` past it).
     public static let newRowsLimit = 100
@@ -164,6 +168,7 @@ public struct DashboardState: Sendable {
             request.messages = query
         }
         if case .audit(let endpointId, _)? = modal { request.audit = .some(endpointId) }
+        if case .alerts? = modal { request.alerts = true }
         request.recoveryOf = recoveryWatch?.endpointId
         request.detailId = detail?.deliveryId
         request.watchId = watch?.deliveryId

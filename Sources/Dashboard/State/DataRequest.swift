@@ -35,6 +35,8 @@ public struct DataRequest: Sendable, Equatable {
     public var recoveryOf: String?
     /// The audit overlay is open: the newest actions, on this object when set (`.some(nil)`: on everything).
     public var audit: String??
+    /// The alerts overlay is open: the newest alerts.
+    public var alerts = false
 
     public init(
         view: ViewKind, deliveries: DeliveryQuery? = nil, retryQueue: RetryQueueQuery? = nil,
@@ -101,6 +103,7 @@ public struct DataSnapshot: Sendable {
     public var detail: DeliveryDetail?
     public var watched: DeliveryDetail?
     public var audit: [AuditEntry]?
+    public var alerts: [Alert]?
     public var recovery: RecoveryProgress?
     /// The first error a query threw, as a line for the footer.
     public var error: String?
@@ -154,6 +157,9 @@ public struct DataSnapshot: Sendable {
         }
         if let objectId = request.audit {
             snapshot.audit = await attempt { try await log.auditEntries(objectId: objectId, limit: DashboardState.auditLimit) }
+        }
+        if request.alerts {
+            snapshot.alerts = await attempt { try await log.alerts(before: nil, limit: DashboardState.alertLimit) }
         }
         snapshot.error = firstError
         snapshot.queryMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000

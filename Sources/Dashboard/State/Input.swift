@@ -52,6 +52,8 @@ public enum Command: Sendable, Equatable {
     case openInPager, copyId
     /// `A`: who did what, when and from where.
     case audit
+    /// `!`: the alerts serve raised.
+    case alerts
     /// `n` / `N` in the detail: the next / previous line holding the filter's text.
     case nextMatch, previousMatch
 }

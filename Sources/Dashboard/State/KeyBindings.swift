@@ -40,6 +40,7 @@ public enum KeyBindings {
             case "t": return .testPing
             case "L": return .rateLimit
             case "A": return .audit
+            case "!": return .alerts
             case "n": return .nextMatch
             case "N": return .previousMatch
             case "o": return .openInPager
@@ -126,6 +127,9 @@ public enum KeyBindings {
             detail: true),
         Entry(
             keys: "A", help: "audit: who did what, when, from where (the selected endpoint's in view 1)",
+            footer: nil, views: nil, detail: false),
+        Entry(
+            keys: "!", help: "alerts: endpoints disabled or failing, dead deliveries, overdue work, stale dispatchers",
             footer: nil, views: nil, detail: false),
         Entry(keys: "?", help: "this help", footer: "help", views: nil, detail: true),
         Entry(keys: "^L", help: "redraw the screen", footer: nil, views: nil, detail: false),

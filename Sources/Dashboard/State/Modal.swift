@@ -72,6 +72,8 @@ public enum Modal: Sendable, Equatable {
     case confirm(Confirmation)
     /// `A`: the newest operator actions (on the selected endpoint when `endpointId` is set).
     case audit(endpointId: String?, scroll: Int)
+    /// `!`: the newest alerts.
+    case alerts(scroll: Int)
 }
 
 /// A recovery the footer follows: `recover Umbrella: 120/347 sent · 0 ok · 120 failed (connect_refused)`.

@@ -33,6 +33,17 @@ enum HeaderView {
         if let worker = state.overview?.liveWorker(now: state.now) {
             segments.append(Segment(parts: [TableCell("\(worker.inFlight) in flight", Style(.dim))], priority: 4))
         }
+        if let problems = state.overview?.problemAlerts(now: state.now), let newest = problems.first {
+            // The last hour's alerts about problems, newest named: `!` lists them.
+            let count = problems.count >= Overview.recentAlertLimit ? "\(problems.count)+" : "\(problems.count)"
+            let age = Formatting.duration(state.now.timeIntervalSince(newest.at))
+            segments.append(
+                Segment(
+                    parts: [TableCell(" \(count) alert\(problems.count == 1 ? "" : "s") ", Style(.badgeAlert, bold: true))],
+                    priority: 9))
+            segments.append(
+                Segment(parts: [TableCell("\(newest.type.rawValue) \(age) ago", Style(.header))], priority: 5))
+        }
         let clock = Formatting.clock(state.now, timeZone: state.options.timeZone)
         drawSegments(segments, y: 0, reserve: clock.count + 1, into: &grid)
         if grid.width >= 60 { grid.put(clock, x: grid.width - clock.count - 1, y: 0, style: Style(.header)) }

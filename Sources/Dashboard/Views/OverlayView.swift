@@ -36,6 +36,8 @@ enum OverlayView {
                 into: &grid)
         case .audit(let endpointId, let scroll)?:
             drawAudit(state, endpointId: endpointId, scroll: scroll, into: &grid)
+        case .alerts(let scroll)?:
+            drawAlerts(state, scroll: scroll, into: &grid)
         case .filter?, nil:
             break
         }
@@ -76,6 +78,51 @@ enum OverlayView {
                 TableCell(entry.action + " ", Style(.modal, bold: true)),
                 TableCell(object + detail + (object.isEmpty && detail.isEmpty ? " " : "  "), Style(.modal)),
                 TableCell("by " + Sanitizer.line(entry.who), Style(.accent)),
+            ] {
+                cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
+            }
+        }
+        grid.put(" j/k scroll \(state.glyphs == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))
+    }
+
+    /// The newest alerts: when, what, whether it was sent, and its one line.
+    private static func drawAlerts(_ state: DashboardState, scroll: Int, into grid: inout CellGrid) {
+        let width = min(grid.width - 2, 118)
+        let height = grid.height - 2
+        let x = (grid.width - width) / 2
+        grid.fill(x: 0, y: 1, width: grid.width, height: grid.height - 1)
+        let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Alerts", glyphs: state.glyphs)
+        let alerts = state.alertEntries
+        guard !alerts.isEmpty else {
+            let text = state.loaded ? "no alerts recorded (serve raises them; --alert-url or --alert-exec sends them)" : "loading…"
+            grid.put(text, x: inner.x, y: inner.y, style: Style(.dim), maxWidth: inner.width)
+            return
+        }
+        let shown = min(scroll, max(0, alerts.count - inner.height))
+        for (i, alert) in alerts.dropFirst(shown).prefix(inner.height).enumerated() {
+            var cx = inner.x
+            let role: Role = switch alert.type {
+            case .endpointRecovered: .ok
+            case .test: .dim
+            case .backlogOverdue, .endpointFailing: .warning
+            default: .error
+            }
+            let sent: (String, Role) = switch alert.status {
+            case .sent: ("sent", .dim)
+            case .unsent: ("unsent", .dim)
+            case .pending: (alert.attempts > 0 ? "retrying" : "pending", .warning)
+            case .failed: ("failed", .error)
+            }
+            for cell in [
+                // Narrow screens keep room for the summary: how long ago rather than the full time.
+                TableCell(
+                    inner.width >= 100
+                        ? Formatting.isoTime(alert.at, timeZone: state.options.timeZone) + "  "
+                        : DisplayWidth.pad(Formatting.duration(state.now.timeIntervalSince(alert.at)), to: 7) + " ",
+                    Style(.dim)),
+                TableCell(DisplayWidth.pad(alert.type.rawValue, to: 19), Style(role, bold: true)),
+                TableCell(DisplayWidth.pad(sent.0, to: 9), Style(sent.1)),
+                TableCell(Sanitizer.line(alert.summary), Style(.modal)),
             ] {
                 cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
             }

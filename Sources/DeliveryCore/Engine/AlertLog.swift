@@ -11,8 +11,6 @@ public protocol AlertLog: Sendable {
     /// With `owner`, the alert is recorded leased to it (a process that sends it at once).
     /// - Returns: the recorded alert, or nil when it was not recorded.
     func recordAlert(_ alert: NewAlert, status: AlertSendStatus, leasedTo owner: String?, now: Date) async throws -> Alert?
-    /// Newest first; `before` is the `sequence` of the last alert of the previous page.
-    func alerts(before: Int64?, limit: Int) async throws -> [Alert]
     /// One alert by id.
     func alert(id: String) async throws -> Alert?
     /// Leases pending alerts due for a send to `owner`, oldest first.

@@ -101,6 +101,17 @@ public struct Overview: Sendable, Equatable {
     public var writeProblem: String?
     /// When the oldest delivery that is due and not held (its endpoint active) was due; nil when none is.
     public var oldestDueAt: Date?
+    /// The newest alerts (at most `Overview.recentAlertLimit`), newest first: the header counts the last hour's.
+    public var recentAlerts: [Alert] = []
+
+    public static let recentAlertLimit = 20
+
+    /// Alerts about a problem (not recoveries or tests) raised within `window` of `now`.
+    public func problemAlerts(now: Date, window: TimeInterval = 3600) -> [Alert] {
+        recentAlerts.filter {
+            $0.type != .endpointRecovered && $0.type != .test && now.timeIntervalSince($0.at) < window
+        }
+    }
 
     public init(
         workers: [WorkerInfo], deliveriesPerSecond: Double, recent: WindowStats, totals: StatusCounts,
@@ -277,6 +288,8 @@ public protocol DeliveryLogReader: ChangeSignal {
     func recoverableCount(endpointId: String, since: Date) async throws -> Int
     /// The newest operator actions, optionally on one object, newest first.
     func auditEntries(objectId: String?, limit: Int) async throws -> [AuditEntry]
+    /// Recorded alerts, newest first; `before` is the `sequence` of the last alert of the previous page.
+    func alerts(before: Int64?, limit: Int) async throws -> [Alert]
     /// How the endpoint's newest recovery is going, or nil when it has none.
     func recoveryProgress(endpointId: String) async throws -> RecoveryProgress?
 }

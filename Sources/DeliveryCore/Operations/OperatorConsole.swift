@@ -39,6 +39,9 @@ public struct OperatorConsole: DeliveryLogReader, DeliveryOperations {
     public func auditEntries(objectId: String?, limit: Int) async throws -> [AuditEntry] {
         try await log.auditEntries(objectId: objectId, limit: limit)
     }
+    public func alerts(before: Int64?, limit: Int) async throws -> [Alert] {
+        try await log.alerts(before: before, limit: limit)
+    }
 
     public func pause(endpointId: String, by actor: Principal) async throws {
         try await operations.pause(endpointId: endpointId, by: actor)

@@ -123,11 +123,13 @@ extension Store {
     }
 
     public func alerts(before: Int64?, limit: Int) throws -> [Alert] {
-        try read { db in
-            try db.query(
-                "SELECT \(Self.alertColumns) FROM alerts WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                [.int(before ?? Int64.max), .int(Int64(limit))], Self.alert)
-        }
+        try read { db in try Self.alerts(db, before: before, limit: limit) }
+    }
+
+    static func alerts(_ db: Connection, before: Int64?, limit: Int) throws -> [Alert] {
+        try db.query(
+            "SELECT \(alertColumns) FROM alerts WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            [.int(before ?? Int64.max), .int(Int64(limit))], alert)
     }
 
     public func alert(id: String) throws -> Alert? {
@@ -154,7 +156,8 @@ extension Store {
         _ = try write { db in
             try db.run(
                 """
-                UPDATE alerts SET status = ?, sent_to = ?, last_error = ?, next_attempt_at = ?, attempts = attempts + 1,
+                UPDATE alerts SET status = ?, sent_to = ?, last_error = coalesce(?, last_error), next_attempt_at = ?,
+                    attempts = attempts + 1,
                     sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, lease_owner = NULL, lease_expires_at = NULL
                 WHERE seq = ? AND lease_owner = ?
                 """,

@@ -385,12 +385,14 @@ extension Store {
             }
             let byStatus = Dictionary(uniqueKeysWithValues: statuses)
             let oldestDue = try Self.oldestDueAt(db, now: now)
-            return Overview(
+            var overview = Overview(
                 workers: workers, deliveriesPerSecond: Double(lastMinuteSuccesses) / elapsed, recent: recent,
                 totals: totals, endpointCount: byStatus.values.reduce(0, +),
                 pausedEndpoints: byStatus["paused"] ?? 0, disabledEndpoints: byStatus["disabled"] ?? 0,
                 throughput: throughput, writeProblem: writeProblem(),
                 oldestDueAt: oldestDue)
+            overview.recentAlerts = try Self.alerts(db, before: nil, limit: Overview.recentAlertLimit)
+            return overview
         }
     }
 

@@ -23,6 +23,8 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     var writeProblem: String?
     /// What `recoveryProgress` answers (tests move it along).
     var recovery: RecoveryProgress?
+    /// Recorded alerts, newest first (none unless a test sets them).
+    var alertList: [Alert] = []
 
     var actions: [String] { lock.withLock { recorded } }
 
@@ -194,12 +196,14 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
             recent.failures = 50
             recent.p50Milliseconds = 42
             recent.p95Milliseconds = 870
-            return Overview(
+            var overview = Overview(
                 workers: workers, deliveriesPerSecond: 3.8, recent: recent, totals: totals,
                 endpointCount: endpointList.count, pausedEndpoints: endpointList.filter { $0.status == .paused }.count,
                 disabledEndpoints: endpointList.filter { $0.status == .disabled }.count,
                 throughput: (0..<30).map { [12, 18, 25, 40, 38, 22, 9, 0, 5, 30][$0 % 10] * ($0 / 10 + 1) },
                 writeProblem: writeProblem, oldestDueAt: oldestDue)
+            overview.recentAlerts = Array(alertList.prefix(Overview.recentAlertLimit))
+            return overview
         }
     }
 
@@ -354,6 +358,10 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
 
     func recoveryProgress(endpointId: String) throws -> RecoveryProgress? {
         lock.withLock { recovery?.endpointId == endpointId ? recovery : nil }
+    }
+
+    func alerts(before: Int64?, limit: Int) throws -> [Alert] {
+        lock.withLock { Array(alertList.filter { $0.sequence < before ?? Int64.max }.prefix(limit)) }
     }
 
     func auditEntries(objectId: String?, limit: Int) throws -> [AuditEntry] {
