@@ -40,7 +40,7 @@ enum HeaderView {
             segments.append(
                 Segment(
                     parts: [TableCell(" \(count) alert\(problems.count == 1 ? "" : "s") ", Style(.badgeAlert, bold: true))],
-                    priority: 9))
+                    priority: 7))
             segments.append(
                 Segment(parts: [TableCell("\(newest.type.rawValue) \(age) ago", Style(.header))], priority: 5))
         }
