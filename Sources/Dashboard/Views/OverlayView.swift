@@ -122,12 +122,25 @@ enum OverlayView {
                     Style(.dim)),
                 TableCell(DisplayWidth.pad(alert.type.rawValue, to: 19), Style(role, bold: true)),
                 TableCell(DisplayWidth.pad(sent.0, to: 9), Style(sent.1)),
-                TableCell(Sanitizer.line(alert.summary), Style(.modal)),
+                TableCell(alertLine(alert, state), Style(.modal)),
             ] {
                 cx = grid.put(cell.text, x: cx, y: inner.y + i, style: cell.style, maxWidth: inner.x + inner.width - cx)
             }
         }
         grid.put(" j/k scroll \(state.glyphs == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))
+    }
+
+    /// An alert's line with its endpoint named as everywhere in the dashboard (`Acme billing`, not `ep_… (Acme
+    /// billing)`).
+    static func alertLine(_ alert: Alert, _ state: DashboardState) -> String {
+        let summary = Sanitizer.line(alert.summary)
+        guard let endpoint = state.endpoints.first(where: { $0.endpoint.id == alert.objectId })?.endpoint else {
+            return summary
+        }
+        var prefix = "endpoint \(endpoint.id)"
+        if !endpoint.description.isEmpty { prefix += " (\(Sanitizer.line(endpoint.description)))" }
+        guard summary.hasPrefix(prefix) else { return summary }
+        return state.endpointName(endpoint.id) + summary.dropFirst(prefix.count)
     }
 
     @discardableResult
