@@ -139,11 +139,17 @@ wait_for "Audit"
 shot audit
 tmux_ send-keys -t demo Escape
 
+# What serve would have sent: endpoints failing and disabled, dead deliveries (the demo records them, unsent).
+tmux_ send-keys -t demo '!'
+wait_for "Alerts"
+shot alerts
+tmux_ send-keys -t demo Escape
+
 # --- a GIF of the same frames ------------------------------------------------------------------------------------
 if [ -x "$CONVERT" ]; then
     "$CONVERT" -delay 180 -loop 0 \
         "$OUT/endpoints.png" "$OUT/deliveries.png" "$OUT/failures.png" "$OUT/retry-queue.png" \
-        "$OUT/detail.png" "$OUT/help.png" "$OUT/audit.png" -layers Optimize "$OUT/demo.gif"
+        "$OUT/detail.png" "$OUT/help.png" "$OUT/audit.png" "$OUT/alerts.png" -layers Optimize "$OUT/demo.gif"
     echo "  $OUT/demo.gif"
 fi
 

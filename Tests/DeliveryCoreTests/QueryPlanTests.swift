@@ -78,6 +78,19 @@ struct QueryPlanTests {
         _ = try await operations.redeliver(deliveryId: some.id, by: testActor)
         let pending = try #require(try store.deliveries(DeliveryQuery(statuses: [.pending], limit: 1)).first)
         try await operations.cancel(deliveryId: pending.id, by: testActor)
+        // The alert monitor: its checks' inputs (a disabled endpoint reads its newest failure), recording, sending.
+        _ = try await operations.disable(endpointId: endpoint.id, reason: "test", by: testActor)
+        _ = try store.alertInputs(now: Date(), deadSince: Date().addingTimeInterval(-3600))
+        let alert = try #require(
+            try store.recordAlert(
+                NewAlert(type: .deliveriesDead, objectId: endpoint.id, key: "1", debounce: 3600, summary: "s", details: "{}"),
+                status: .pending, now: Date()))
+        _ = try store.claimAlerts(owner: "a", now: Date(), lease: 60, limit: 10)
+        try store.finishAlert(
+            sequence: alert.sequence, owner: "a", status: .sent, sentTo: ["url"], error: nil, nextAttemptAt: nil, now: Date())
+        _ = try store.abandonAlert(sequence: alert.sequence, reason: "r", now: Date())
+        _ = try store.alerts(before: nil, limit: 10)
+        _ = try store.alert(id: alert.id)
         _ = try store.prune(before: Date().addingTimeInterval(60), by: testActor)
         _ = try store.changeCounter()
 
@@ -103,7 +116,7 @@ struct QueryPlanTests {
         let words = step.split(separator: " ")
         guard words.count >= 2 else { return false }
         let table = words[1]
-        let logTables: Set<Substring> = ["deliveries", "attempts", "messages", "d", "m", "a"]
+        let logTables: Set<Substring> = ["deliveries", "attempts", "messages", "alerts", "d", "m", "a"]
         return logTables.contains(table) && !step.contains("USING INDEX") && !step.contains("USING COVERING INDEX")
             && !step.contains("USING INTEGER PRIMARY KEY")
     }

@@ -320,6 +320,7 @@ enum Schema {
         );
         CREATE INDEX alerts_recent ON alerts (type, object_id, at);
         CREATE INDEX alerts_object ON alerts (object_id, seq);
+        CREATE INDEX alerts_at ON alerts (at);
         CREATE INDEX alerts_pending ON alerts (next_attempt_at) WHERE status = 'pending';
         CREATE INDEX deliveries_dead ON deliveries (endpoint_id, updated_at) WHERE status = 'dead';
         """,
