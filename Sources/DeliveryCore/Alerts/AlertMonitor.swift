@@ -95,7 +95,8 @@ public final class AlertMonitor: Service, Sendable {
     /// - Returns: how many were sent to every destination.
     @discardableResult
     public func sendDue(now: Date) async throws -> Int {
-        let claimed = try await engine.claimAlerts(owner: owner, now: now, lease: 120, limit: 20)
+        // A few at a time: each send may take both destinations' timeouts, and the lease must outlast them all.
+        let claimed = try await engine.claimAlerts(owner: owner, now: now, lease: Alert.sendLease, limit: 4)
         var sent = 0
         for alert in claimed {
             if try await deliver(alert) == nil { sent += 1 }

@@ -73,6 +73,10 @@ public struct Alert: Sendable, Equatable {
         self.sentTo = sentTo
     }
 
+    /// How long a process holds the alerts it sends: longer than a few sends, each bounded by the destinations'
+    /// timeouts.
+    public static let sendLease: TimeInterval = 120
+
     /// The webhook's `data`: `alert_id`, `summary` and the details.
     public var data: String {
         let head = #"{"alert_id":"\#(id)","summary":\#(AlertDetails.quoted(summary))"#

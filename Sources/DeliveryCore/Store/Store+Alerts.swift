@@ -97,7 +97,7 @@ extension Store {
                 [.text(id), .text(alert.type.rawValue), .text(alert.objectId), .text(alert.key), .from(now),
                  .text(alert.summary), .text(alert.details), .text(status.rawValue),
                  debounceFrom.map { .from($0) } ?? .int(Int64.max), .from(owner),
-                 owner == nil ? .null : .from(now.addingTimeInterval(Self.alertSendLease))],
+                 owner == nil ? .null : .from(now.addingTimeInterval(Alert.sendLease))],
                 { $0.int64(0) })
             guard let sequence = inserted else { return nil }
             return Alert(
@@ -105,9 +105,6 @@ extension Store {
                 details: alert.details, status: status, nextAttemptAt: status == .pending ? now : nil)
         }
     }
-
-    /// How long a process holds an alert it sends (a send takes at most the destinations' timeouts).
-    static let alertSendLease: TimeInterval = 120
 
     private static let alertColumns = """
         seq, id, type, object_id, at, summary, details, status, attempts, next_attempt_at, last_error, sent_at, sent_to
