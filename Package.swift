@@ -99,7 +99,11 @@ let package = Package(
         ),
         .target(
             name: "HooktopTesting",
-            dependencies: ["DeliveryCore"],
+            dependencies: [
+                "DeliveryCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Tests/HooktopTesting",
             swiftSettings: swiftSettings
         ),
