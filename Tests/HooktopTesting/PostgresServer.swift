@@ -37,11 +37,7 @@ public actor PostgresServer {
     }
 
     private var server: Task<Running, any Error>?
-    private let logger: Logger = {
-        var logger = Logger(label: "hooktop.test.postgres")
-        logger.logLevel = .warning
-        return logger
-    }()
+    private let logger = quietLogger
 
     /// The administration URL of the server, started on first use.
     /// - Throws: `Unavailable` saying why there is none.
@@ -192,6 +188,13 @@ public actor PostgresServer {
         return try await runProcess("/bin/bash", ["-c", closeInherited, "bash"] + command, timeout: timeout)
     }
 }
+
+/// A logger for tests that shows warnings and errors only.
+public let quietLogger: Logger = {
+    var logger = Logger(label: "hooktop.test")
+    logger.logLevel = .warning
+    return logger
+}()
 
 private struct RunningServer {
     let directory: String

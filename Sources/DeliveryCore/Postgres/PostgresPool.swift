@@ -2,10 +2,11 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// hooktop's connections to one PostgreSQL log: a pool whose sessions carry hooktop's time limits.
+/// hooktop's connections to one PostgreSQL log: a pool whose sessions carry hooktop's time limits, opened on a
+/// schema brought up to date.
 ///
 /// Opening first makes one connection of its own, which tells a wrong address, password or database at once (a pool
-/// retries quietly for a minute), then starts the pool. Every
+/// retries quietly for a minute), migrates on it and makes the coming days' partitions, then starts the pool. Every
 /// session is started with `statement_timeout` and `idle_in_transaction_session_timeout` (startup parameters, so
 /// they hold from the first statement on): no statement or forgotten transaction holds a snapshot that keeps vacuum
 /// from cleaning the queue table. PgBouncer refuses startup parameters it does not know unless
@@ -19,6 +20,10 @@ public final class PostgresPool: Sendable {
         public var idleInTransactionTimeout: Duration = .seconds(10)
         /// Most connections the pool opens (postgres-nio runs one query at a time on each); default 8.
         public var maximumConnections = 8
+        /// Days of log partitions made ahead of today on open; default 7.
+        public var partitionDaysAhead = 7
+        /// Opens without migrating or making partitions: the schema must be this build's; default false.
+        public var readOnly = false
 
         public init() {}
 
@@ -44,14 +49,24 @@ public final class PostgresPool: Sendable {
         self.running = running
     }
 
-    /// Connects to `url` and starts the pool. Call `close()` when done.
+    /// Connects to `url`, migrates its schema (unless `readOnly`) and starts the pool. Call `close()` when done.
     /// - Throws: `HooktopError` with a one-line reason naming the redacted URL: unreachable server, refused login,
-    ///   missing database.
+    ///   missing database, another application's database, a schema newer than this build.
     public static func open(
         _ url: PostgresURL, configuration: Configuration = Configuration(),
-        logger: Logger = Logger(label: "hooktop.postgres")
+        logger: Logger = Logger(label: "hooktop.postgres"), now: Date = Date()
     ) async throws -> PostgresPool {
-        try await withConnection(url, configuration: configuration, logger: logger) { _ in }
+        try await withConnection(url, configuration: configuration, logger: logger) { connection in
+            if configuration.readOnly {
+                try await PostgresSchema.checkCurrent(connection, location: url.redacted, logger: logger)
+            } else {
+                try await PostgresSchema.migrate(connection, location: url.redacted, logger: logger, now: now)
+                // From yesterday: a process whose clock is a little behind still finds its day.
+                try await PostgresSchema.createPartitions(
+                    connection, from: now.addingTimeInterval(-86400), days: configuration.partitionDaysAhead + 2,
+                    logger: logger)
+            }
+        }
         var options = url.clientConfiguration(startupParameters: configuration.startupParameters)
         options.options.maximumConnections = configuration.maximumConnections
         let client = PostgresClient(configuration: options, backgroundLogger: logger)

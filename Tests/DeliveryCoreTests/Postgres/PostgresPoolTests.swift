@@ -7,11 +7,7 @@ import Testing
 
 /// Opening a PostgreSQL log: a pool with hooktop's session limits, clear errors when the server cannot be used.
 struct PostgresPoolTests {
-    let logger: Logger = {
-        var logger = Logger(label: "hooktop.test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    let logger = quietLogger
 
     @Test func opensQueriesAndCloses() async throws {
         try await PostgresServer.shared.withDatabase { url in
