@@ -45,7 +45,8 @@ public actor PostgresServer {
         try await running().url
     }
 
-    /// The folder of the throwaway server's Unix socket; nil for a server given by `HOOKTOP_TEST_PG_URL`.
+    /// The folder of the server's Unix socket: the throwaway server's, or the one `HOOKTOP_TEST_PG_URL` names with
+    /// `?host=/dir` (nil when it names a TCP address).
     public func socketDirectory() async throws -> String? {
         try await running().socketDirectory
     }
@@ -96,7 +97,8 @@ public actor PostgresServer {
 
     private static func start() async throws -> Running {
         if let text = ProcessInfo.processInfo.environment["HOOKTOP_TEST_PG_URL"], !text.isEmpty {
-            return Running(url: try PostgresURL(text))
+            let url = try PostgresURL(text)
+            return Running(url: url, socketDirectory: url.socketDirectory)
         }
         let bin = try await binaries()
         let directory = FileManager.default.temporaryDirectory

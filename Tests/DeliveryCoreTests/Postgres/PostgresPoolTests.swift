@@ -45,7 +45,7 @@ struct PostgresPoolTests {
     @Test func overAUnixSocket() async throws {
         let directory = try #require(
             try await PostgresServer.shared.socketDirectory(),
-            "the server of HOOKTOP_TEST_PG_URL has no local socket to test")
+            "HOOKTOP_TEST_PG_URL names a TCP address: give its socket (?host=/dir) to test connecting through one")
         try await PostgresServer.shared.withDatabase { url in
             let socket = try PostgresURL("postgres://postgres@/\(url.database)?host=\(directory)&port=\(url.port)")
             try await PostgresPool.with(socket, logger: logger) { pool in
