@@ -322,6 +322,10 @@ enum PostgresSchema {
             "CREATE INDEX alerts_recent ON alerts (type, object_id, at)",
             "CREATE INDEX alerts_object ON alerts (object_id, seq)",
             "CREATE INDEX alerts_pending ON alerts (next_attempt_at) WHERE status = 'pending'",
+            "CREATE INDEX alerts_at ON alerts (at)",
+            // Moved after every write's commit; readers poll `last_value` to know when to read again. A sequence
+            // is not transactional and has no row to lock or to leave dead.
+            "CREATE SEQUENCE hooktop_changes",
 
             // Makes the partitions of `days` days from `first_day` (UTC) that do not exist yet, for the three log
             // tables; returns how many it made. Each is created apart and then attached, which locks the parent

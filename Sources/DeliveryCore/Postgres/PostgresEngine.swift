@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL engine: the log in a database that several `serve` processes, on several machines, share.
+///
+/// Every method is one short transaction or one autocommit statement on the pool (no snapshot is held between
+/// them). Writes made by this process are counted per writer (`writerId`) where many processes would otherwise
+/// update one row; reads sum them. See `PostgresSchema` for the layout.
+public final class PostgresEngine: Sendable {
+    public let pool: PostgresPool
+    /// This process's name in the per-writer rows: host, pid and a random part.
+    public let writerId: String
+    let logger: Logger
+
+    init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+        self.writerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make("x", length: 8))"
+    }
+
+    /// Connects, migrates (unless `readOnly`) and starts the pool.
+    public static func open(
+        _ url: PostgresURL, configuration: PostgresPool.Configuration = PostgresPool.Configuration(),
+        logger: Logger = Logger(label: "hooktop.postgres")
+    ) async throws -> PostgresEngine {
+        PostgresEngine(pool: try await PostgresPool.open(url, configuration: configuration, logger: logger), logger: logger)
+    }
+
+    /// Where the log is, without the password.
+    public var location: String { pool.url.redacted }
+
+    public func close() async { await pool.close() }
+
+    // MARK: Running statements
+
+    /// Runs one statement on a pooled connection and reads every row.
+    func rows(_ query: PostgresQuery) async throws -> [PGRow] {
+        try await Self.collect(pool.client.query(query, logger: logger))
+    }
+
+    /// Runs one statement on `connection` (inside a transaction) and reads every row.
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PGRow] {
+        try await Self.collect(connection.query(query, logger: logger))
+    }
+
+    private static func collect(_ sequence: PostgresRowSequence) async throws -> [PGRow] {
+        var rows: [PGRow] = []
+        for try await row in sequence { rows.append(PGRow(row)) }
+        return rows
+    }
+
+    /// Runs `body` in a transaction, then moves the change counter (after the commit, so a reader that sees it
+    /// move reads what was committed).
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let result = try await pool.client.withTransaction(logger: logger) { connection in try await body(connection) }
+        try await pool.client.query("SELECT nextval('hooktop_changes')", logger: logger)
+        return result
+    }
+
+    /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock).
+    public func changeCounter() async throws -> Int64 {
+        try await rows("SELECT last_value FROM hooktop_changes").first?.int64(0) ?? 0
+    }
+
+    // MARK: Endpoints
+
+    static let endpointColumns = """
+        id, url, description, status, disabled_reason, event_types, secret, previous_secret, \
+        previous_secret_expires_at, max_in_flight, timeout_ms, allow_private, created_at, updated_at, connection, \
+        rate_limit
+        """
+
+    static func endpoint(_ row: PGRow) throws -> Endpoint {
+        let types = try row.text(5)
+        return Endpoint(
+            id: try row.text(0), url: try row.text(1), description: try row.text(2),
+            status: EndpointStatus(rawValue: try row.text(3)) ?? .disabled, disabledReason: try row.optionalText(4),
+            eventTypes: types.isEmpty ? [] : types.split(separator: ",").map(String.init), secret: try row.text(6),
+            previousSecret: try row.optionalText(7), previousSecretExpiresAt: try row.optionalDate(8),
+            maxInFlight: try row.int(9), timeoutMilliseconds: try row.int(10), allowPrivateDestination: try row.bool(11),
+            connection: ConnectionSettings.fromStored(try row.text(14)), rateLimit: try row.optionalInt(15),
+            createdAt: try row.date(12), updatedAt: try row.date(13))
+    }
+
+    public func endpoints() async throws -> [Endpoint] {
+        try await rows("SELECT \(unescaped: Self.endpointColumns) FROM endpoints ORDER BY created_at, id").map(Self.endpoint)
+    }
+
+    public func endpoint(id: String) async throws -> Endpoint? {
+        try await rows("SELECT \(unescaped: Self.endpointColumns) FROM endpoints WHERE id = \(id)").first.map(Self.endpoint)
+    }
+}
+
+/// One row, read by column position as the SQLite engine reads its rows. Times are milliseconds since the epoch.
+struct PGRow: Sendable {
+    let row: PostgresRandomAccessRow
+
+    init(_ row: PostgresRow) { self.row = row.makeRandomAccess() }
+
+    func text(_ index: Int) throws -> String { try row[index].decode(String.self) }
+    func optionalText(_ index: Int) throws -> String? { try row[index].decode(String?.self) }
+    func int64(_ index: Int) throws -> Int64 { try row[index].decode(Int64.self) }
+    func optionalInt64(_ index: Int) throws -> Int64? { try row[index].decode(Int64?.self) }
+    func int(_ index: Int) throws -> Int { try row[index].decode(Int.self) }
+    func optionalInt(_ index: Int) throws -> Int? { try row[index].decode(Int?.self) }
+    func bool(_ index: Int) throws -> Bool { try row[index].decode(Bool.self) }
+    func date(_ index: Int) throws -> Date { Date(milliseconds: try int64(index)) }
+    func optionalDate(_ index: Int) throws -> Date? { try optionalInt64(index).map { Date(milliseconds: $0) } }
+}
