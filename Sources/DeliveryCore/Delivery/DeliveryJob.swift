@@ -18,6 +18,9 @@ public struct DeliveryJob: Sendable {
     /// The attempt's 1-based number.
     public var attemptNumber: Int
     public var trigger: AttemptTrigger
+    /// The engine's claim counter when this claim was made (0 where an engine fences by lease owner alone): a
+    /// finisher records its outcome only while the delivery is still under this claim.
+    public var claim: Int = 0
 
     public init(deliveryId: Int64, endpoint: Endpoint, message: Message, attemptNumber: Int, trigger: AttemptTrigger) {
         self.deliveryId = deliveryId
@@ -45,6 +48,8 @@ public struct AttemptOutcome: Sendable {
     public var retryAfter: TimeInterval?
     /// The endpoint's own retry delays, when it has them (they replace the dispatcher's).
     public var retrySchedule: RetryPolicy?
+    /// The claim it was sent under (`DeliveryJob.claim`).
+    public var claim: Int = 0
 
     public init(
         deliveryId: Int64, endpointId: String, trigger: AttemptTrigger, startedAt: Date, durationMilliseconds: Int,

@@ -214,6 +214,7 @@ public final class WebhookSender: Sendable {
             durationMilliseconds: 0, requestHeaders: recorded, responseStatus: nil, responseHeaders: [],
             responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil, retryAfter: nil)
         outcome.retrySchedule = settings.retrySchedule
+        outcome.claim = job.claim
         let attempt = outcome
         let fail: @Sendable (ErrorClass, String) -> Void = { errorClass, message in
             var outcome = attempt

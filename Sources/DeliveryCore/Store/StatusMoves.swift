@@ -32,6 +32,11 @@ struct StatusMoves {
         deltas.merge(other.deltas, uniquingKeysWith: +)
     }
 
+    /// The net changes: endpoint, status, delta.
+    var changes: [(endpointId: String, status: String, delta: Int)] {
+        deltas.compactMap { $0.value == 0 ? nil : ($0.key.endpointId, $0.key.status, $0.value) }
+    }
+
     /// Writes the net changes; call in the transaction that made them.
     func apply(_ db: Connection) throws {
         for (key, delta) in deltas where delta != 0 {

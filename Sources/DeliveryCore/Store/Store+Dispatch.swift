@@ -241,7 +241,7 @@ extension Store {
         var histogram = [Int](repeating: 0, count: LatencyBuckets.count)
     }
 
-    private static func accumulate(_ outcome: AttemptOutcome, into stats: inout [StatsKey: StatsDelta]) {
+    static func accumulate(_ outcome: AttemptOutcome, into stats: inout [StatsKey: StatsDelta]) {
         let key = StatsKey(endpointId: outcome.endpointId, minute: outcome.startedAt.milliseconds / 60_000)
         stats[key, default: StatsDelta()].attempts += 1
         if outcome.succeeded {

@@ -170,21 +170,10 @@ extension Store {
         url: String, changes: EndpointChanges = EndpointChanges(), secret: String? = nil,
         allowPrivateDestination: Bool = false, id: String? = nil, now: Date = Date(), by actor: Principal
     ) throws -> Endpoint {
-        var changes = changes
-        changes.url = url
-        try changes.validate()
-        if let id { try Identifier.validate(id, prefix: "ep") }
-        // The log keeps milliseconds: return the endpoint exactly as a later read will see it.
-        let now = Date(milliseconds: now.milliseconds)
-        let secret = secret ?? WebhookSignature.generateSecret()
-        _ = try WebhookSignature.key(fromSecret: secret)
-        let endpoint = Endpoint(
-            id: id ?? Identifier.make("ep"), url: url, description: changes.description ?? "",
-            eventTypes: changes.eventTypes ?? [], secret: secret, maxInFlight: changes.maxInFlight ?? EndpointDefaults.maxInFlight,
-            timeoutMilliseconds: changes.timeoutMilliseconds ?? EndpointDefaults.timeoutMilliseconds,
-            allowPrivateDestination: allowPrivateDestination, connection: changes.applied(to: ConnectionSettings()),
-            rateLimit: { if case .set(let limit)? = changes.rateLimit { return limit } else { return nil } }(),
-            createdAt: now, updatedAt: now)
+        let endpoint = try changes.newEndpoint(
+            url: url, secret: secret, allowPrivateDestination: allowPrivateDestination, id: id, now: now)
+        let secret = endpoint.secret
+        let now = endpoint.createdAt
         try write { db in
             do {
                 try db.run(
@@ -399,5 +388,27 @@ extension Store {
         AuditEntry(
             at: row.date(0), action: row.text(1), objectType: row.text(2), objectId: row.text(3), detail: row.text(4),
             user: row.text(5), pid: row.int(6), via: row.text(7), origin: row.optionalText(8), tty: row.optionalText(9))
+    }
+}
+
+extension EndpointChanges {
+    /// A new endpoint with these settings, checked: its URL's form, its id (`ep_` + 1 to 64 letters or digits; a
+    /// random one when nil), its secret (a new one when nil). Times are whole milliseconds, as the log keeps them.
+    func newEndpoint(url: String, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date) throws -> Endpoint {
+        var changes = self
+        changes.url = url
+        try changes.validate()
+        if let id { try Identifier.validate(id, prefix: "ep") }
+        let now = Date(milliseconds: now.milliseconds)
+        let secret = secret ?? WebhookSignature.generateSecret()
+        _ = try WebhookSignature.key(fromSecret: secret)
+        return Endpoint(
+            id: id ?? Identifier.make("ep"), url: url, description: changes.description ?? "",
+            eventTypes: changes.eventTypes ?? [], secret: secret,
+            maxInFlight: changes.maxInFlight ?? EndpointDefaults.maxInFlight,
+            timeoutMilliseconds: changes.timeoutMilliseconds ?? EndpointDefaults.timeoutMilliseconds,
+            allowPrivateDestination: allowPrivateDestination, connection: changes.applied(to: ConnectionSettings()),
+            rateLimit: { if case .set(let limit)? = changes.rateLimit { return limit } else { return nil } }(),
+            createdAt: now, updatedAt: now)
     }
 }

@@ -1,0 +1,185 @@
+import Foundation
+import PostgresNIO
+
+/// Endpoints added and events published: what every other write starts from.
+extension PostgresEngine {
+    /// Records an operator's action (in the caller's transaction).
+    func audit(
+        _ connection: PostgresConnection, _ action: String, _ objectType: String, _ objectId: String, _ detail: String,
+        _ actor: Principal, _ now: Date
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO audit (at, action, object_type, object_id, detail, os_user, pid, via, origin, tty)
+            VALUES (\(now.milliseconds), \(action), \(objectType), \(objectId), \(detail), \(actor.user), \(actor.pid),
+                \(actor.via), \(actor.origin), \(actor.tty))
+            """, logger: logger)
+    }
+
+    /// Registers an endpoint (see `Store.addEndpoint`), audited.
+    /// - Throws: `invalidInput` for a bad field or id, `conflict` when `id` is taken.
+    public func addEndpoint(
+        url: String, changes: EndpointChanges, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date,
+        by actor: Principal
+    ) async throws -> Endpoint {
+        let endpoint = try changes.newEndpoint(
+            url: url, secret: secret, allowPrivateDestination: allowPrivateDestination, id: id, now: now)
+        let at = endpoint.createdAt.milliseconds
+        try await write { connection in
+            let inserted = try await rows(
+                """
+                INSERT INTO endpoints (id, url, description, status, event_types, secret, max_in_flight, timeout_ms,
+                    allow_private, created_at, updated_at, connection, rate_limit)
+                VALUES (\(endpoint.id), \(url), \(endpoint.description), 'active',
+                    \(endpoint.eventTypes.joined(separator: ",")), \(endpoint.secret), \(endpoint.maxInFlight),
+                    \(endpoint.timeoutMilliseconds), \(allowPrivateDestination), \(at), \(at),
+                    \(endpoint.connection.stored), \(endpoint.rateLimit))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """, on: connection)
+            guard !inserted.isEmpty else { throw HooktopError(.conflict, "endpoint \(endpoint.id) already exists") }
+            try await audit(connection, "endpoint.add", "endpoint", endpoint.id, url, actor, endpoint.createdAt)
+        }
+        return endpoint
+    }
+
+    /// Records groups of validated events in one transaction, each group all or none (see `Store.publish`): each
+    /// event fanned out to every active or paused endpoint whose filter accepts its type, each delivery queued.
+    /// A repeated idempotency key within 24 hours gives the first message back with `duplicate` set.
+    public func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>] {
+        let now = Date(milliseconds: now.milliseconds)
+        return try await write { connection in
+            let endpoints = try await rows(
+                "SELECT id, event_types FROM endpoints WHERE status <> 'disabled' ORDER BY created_at, id",
+                on: connection
+            ).map { row -> (String, [String]) in
+                let types = try row.text(1)
+                return (try row.text(0), types.isEmpty ? [] : types.split(separator: ",").map(String.init))
+            }
+            var outcomes: [Result<[PublishResult], any Error>] = []
+            var moves = StatusMoves()
+            for group in groups {
+                try await connection.query("SAVEPOINT publish_group", logger: logger)
+                var groupMoves = StatusMoves()
+                do {
+                    var results: [PublishResult] = []
+                    for request in group {
+                        results.append(
+                            try await insert(request, endpoints: endpoints, moves: &groupMoves, on: connection, now: now))
+                    }
+                    try await connection.query("RELEASE SAVEPOINT publish_group", logger: logger)
+                    moves.merge(groupMoves)
+                    outcomes.append(.success(results))
+                } catch let error as HooktopError {
+                    try await connection.query("ROLLBACK TO SAVEPOINT publish_group", logger: logger)
+                    outcomes.append(.failure(error))
+                }
+            }
+            try await applyCounts(moves, on: connection)
+            return outcomes
+        }
+    }
+
+    private func insert(
+        _ request: PublishRequest, endpoints: [(String, [String])], moves: inout StatusMoves,
+        on connection: PostgresConnection, now: Date
+    ) async throws -> PublishResult {
+        let at = now.milliseconds
+        let windowStart = now.addingTimeInterval(-PublishLimits.idempotencyWindow).milliseconds
+        if let key = request.idempotencyKey,
+            let existing = try await rows(
+                """
+                SELECT m.id, m.event_type, m.payload, m.idempotency_key, m.created_at
+                FROM message_keys k JOIN messages m ON m.seq = k.message_seq AND m.created_at = k.message_created_at
+                WHERE k.kind = 'idempotency' AND k.key = \(key) AND k.message_created_at >= \(windowStart)
+                """, on: connection
+            ).first
+        {
+            return PublishResult(message: try Self.message(existing), deliveryCount: 0, duplicate: true)
+        }
+        let message = Message(
+            id: request.id ?? Identifier.makeOrdered("msg", now: now), eventType: request.eventType,
+            payload: request.payload, idempotencyKey: request.idempotencyKey, createdAt: now)
+        guard
+            let sequence = try await rows(
+                """
+                INSERT INTO messages (id, event_type, payload, idempotency_key, created_at)
+                VALUES (\(message.id), \(message.eventType), \(message.payload), \(message.idempotencyKey), \(at))
+                RETURNING seq
+                """, on: connection
+            ).first?.int64(0)
+        else { throw HooktopError(.database, "the message was not recorded") }
+        // Chosen ids and idempotency keys are unique across days through `message_keys`; an idempotency key past its
+        // window is taken over.
+        if request.id != nil {
+            let claimed = try await rows(
+                """
+                INSERT INTO message_keys (kind, key, message_seq, message_created_at)
+                VALUES ('id', \(message.id), \(sequence), \(at)) ON CONFLICT (kind, key) DO NOTHING RETURNING 1
+                """, on: connection)
+            guard !claimed.isEmpty else { throw HooktopError(.conflict, "message \(message.id) already exists") }
+        }
+        if let key = request.idempotencyKey {
+            let claimed = try await rows(
+                """
+                INSERT INTO message_keys (kind, key, message_seq, message_created_at)
+                VALUES ('idempotency', \(key), \(sequence), \(at))
+                ON CONFLICT (kind, key) DO UPDATE SET message_seq = excluded.message_seq,
+                    message_created_at = excluded.message_created_at
+                WHERE message_keys.message_created_at < \(windowStart)
+                RETURNING 1
+                """, on: connection)
+            // Another publisher took the key meanwhile (its transaction committed first): the first message wins.
+            guard !claimed.isEmpty else {
+                throw HooktopError(.conflict, "idempotency key \(key) was taken by a concurrent publish; retry")
+            }
+        }
+        let targets = endpoints.filter { EventTypeFilter.matches(patterns: $0.1, eventType: request.eventType) }.map(\.0)
+        if !targets.isEmpty {
+            try await connection.query(
+                """
+                WITH made AS (
+                    INSERT INTO deliveries (message_seq, message_created_at, endpoint_id, event_type, status, created_at,
+                        updated_at)
+                    SELECT \(sequence), \(at), endpoint_id, \(request.eventType), 'pending', \(at), \(at)
+                    FROM unnest(\(targets)::text[]) AS t(endpoint_id)
+                    RETURNING id, endpoint_id)
+                INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at)
+                SELECT id, \(at), endpoint_id, \(at) FROM made
+                """, logger: logger)
+            for endpointId in targets { moves.insert(endpointId, status: .pending) }
+        }
+        return PublishResult(message: message, deliveryCount: targets.count, duplicate: false)
+    }
+
+    static let messageColumns = "id, event_type, payload, idempotency_key, created_at"
+
+    static func message(_ row: PGRow, offset: Int = 0) throws -> Message {
+        Message(
+            id: try row.text(offset), eventType: try row.text(offset + 1), payload: try row.text(offset + 2),
+            idempotencyKey: try row.optionalText(offset + 3), createdAt: try row.date(offset + 4))
+    }
+
+    /// Adds status moves to this writer's counters.
+    func applyCounts(_ moves: StatusMoves, on connection: PostgresConnection) async throws {
+        let changes = moves.changes
+        guard !changes.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
+            SELECT endpoint_id, status, \(writerId), n
+            FROM unnest(\(changes.map(\.endpointId))::text[], \(changes.map(\.status))::text[],
+                \(changes.map { Int64($0.delta) })::bigint[]) AS c(endpoint_id, status, n)
+            ON CONFLICT (endpoint_id, status, writer_id) DO UPDATE SET n = delivery_counts.n + excluded.n
+            """, logger: logger)
+    }
+}
+
+/// JSON text for `json_to_recordset`: a batch of rows in one bind parameter, nulls included.
+enum JSONRows {
+    static func encode(_ rows: [[String: Any]]) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.withoutEscapingSlashes]) else {
+            return "[]"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,317 @@
+import Foundation
+import PostgresNIO
+
+/// Recording finished attempts: `AttemptRules` decides, as on SQLite; the batch is written in a fixed number of
+/// statements (rows passed as one JSON parameter each), and the counters, failure groups, stats and health it moves
+/// are this writer's rows.
+extension PostgresEngine {
+    /// A delivery as recording sees it: the log's row and its queue row's lease.
+    private struct Tracked {
+        var state: AttemptRules.DeliveryState
+        var day: Int64
+        var endpointId: String
+        var errorClass: String?
+        var statusCode: Int?
+        var leaseOwner: String?
+        var claims: Int?
+    }
+
+    private struct GroupKey: Hashable {
+        var endpointId: String
+        var errorClass: String
+        var statusCode: Int
+    }
+
+    private struct GroupDelta {
+        var dead = 0
+        var retrying = 0
+        var lastAt: Int64 = 0
+        var lastError: String?
+    }
+
+    func record(
+        _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy, autoDisableAfter: TimeInterval?, now: Date,
+        on connection: PostgresConnection
+    ) async throws {
+        guard !outcomes.isEmpty else { return }
+        var random = SystemRandomNumberGenerator()
+        var tracked = try await trackedDeliveries(Array(Set(outcomes.map(\.deliveryId))), on: connection)
+        var attempts: [[String: Any]] = []
+        var updates: [Int64: [String: Any]] = [:]
+        var finished: Set<Int64> = []
+        var retries: [Int64: Int64] = [:]
+        var moves = StatusMoves()
+        var groups: [GroupKey: GroupDelta] = [:]
+        var stats: [Store.StatsKey: Store.StatsDelta] = [:]
+        var seen: [String: AttemptRules.EndpointAttempts] = [:]
+        for outcome in outcomes {
+            // Deleted meanwhile (endpoint removed, pruned): nothing to record.
+            guard var delivery = tracked[outcome.deliveryId] else { continue }
+            var state = delivery.state
+            // In flight for the rules only while leased to this recorder under the claim it was sent under.
+            if delivery.leaseOwner == owner, delivery.claims == outcome.claim {
+                state.status = .inflight
+                state.leaseOwner = owner
+            } else {
+                state.leaseOwner = delivery.leaseOwner
+            }
+            let decision = AttemptRules.decide(
+                state, outcome: outcome, owner: owner, policy: policy.overridden(by: outcome.retrySchedule), now: now,
+                random: &random)
+            attempts.append(Self.attemptRow(outcome, number: decision.attemptNumber))
+            Store.accumulate(outcome, into: &stats)
+            seen[outcome.endpointId, default: AttemptRules.EndpointAttempts()].add(outcome, gone: decision.endpointGone)
+            guard let update = decision.update else { continue }
+            let old = delivery.state.status
+            moves.move(delivery.endpointId, from: old, to: update.status)
+            if old == .dead || old == .retrying {
+                let key = GroupKey(
+                    endpointId: delivery.endpointId, errorClass: delivery.errorClass ?? "", statusCode: delivery.statusCode ?? 0)
+                if old == .dead { groups[key, default: GroupDelta()].dead -= 1 } else { groups[key, default: GroupDelta()].retrying -= 1 }
+            }
+            if update.status == .dead || update.status == .retrying {
+                let key = GroupKey(
+                    endpointId: delivery.endpointId, errorClass: update.lastErrorClass?.rawValue ?? "",
+                    statusCode: outcome.responseStatus ?? 0)
+                var delta = groups[key, default: GroupDelta()]
+                if update.status == .dead { delta.dead += 1 } else { delta.retrying += 1 }
+                delta.lastAt = now.milliseconds
+                delta.lastError = update.lastError.map(Self.storable)
+                groups[key] = delta
+            }
+            updates[outcome.deliveryId] = [
+                "id": outcome.deliveryId, "day": delivery.day, "status": update.status.rawValue,
+                "attempt_count": update.attemptCount, "manual_count": update.manualCount,
+                "last_status_code": JSONRepresentation.value(outcome.responseStatus),
+                "last_error": JSONRepresentation.value(update.lastError.map(Self.storable)),
+                "last_error_class": JSONRepresentation.value(update.lastErrorClass?.rawValue),
+                "last_latency_ms": outcome.durationMilliseconds, "updated_at": now.milliseconds,
+            ]
+            if let next = update.nextAttemptAt {
+                retries[outcome.deliveryId] = next.milliseconds
+                finished.remove(outcome.deliveryId)
+            } else {
+                finished.insert(outcome.deliveryId)
+                retries[outcome.deliveryId] = nil
+            }
+            // The same delivery may finish twice in one batch (a lease that ran out and was claimed again).
+            delivery.state = delivery.state.applying(update)
+            delivery.errorClass = update.lastErrorClass?.rawValue
+            delivery.statusCode = outcome.responseStatus
+            delivery.leaseOwner = nil
+            tracked[outcome.deliveryId] = delivery
+        }
+        try await connection.query(
+            """
+            INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
+                response_headers, response_body, error_class, error_message)
+            SELECT delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
+                response_headers, response_body, error_class, error_message
+            FROM json_to_recordset(\(JSONRows.encode(attempts))::json) AS a(delivery_id bigint, number integer,
+                trigger text, started_at bigint, duration_ms integer, request_headers text, response_status integer,
+                response_headers text, response_body text, error_class text, error_message text)
+            """, logger: logger)
+        if !updates.isEmpty {
+            try await connection.query(
+                """
+                UPDATE deliveries d SET status = u.status, attempt_count = u.attempt_count, manual_count = u.manual_count,
+                    last_status_code = u.last_status_code, last_error = u.last_error,
+                    last_error_class = u.last_error_class, last_latency_ms = u.last_latency_ms, updated_at = u.updated_at
+                FROM json_to_recordset(\(JSONRows.encode(Array(updates.values)))::json) AS u(id bigint, day bigint,
+                    status text, attempt_count integer, manual_count integer, last_status_code integer, last_error text,
+                    last_error_class text, last_latency_ms integer, updated_at bigint)
+                WHERE d.id = u.id AND d.message_created_at = u.day
+                """, logger: logger)
+        }
+        if !finished.isEmpty {
+            try await connection.query(
+                "DELETE FROM delivery_queue WHERE delivery_id = ANY(\(Array(finished))::bigint[])", logger: logger)
+        }
+        if !retries.isEmpty {
+            try await connection.query(
+                """
+                UPDATE delivery_queue q SET available_at = u.at, lease_owner = NULL, manual = 0
+                FROM unnest(\(Array(retries.keys))::bigint[], \(Array(retries.values))::bigint[]) AS u(id, at)
+                WHERE q.delivery_id = u.id
+                """, logger: logger)
+        }
+        try await applyCounts(moves, on: connection)
+        try await applyGroups(groups, on: connection)
+        try await applyStats(stats, on: connection)
+        try await applyHealth(seen, autoDisableAfter: autoDisableAfter, now: now, on: connection)
+    }
+
+    /// The deliveries `ids` with their queue rows' leases (locked, so a claim cannot move them meanwhile).
+    private func trackedDeliveries(_ ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: Tracked] {
+        var leases: [Int64: (owner: String?, claims: Int, manual: Int)] = [:]
+        for row in try await rows(
+            """
+            SELECT delivery_id, lease_owner, claims, manual FROM delivery_queue
+            WHERE delivery_id = ANY(\(ids)::bigint[]) FOR UPDATE
+            """, on: connection)
+        {
+            leases[try row.int64(0)] = (try row.optionalText(1), try row.int(2), try row.int(3))
+        }
+        var tracked: [Int64: Tracked] = [:]
+        for row in try await rows(
+            """
+            SELECT id, message_created_at, status, attempt_count, manual_count, endpoint_id, last_error_class,
+                last_status_code
+            FROM deliveries WHERE id = ANY(\(ids)::bigint[])
+            """, on: connection)
+        {
+            let id = try row.int64(0)
+            let lease = leases[id]
+            tracked[id] = Tracked(
+                state: AttemptRules.DeliveryState(
+                    // An unknown status is not in flight: its attempt is logged and the delivery left alone.
+                    status: DeliveryStatus(rawValue: try row.text(2)) ?? .pending, attemptCount: try row.int(3),
+                    manualCount: try row.int(4), manual: ManualMode(rawValue: lease?.manual ?? 0) ?? .scheduled,
+                    leaseOwner: nil),
+                day: try row.int64(1), endpointId: try row.text(5), errorClass: try row.optionalText(6),
+                statusCode: try row.optionalInt(7), leaseOwner: lease?.owner, claims: lease?.claims)
+        }
+        return tracked
+    }
+
+    private static func attemptRow(_ outcome: AttemptOutcome, number: Int) -> [String: Any] {
+        [
+            "delivery_id": outcome.deliveryId, "number": number, "trigger": outcome.trigger.rawValue,
+            "started_at": outcome.startedAt.milliseconds, "duration_ms": outcome.durationMilliseconds,
+            "request_headers": storable(HeaderCoding.encode(outcome.requestHeaders)),
+            "response_status": JSONRepresentation.value(outcome.responseStatus),
+            "response_headers": outcome.responseHeaders.isEmpty
+                ? NSNull() : storable(HeaderCoding.encode(outcome.responseHeaders)) as Any,
+            "response_body": JSONRepresentation.value(outcome.responseBodyExcerpt.map(storable)),
+            "error_class": JSONRepresentation.value(outcome.errorClass?.rawValue),
+            "error_message": JSONRepresentation.value(outcome.errorMessage.map(storable)),
+        ]
+    }
+
+    /// Text PostgreSQL stores: it has no NUL character, which a hostile response body may hold.
+    static func storable(_ text: String) -> String {
+        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    private func applyGroups(_ groups: [GroupKey: GroupDelta], on connection: PostgresConnection) async throws {
+        let changed = groups.filter { $0.value.dead != 0 || $0.value.retrying != 0 }
+        guard !changed.isEmpty else { return }
+        let rows: [[String: Any]] = changed.map { key, delta in
+            [
+                "endpoint_id": key.endpointId, "error_class": key.errorClass, "status_code": key.statusCode,
+                "dead": delta.dead, "retrying": delta.retrying, "last_at": delta.lastAt,
+                "last_error": JSONRepresentation.value(delta.lastError),
+            ]
+        }
+        try await connection.query(
+            """
+            INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at, last_error)
+            SELECT endpoint_id, error_class, status_code, \(writerId), dead, retrying, last_at, last_error
+            FROM json_to_recordset(\(JSONRows.encode(rows))::json) AS g(endpoint_id text, error_class text,
+                status_code integer, dead bigint, retrying bigint, last_at bigint, last_error text)
+            ON CONFLICT (endpoint_id, error_class, status_code, writer_id) DO UPDATE SET
+                dead = failure_groups.dead + excluded.dead, retrying = failure_groups.retrying + excluded.retrying,
+                last_error = CASE WHEN excluded.last_error IS NOT NULL AND excluded.last_at >= failure_groups.last_at
+                    THEN excluded.last_error ELSE failure_groups.last_error END,
+                last_at = greatest(failure_groups.last_at, excluded.last_at)
+            """, logger: logger)
+    }
+
+    private func applyStats(_ stats: [Store.StatsKey: Store.StatsDelta], on connection: PostgresConnection) async throws {
+        guard !stats.isEmpty else { return }
+        let buckets = (0..<LatencyBuckets.count).map { "h\($0)" }
+        let rows: [[String: Any]] = stats.map { key, delta in
+            var row: [String: Any] = [
+                "endpoint_id": key.endpointId, "minute": key.minute, "attempts": delta.attempts,
+                "successes": delta.successes, "failures": delta.failures, "latency_sum_ms": delta.latencySum,
+            ]
+            for (index, name) in buckets.enumerated() { row[name] = delta.histogram[index] }
+            return row
+        }
+        let columns = "minute, endpoint_id, attempts, successes, failures, latency_sum_ms, " + buckets.joined(separator: ", ")
+        let types = "minute bigint, endpoint_id text, attempts bigint, successes bigint, failures bigint, "
+            + "latency_sum_ms bigint, " + buckets.map { "\($0) bigint" }.joined(separator: ", ")
+        let sums = (["attempts", "successes", "failures", "latency_sum_ms"] + buckets)
+            .map { "\($0) = stats_minute.\($0) + excluded.\($0)" }.joined(separator: ", ")
+        try await connection.query(
+            """
+            INSERT INTO stats_minute (writer_id, \(unescaped: columns))
+            SELECT \(writerId), \(unescaped: columns) FROM json_to_recordset(\(JSONRows.encode(rows))::json)
+                AS s(\(unescaped: types))
+            ON CONFLICT (minute, endpoint_id, writer_id) DO UPDATE SET \(unescaped: sums)
+            """, logger: logger)
+    }
+
+    /// This writer's health row of each endpoint, and the disabling `AttemptRules` decides on the endpoint's health
+    /// as all writers together saw it.
+    private func applyHealth(
+        _ seen: [String: AttemptRules.EndpointAttempts], autoDisableAfter: TimeInterval?, now: Date,
+        on connection: PostgresConnection
+    ) async throws {
+        guard !seen.isEmpty else { return }
+        let ids = Array(seen.keys)
+        var statuses: [String: EndpointStatus] = [:]
+        for row in try await rows("SELECT id, status FROM endpoints WHERE id = ANY(\(ids)::text[])", on: connection) {
+            statuses[try row.text(0)] = EndpointStatus(rawValue: try row.text(1)) ?? .active
+        }
+        var writers: [String: [(writer: String, health: AttemptRules.EndpointHealth)]] = [:]
+        for row in try await rows(
+            """
+            SELECT endpoint_id, writer_id, last_attempt_at, last_success_at, failing_since, last_error
+            FROM endpoint_health WHERE endpoint_id = ANY(\(ids)::text[])
+            """, on: connection)
+        {
+            writers[try row.text(0), default: []].append(
+                (
+                    try row.text(1),
+                    AttemptRules.EndpointHealth(
+                        status: .active, lastAttemptAt: try row.optionalDate(2), lastSuccessAt: try row.optionalDate(3),
+                        failingSince: try row.optionalDate(4), lastError: try row.optionalText(5))
+                ))
+        }
+        let system = Principal(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
+        for (endpointId, attempts) in seen {
+            guard let status = statuses[endpointId] else { continue }  // removed meanwhile
+            let rows = writers[endpointId] ?? []
+            var own = rows.first { $0.writer == writerId }?.health ?? AttemptRules.EndpointHealth(status: status)
+            own.status = status
+            var combined = Self.combinedHealth(rows.map(\.health))
+            combined.status = status
+            let mine = AttemptRules.endpoint(own, after: attempts, autoDisableAfter: nil, now: now).health
+            try await connection.query(
+                """
+                INSERT INTO endpoint_health (endpoint_id, writer_id, last_attempt_at, last_success_at, failing_since,
+                    last_error)
+                VALUES (\(endpointId), \(writerId), \(mine.lastAttemptAt?.milliseconds), \(mine.lastSuccessAt?.milliseconds),
+                    \(mine.failingSince?.milliseconds), \(mine.lastError.map(Self.storable)))
+                ON CONFLICT (endpoint_id, writer_id) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
+                    last_success_at = excluded.last_success_at, failing_since = excluded.failing_since,
+                    last_error = excluded.last_error
+                """, logger: logger)
+            guard
+                let reason = AttemptRules.endpoint(combined, after: attempts, autoDisableAfter: autoDisableAfter, now: now)
+                    .disableReason
+            else { continue }
+            let disabled = try await self.rows(
+                """
+                UPDATE endpoints SET status = 'disabled', disabled_reason = \(reason), disabled_at = \(now.milliseconds),
+                    updated_at = \(now.milliseconds)
+                WHERE id = \(endpointId) AND status <> 'disabled' RETURNING id
+                """, on: connection)
+            if !disabled.isEmpty {
+                try await audit(connection, "endpoint.disable", "endpoint", endpointId, reason, system, now)
+            }
+        }
+    }
+
+    /// An endpoint's health from every writer's row: the latest attempt and success; failing since the earliest
+    /// failure any writer saw after the latest success; the error of the latest attempt.
+    static func combinedHealth(_ rows: [AttemptRules.EndpointHealth]) -> AttemptRules.EndpointHealth {
+        var health = AttemptRules.EndpointHealth(status: .active)
+        health.lastAttemptAt = rows.compactMap(\.lastAttemptAt).max()
+        health.lastSuccessAt = rows.compactMap(\.lastSuccessAt).max()
+        health.failingSince = rows.compactMap(\.failingSince).filter { $0 > (health.lastSuccessAt ?? .distantPast) }.min()
+        health.lastError = rows.max { ($0.lastAttemptAt ?? .distantPast) < ($1.lastAttemptAt ?? .distantPast) }?.lastError
+        return health
+    }
+}
