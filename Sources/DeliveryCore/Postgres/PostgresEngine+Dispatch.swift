@@ -24,7 +24,7 @@ extension PostgresEngine: DispatchLog {
     {
         let requests = requests.filter { $0.limit > 0 }
         guard !requests.isEmpty else { return [] }
-        return try await pool.client.withTransaction(logger: logger) { connection in
+        return try await transaction { connection in
             try await claim(requests, owner: owner, now: now, lease: lease, on: connection)
         }
     }
@@ -98,7 +98,7 @@ extension PostgresEngine: DispatchLog {
     }
 
     public func claimOne(deliveryId: Int64, owner: String, now: Date, leaseUntil: Date) async throws -> DeliveryJob? {
-        try await pool.client.withTransaction(logger: logger) { connection in
+        try await transaction { connection in
             guard
                 let row = try await rows(
                     """

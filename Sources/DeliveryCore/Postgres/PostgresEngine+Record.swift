@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Recording finished attempts: `AttemptRules` decides, as on SQLite; the batch is written in a fixed number of
@@ -16,19 +17,6 @@ extension PostgresEngine {
         var claims: Int?
     }
 
-    private struct GroupKey: Hashable {
-        var endpointId: String
-        var errorClass: String
-        var statusCode: Int
-    }
-
-    private struct GroupDelta {
-        var dead = 0
-        var retrying = 0
-        var lastAt: Int64 = 0
-        var lastError: String?
-    }
-
     func record(
         _ outcomes: [AttemptOutcome], owner: String, policy: RetryPolicy, autoDisableAfter: TimeInterval?, now: Date,
         on connection: PostgresConnection
@@ -41,7 +29,7 @@ extension PostgresEngine {
         var finished: Set<Int64> = []
         var retries: [Int64: Int64] = [:]
         var moves = StatusMoves()
-        var groups: [GroupKey: GroupDelta] = [:]
+        var groups = FailureGroupMoves()
         var stats: [Store.StatsKey: Store.StatsDelta] = [:]
         var seen: [String: AttemptRules.EndpointAttempts] = [:]
         for outcome in outcomes {
@@ -64,21 +52,10 @@ extension PostgresEngine {
             guard let update = decision.update else { continue }
             let old = delivery.state.status
             moves.move(delivery.endpointId, from: old, to: update.status)
-            if old == .dead || old == .retrying {
-                let key = GroupKey(
-                    endpointId: delivery.endpointId, errorClass: delivery.errorClass ?? "", statusCode: delivery.statusCode ?? 0)
-                if old == .dead { groups[key, default: GroupDelta()].dead -= 1 } else { groups[key, default: GroupDelta()].retrying -= 1 }
-            }
-            if update.status == .dead || update.status == .retrying {
-                let key = GroupKey(
-                    endpointId: delivery.endpointId, errorClass: update.lastErrorClass?.rawValue ?? "",
-                    statusCode: outcome.responseStatus ?? 0)
-                var delta = groups[key, default: GroupDelta()]
-                if update.status == .dead { delta.dead += 1 } else { delta.retrying += 1 }
-                delta.lastAt = now.milliseconds
-                delta.lastError = update.lastError.map(Self.storable)
-                groups[key] = delta
-            }
+            groups.leave(delivery.endpointId, errorClass: delivery.errorClass, statusCode: delivery.statusCode, status: old)
+            groups.join(
+                delivery.endpointId, errorClass: update.lastErrorClass?.rawValue, statusCode: outcome.responseStatus,
+                status: update.status, lastError: update.lastError.map(Self.storable), at: now)
             updates[outcome.deliveryId] = [
                 "id": outcome.deliveryId, "day": delivery.day, "status": update.status.rawValue,
                 "attempt_count": update.attemptCount, "manual_count": update.manualCount,
@@ -136,7 +113,7 @@ extension PostgresEngine {
                 """, logger: logger)
         }
         try await applyCounts(moves, on: connection)
-        try await applyGroups(groups, on: connection)
+        try await groups.apply(writer: writerId, on: connection, logger: logger)
         try await applyStats(stats, on: connection)
         try await applyHealth(seen, autoDisableAfter: autoDisableAfter, now: now, on: connection)
     }
@@ -191,30 +168,6 @@ extension PostgresEngine {
     /// Text PostgreSQL stores: it has no NUL character, which a hostile response body may hold.
     static func storable(_ text: String) -> String {
         text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
-    }
-
-    private func applyGroups(_ groups: [GroupKey: GroupDelta], on connection: PostgresConnection) async throws {
-        let changed = groups.filter { $0.value.dead != 0 || $0.value.retrying != 0 }
-        guard !changed.isEmpty else { return }
-        let rows: [[String: Any]] = changed.map { key, delta in
-            [
-                "endpoint_id": key.endpointId, "error_class": key.errorClass, "status_code": key.statusCode,
-                "dead": delta.dead, "retrying": delta.retrying, "last_at": delta.lastAt,
-                "last_error": JSONRepresentation.value(delta.lastError),
-            ]
-        }
-        try await connection.query(
-            """
-            INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at, last_error)
-            SELECT endpoint_id, error_class, status_code, \(writerId), dead, retrying, last_at, last_error
-            FROM json_to_recordset(\(JSONRows.encode(rows))::json) AS g(endpoint_id text, error_class text,
-                status_code integer, dead bigint, retrying bigint, last_at bigint, last_error text)
-            ON CONFLICT (endpoint_id, error_class, status_code, writer_id) DO UPDATE SET
-                dead = failure_groups.dead + excluded.dead, retrying = failure_groups.retrying + excluded.retrying,
-                last_error = CASE WHEN excluded.last_error IS NOT NULL AND excluded.last_at >= failure_groups.last_at
-                    THEN excluded.last_error ELSE failure_groups.last_error END,
-                last_at = greatest(failure_groups.last_at, excluded.last_at)
-            """, logger: logger)
     }
 
     private func applyStats(_ stats: [Store.StatsKey: Store.StatsDelta], on connection: PostgresConnection) async throws {
@@ -313,5 +266,72 @@ extension PostgresEngine {
         health.failingSince = rows.compactMap(\.failingSince).filter { $0 > (health.lastSuccessAt ?? .distantPast) }.min()
         health.lastError = rows.max { ($0.lastAttemptAt ?? .distantPast) < ($1.lastAttemptAt ?? .distantPast) }?.lastError
         return health
+    }
+}
+
+/// What status changes do to the failure groups (the SQLite log's trigger, written by the statements here): a
+/// delivery leaves its group when it stops failing and joins the group of its new error when it fails.
+struct FailureGroupMoves {
+    private struct Key: Hashable {
+        var endpointId: String
+        var errorClass: String
+        var statusCode: Int
+    }
+
+    private struct Delta {
+        var dead = 0
+        var retrying = 0
+        var lastAt: Int64 = 0
+        var lastError: String?
+    }
+
+    private var deltas: [Key: Delta] = [:]
+
+    /// A delivery in `status` with this error leaves its group (nothing unless dead or retrying).
+    mutating func leave(_ endpointId: String, errorClass: String?, statusCode: Int?, status: DeliveryStatus) {
+        let key = Key(endpointId: endpointId, errorClass: errorClass ?? "", statusCode: statusCode ?? 0)
+        switch status {
+        case .dead: deltas[key, default: Delta()].dead -= 1
+        case .retrying: deltas[key, default: Delta()].retrying -= 1
+        default: break
+        }
+    }
+
+    /// A delivery joins the group of its new error in `status` (nothing unless dead or retrying).
+    mutating func join(
+        _ endpointId: String, errorClass: String?, statusCode: Int?, status: DeliveryStatus, lastError: String?, at: Date
+    ) {
+        guard status == .dead || status == .retrying else { return }
+        let key = Key(endpointId: endpointId, errorClass: errorClass ?? "", statusCode: statusCode ?? 0)
+        var delta = deltas[key, default: Delta()]
+        if status == .dead { delta.dead += 1 } else { delta.retrying += 1 }
+        delta.lastAt = at.milliseconds
+        delta.lastError = lastError
+        deltas[key] = delta
+    }
+
+    /// Adds the changes to `writer`'s rows.
+    func apply(writer: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let changed = deltas.filter { $0.value.dead != 0 || $0.value.retrying != 0 }
+        guard !changed.isEmpty else { return }
+        let rows: [[String: Any]] = changed.map { key, delta in
+            [
+                "endpoint_id": key.endpointId, "error_class": key.errorClass, "status_code": key.statusCode,
+                "dead": delta.dead, "retrying": delta.retrying, "last_at": delta.lastAt,
+                "last_error": JSONRepresentation.value(delta.lastError),
+            ]
+        }
+        try await connection.query(
+            """
+            INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at, last_error)
+            SELECT endpoint_id, error_class, status_code, \(writer), dead, retrying, last_at, last_error
+            FROM json_to_recordset(\(JSONRows.encode(rows))::json) AS g(endpoint_id text, error_class text,
+                status_code integer, dead bigint, retrying bigint, last_at bigint, last_error text)
+            ON CONFLICT (endpoint_id, error_class, status_code, writer_id) DO UPDATE SET
+                dead = failure_groups.dead + excluded.dead, retrying = failure_groups.retrying + excluded.retrying,
+                last_error = CASE WHEN excluded.last_error IS NOT NULL AND excluded.last_at >= failure_groups.last_at
+                    THEN excluded.last_error ELSE failure_groups.last_error END,
+                last_at = greatest(failure_groups.last_at, excluded.last_at)
+            """, logger: logger)
     }
 }

@@ -53,9 +53,20 @@ public final class PostgresEngine: Sendable {
     /// Runs `body` in a transaction, then moves the change counter (after the commit, so a reader that sees it
     /// move reads what was committed).
     func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let result = try await pool.client.withTransaction(logger: logger) { connection in try await body(connection) }
+        let result = try await transaction(body)
         try await pool.client.query("SELECT nextval('hooktop_changes')", logger: logger)
         return result
+    }
+
+    /// Runs `body` in a transaction; an error `body` threw (a refusal, a missing row) comes out as itself once the
+    /// transaction is rolled back, not wrapped.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await pool.client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
+        }
     }
 
     /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock).

@@ -15,14 +15,7 @@ extension Store {
                     : CheckFinding(
                         check: "integrity", verdict: .problem,
                         detail: "PRAGMA quick_check: \(integrity.prefix(3).joined(separator: "; ")) (restore from a backup)"))
-            let version = Int(try db.scalar("PRAGMA user_version"))
-            found.append(
-                version == Schema.version
-                    ? CheckFinding(check: "schema", verdict: .ok, detail: "schema v\(version)")
-                    : CheckFinding(
-                        check: "schema", verdict: .problem,
-                        detail: "schema v\(version), this hooktop writes v\(Schema.version)"
-                            + (version > Schema.version ? ": upgrade hooktop" : ": open it for writing to upgrade")))
+            found.append(.schema(Int(try db.scalar("PRAGMA user_version")), writes: Schema.version))
             // Counters kept by the writes, against a count of the log.
             let counted = try db.query(
                 "SELECT endpoint_id, status, count(*) FROM deliveries GROUP BY endpoint_id, status", []
@@ -30,18 +23,9 @@ extension Store {
             let kept = try db.query("SELECT endpoint_id, status, n FROM delivery_counts WHERE n <> 0", []) {
                 ("\($0.text(0)) \($0.text(1))", $0.int(2))
             }
-            let countedBy = Dictionary(counted, uniquingKeysWith: +)
-            let keptBy = Dictionary(kept, uniquingKeysWith: +)
-            let wrong = Set(countedBy.keys).union(keptBy.keys).filter { countedBy[$0, default: 0] != keptBy[$0, default: 0] }
             found.append(
-                wrong.isEmpty
-                    ? CheckFinding(check: "counters", verdict: .ok, detail: "status counters match the log")
-                    : CheckFinding(
-                        check: "counters", verdict: .problem,
-                        detail: "\(wrong.count) status counter\(wrong.count == 1 ? " differs" : "s differ") from the log, e.g. "
-                            + wrong.sorted().prefix(2).map { "\($0): \(keptBy[$0, default: 0]) kept, \(countedBy[$0, default: 0]) in the log" }
-                                .joined(separator: "; "),
-                        repairable: true))
+                .counters(
+                    counted: Dictionary(counted, uniquingKeysWith: +), kept: Dictionary(kept, uniquingKeysWith: +)))
             let groups = try db.query(
                 """
                 SELECT endpoint_id || ' ' || coalesce(last_error_class, '') || ' ' || coalesce(last_status_code, 0),
@@ -54,16 +38,9 @@ extension Store {
                 SELECT endpoint_id || ' ' || error_class || ' ' || status_code, dead, retrying FROM failure_groups
                 WHERE dead <> 0 OR retrying <> 0
                 """, []) { ($0.text(0), "\($0.int(1))/\($0.int(2))") }
-            let groupsBy = Dictionary(groups, uniquingKeysWith: { $1 })
-            let keptGroupsBy = Dictionary(keptGroups, uniquingKeysWith: { $1 })
-            let wrongGroups = Set(groupsBy.keys).union(keptGroupsBy.keys).filter { groupsBy[$0] != keptGroupsBy[$0] }
             found.append(
-                wrongGroups.isEmpty
-                    ? CheckFinding(check: "failure_groups", verdict: .ok, detail: "failure groups match the log")
-                    : CheckFinding(
-                        check: "failure_groups", verdict: .problem,
-                        detail: "\(wrongGroups.count) failure group\(wrongGroups.count == 1 ? " differs" : "s differ") from the log",
-                        repairable: true))
+                .failureGroups(
+                    counted: Dictionary(groups, uniquingKeysWith: { $1 }), kept: Dictionary(keptGroups, uniquingKeysWith: { $1 })))
             // In flight with nobody behind it: a dispatcher's heartbeat is gone or stale, or the lease ran out long ago.
             // (A redelivery sent by the CLI or the dashboard itself holds an `op:` lease, with no heartbeat.)
             let staleBefore = now.addingTimeInterval(-WorkerInfo.staleAfter)
@@ -84,16 +61,7 @@ extension Store {
             return (found, alive, try Self.oldestDueAt(db, now: now))
         }
         // Due work that nobody is taking.
-        let overdue = oldestDue.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0
-        if overdue >= 60 {
-            findings.append(
-                CheckFinding(
-                    check: "due_work", verdict: .problem,
-                    detail: "the oldest due delivery waits for \(overdue) s"
-                        + (alive ? " although a dispatcher is alive (is it keeping up?)" : " and no dispatcher is alive: start hooktop serve")))
-        } else {
-            findings.append(CheckFinding(check: "due_work", verdict: .ok, detail: overdue > 0 ? "oldest due \(overdue) s" : "nothing overdue"))
-        }
+        findings.append(.dueWork(overdueSeconds: oldestDue.map { max(0, Int(now.timeIntervalSince($0))) } ?? 0, dispatcherAlive: alive))
         findings += fileFindings()
         return findings
     }
