@@ -104,17 +104,10 @@ extension Store {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments.append(.from(max(1, min(query.limit, 10_000))))
-            let order =
-                switch query.order {
-                case .newest: "d.id DESC"
-                case .oldest: "d.id ASC"
-                case .slowest: "coalesce(d.last_latency_ms, -1) DESC, d.id DESC"
-                case .mostAttempts: "d.attempt_count DESC, d.id DESC"
-                }
             return try db.query(
                 """
                 SELECT \(Self.deliveryColumns) FROM deliveries d JOIN messages m ON m.seq = d.message_seq
-                \(filter) ORDER BY \(order) LIMIT ?
+                \(filter) ORDER BY \(query.order.sql) LIMIT ?
                 """, arguments, Self.delivery)
         }
     }
@@ -454,5 +447,17 @@ extension Store {
         ) { ($0.int64(0), $0.text(1)) }
         .filter { endpoint.accepts(eventType: $0.1) }
         .map(\.0)
+    }
+}
+
+extension DeliveryOrder {
+    /// The `ORDER BY` of a page of deliveries `d` (both engines).
+    var sql: String {
+        switch self {
+        case .newest: "d.id DESC"
+        case .oldest: "d.id ASC"
+        case .slowest: "coalesce(d.last_latency_ms, -1) DESC, d.id DESC"
+        case .mostAttempts: "d.attempt_count DESC, d.id DESC"
+        }
     }
 }
