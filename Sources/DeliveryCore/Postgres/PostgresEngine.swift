@@ -119,3 +119,6 @@ struct PGRow: Sendable {
     func date(_ index: Int) throws -> Date { Date(milliseconds: try int64(index)) }
     func optionalDate(_ index: Int) throws -> Date? { try optionalInt64(index).map { Date(milliseconds: $0) } }
 }
+
+/// The whole engine seam: reads, operators' writes, the dispatcher's side and alerts.
+extension PostgresEngine: DeliveryEngine {}
