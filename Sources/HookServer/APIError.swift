@@ -76,13 +76,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Requires `Authorization: Bearer <token>` on every request but those to the public routes, matched exactly by
 /// method and raw path (`GET /healthz`): anything else, whatever route it would reach, needs the token.
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// The token's bytes.
-    let token: [UInt8]
+    /// Which tokens are accepted.
+    let access: APIAccess
     /// Paths of the routes that need no token, by method.
     let publicRoutes: [HTTPRequest.Method: Set<String>]
 
-    init(token: String, publicRoutes: [(HTTPRequest.Method, String)]) {
-        self.token = Array(token.utf8)
+    init(access: APIAccess, publicRoutes: [(HTTPRequest.Method, String)]) {
+        self.access = access
         self.publicRoutes = Dictionary(grouping: publicRoutes, by: \.0).mapValues { Set($0.map(\.1)) }
     }
 
@@ -92,7 +92,7 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         if let paths = publicRoutes[request.method], paths.contains(request.uri.path) {
             return try await next(request, context)
         }
-        guard let header = request.headers[.authorization], Self.bearerMatches(header, token) else {
+        guard let header = request.headers[.authorization], access.accepts(header) else {
             throw APIError(.unauthorized, "unauthorized", "missing or wrong bearer token")
         }
         return try await next(request, context)
@@ -109,5 +109,38 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         while let last = bytes.last, blank(last) { bytes = bytes.dropLast() }
         guard bytes.count == token.count else { return false }
         return zip(bytes, token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// The API tokens `serve` accepts: one token (the SQLite log's token file), or the SHA-256 digests of the tokens a
+/// PostgreSQL log keeps, as last read (so every `serve` on that database takes the same tokens).
+public struct APIAccess: Sendable {
+    private let check: @Sendable (String) -> Bool
+
+    /// Exactly `token`, compared in constant time.
+    public static func token(_ token: String) -> APIAccess {
+        let bytes = Array(token.utf8)
+        return APIAccess { BearerAuthMiddleware<BasicRequestContext>.bearerMatches($0, bytes) }
+    }
+
+    /// A token whose SHA-256 digest (lowercase hex) is in `digests()` at the time of the request.
+    public static func digests(_ digests: @escaping @Sendable () -> Set<String>) -> APIAccess {
+        APIAccess { header in
+            guard let token = BearerAuthMiddleware<BasicRequestContext>.bearerToken(header) else { return false }
+            return digests().contains(APITokenDigest.hex(of: token))
+        }
+    }
+
+    /// Whether an `Authorization` header carries an accepted token.
+    func accepts(_ header: String) -> Bool { check(header) }
+}
+
+extension BearerAuthMiddleware {
+    /// The token of a `Bearer <token>` header, without the blanks around it.
+    static func bearerToken(_ header: String) -> String? {
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix) else { return nil }
+        let token = header.dropFirst(prefix.count).trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
+        return token.isEmpty ? nil : token
     }
 }

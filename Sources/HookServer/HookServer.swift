@@ -24,7 +24,8 @@ public struct HookServer: Sendable {
 
     /// Every write goes through `operations`; reads go to its engine.
     public let operations: Operations
-    public let token: String
+    /// The tokens the API accepts.
+    public let access: APIAccess
     public let configuration: Configuration
     /// The alert monitor of this process (`POST /v1/alerts/test` sends through its destinations), if it runs one.
     public let alerts: AlertMonitor?
@@ -37,9 +38,15 @@ public struct HookServer: Sendable {
     public init(
         operations: Operations, token: String, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil
     ) {
+        self.init(operations: operations, access: .token(token), configuration: configuration, alerts: alerts)
+    }
+
+    public init(
+        operations: Operations, access: APIAccess, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil
+    ) {
         self.operations = operations
         self.alerts = alerts
-        self.token = token
+        self.access = access
         self.configuration = configuration
         self.metrics = APIMetrics()
         self.health = HealthCache(engine: operations.engine)
@@ -114,7 +121,7 @@ public struct HookServer: Sendable {
         router.middlewares.add(ErrorMiddleware())
         router.middlewares.add(
             BearerAuthMiddleware(
-                token: token, publicRoutes: Self.routes.filter(\.isPublic).map { ($0.method, $0.path) }))
+                access: access, publicRoutes: Self.routes.filter(\.isPublic).map { ($0.method, $0.path) }))
         for route in Self.routes {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 try await route.handler(self, request, context)

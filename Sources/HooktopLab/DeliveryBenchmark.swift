@@ -44,9 +44,15 @@ public struct DeliveryBenchmark: Sendable {
     }
 
     public func run(store: Store, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Result {
+        try await run(engine: SQLiteEngine(store: store), progress: progress)
+    }
+
+    /// A run on `engine`'s log (new and empty: the counts are the run's).
+    package func run(
+        engine: any DeliveryEngine & BenchmarkLog, progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> Result {
         let sink = try await BenchSink.start()
         let actor = Principal.current(via: "bench")
-        let engine = SQLiteEngine(store: store)
         for _ in 0..<endpoints {
             _ = try await Operations(engine: engine).addEndpoint(
                 url: sink.url, changes: EndpointChanges(maxInFlight: maxInFlight), allowPrivateDestination: true,
@@ -60,9 +66,9 @@ public struct DeliveryBenchmark: Sendable {
         var senderConfiguration = WebhookSender.Configuration()
         senderConfiguration.connectionsPerHost = maxInFlight
         let sender = WebhookSender(configuration: senderConfiguration)
-        let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+        let dispatcher = Dispatcher(log: engine, sender: sender, configuration: configuration, logger: logger)
         let dispatching = Task { try await dispatcher.run() }
-        let operations = Operations(store: store, wake: { dispatcher.wake() })
+        let operations = Operations(engine: engine, wake: { dispatcher.wake() })
         let total = events * endpoints
         let cpuBefore = Self.cpuSeconds()
         let started = ContinuousClock.now
@@ -101,13 +107,14 @@ public struct DeliveryBenchmark: Sendable {
         await sender.shutdown()
         await sink.stop()
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let latencies = try store.publishToDeliveredLatencies()
-        let counts = try store.overview(now: Date()).totals
+        let latencies = try await engine.publishToDeliveredLatencies()
+        let counts = try await engine.statusTotals()
         return Result(
             events: events, endpoints: endpoints, deliveries: total, seconds: seconds,
             deliveriesPerSecond: Double(total) / seconds, p50Milliseconds: Self.percentile(latencies, 0.5),
             p99Milliseconds: Self.percentile(latencies, 0.99), peakMemoryMiB: Self.peakMemoryMiB(),
-            cpuSeconds: cpu, attemptsRecorded: try store.attemptCount(), delivered: counts.delivered, sinkRequests: sink.count)
+            cpuSeconds: cpu, attemptsRecorded: try await engine.attemptCount(), delivered: counts.delivered,
+            sinkRequests: sink.count)
     }
 
     static func percentile(_ sorted: [Double], _ q: Double) -> Double {

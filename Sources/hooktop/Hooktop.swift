@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeliveryCore
 import Foundation
+import Logging
 
 @main
 struct Hooktop: AsyncParsableCommand {
@@ -19,7 +20,9 @@ struct Hooktop: AsyncParsableCommand {
 
 /// The database option every command shares.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: "The database file (default: $HOOKTOP_DB, else ./hooktop.db).")
+    @Option(
+        name: .long,
+        help: "The SQLite file, or a postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME URL (default: $HOOKTOP_DB, else ./hooktop.db).")
     var db: String?
 
     var path: String {
@@ -28,9 +31,26 @@ struct DatabaseOptions: ParsableArguments {
         return "hooktop.db"
     }
 
-    /// Opens the log's engine; commands that only read pass `readOnly`, commands that set a log up pass `create`.
-    func open(readOnly: Bool = false, create: Bool = false) throws -> SQLiteEngine {
-        try SQLiteEngine(path: path, readOnly: readOnly, create: create)
+    /// Whether the log is in PostgreSQL.
+    var isPostgres: Bool { PostgresURL.isPostgresURL(path) }
+
+    /// Opens the log's engine, PostgreSQL for a `postgres://` URL, else SQLite; commands that only read pass
+    /// `readOnly`, commands that set a log up pass `create` (a PostgreSQL database is always set up on first use).
+    func open(readOnly: Bool = false, create: Bool = false, logger: Logger? = nil) async throws -> any DeliveryEngine {
+        guard isPostgres else { return try openSQLite(readOnly: readOnly, create: create) }
+        var configuration = PostgresPool.Configuration()
+        configuration.readOnly = readOnly
+        return try await PostgresEngine.open(
+            try PostgresURL(path), configuration: configuration,
+            logger: logger ?? Logger(label: "hooktop", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Opens the SQLite file, for what works on one alone (the dashboard's file-backed session, seeding).
+    func openSQLite(readOnly: Bool = false, create: Bool = false, for command: String? = nil) throws -> SQLiteEngine {
+        if isPostgres {
+            throw HooktopError.invalid("\(command ?? "this command") works on a SQLite file only, not on PostgreSQL")
+        }
+        return try SQLiteEngine(path: path, readOnly: readOnly, create: create)
     }
 }
 

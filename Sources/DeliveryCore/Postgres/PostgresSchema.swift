@@ -326,6 +326,15 @@ enum PostgresSchema {
             // Moved after every write's commit; readers poll `last_value` to know when to read again. A sequence
             // is not transactional and has no row to lock or to leave dead.
             "CREATE SEQUENCE hooktop_changes",
+            // API tokens by their SHA-256 digest: every `serve` on the database accepts them; the first one makes one.
+            """
+            CREATE TABLE api_tokens (
+                id text PRIMARY KEY,
+                digest text NOT NULL UNIQUE,
+                created_at bigint NOT NULL,
+                revoked_at bigint
+            )
+            """,
 
             // Makes the partitions of `days` days from `first_day` (UTC) that do not exist yet, for the three log
             // tables; returns how many it made. Each is created apart and then attached, which locks the parent

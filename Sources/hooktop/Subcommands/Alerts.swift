@@ -110,7 +110,7 @@ struct Alerts: AsyncParsableCommand {
                 guard let waitSeconds = DurationText.seconds(wait), (1...600).contains(waitSeconds) else {
                     throw HooktopError.invalid("--wait must be a duration from 1s to 10m, like 15s")
                 }
-                let engine = try database.open()
+                let engine = try await database.open()
                 let actor = Principal.current(via: "cli")
                 if !destinations.isEmpty {
                     var configuration = AlertMonitor.Configuration()

@@ -10,7 +10,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Endpoints (each event goes to every one).") var endpoints = 5
     @Option(help: "Deliveries in flight at once, and connections to the sink (at most 1000).") var maxInFlight = 512
     @Option(help: "Publish this many events per second (default: as fast as delivery keeps up).") var rate: Double?
-    @Option(help: "Database file (default: a new one in a temporary folder, removed afterwards).") var db: String?
+    @Option(
+        help: "A new database file, or an empty PostgreSQL database's postgres:// URL (default: a new file in a temporary folder, removed afterwards).")
+    var db: String?
     @Option(help: "Runs, each on a new database: prints each and the median (this machine's speed drifts).") var runs = 1
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Measure only the HTTP ceiling: signed POSTs to the sink, no database.") var httpOnly = false
@@ -128,6 +130,19 @@ struct Bench: AsyncParsableCommand {
     /// One run on a new database.
     private func measure() async throws -> DeliveryBenchmark.Result {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
+        if let db, PostgresURL.isPostgresURL(db) {
+            let engine = try await PostgresEngine.open(try PostgresURL(db))
+            guard try await engine.endpoints().isEmpty else {
+                await engine.close()
+                throw HooktopError.invalid("\(engine.location) has endpoints: bench needs an empty database")
+            }
+            let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight, rate: rate)
+            let result = try await benchmark.run(engine: engine) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            await engine.close()
+            return result
+        }
         let path: String
         if let db {
             guard !FileManager.default.fileExists(atPath: db) else { throw HooktopError.invalid("\(db) exists: bench needs a new database") }

@@ -34,7 +34,7 @@ struct BenchDashboard: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let start = DispatchTime.now().uptimeNanoseconds
-            let engine = try database.open(readOnly: true, create: false)
+            let engine = try await database.open(readOnly: true, create: false)
             let openMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1_000_000
             let console = OperatorConsole(operations: Operations(engine: engine))
             var options = DashboardOptions(readOnly: true)

@@ -15,33 +15,38 @@ struct DashboardCommand: ParsableCommand {
         guard let overdue = DurationText.seconds(overdueAfter), overdue > 0 else {
             fail("--overdue-after must be a duration like 30s or 5m")
         }
-        let store: Store
-        do {
-            store = try database.open(readOnly: readOnly, create: false).store
-        } catch let error as HooktopError {
-            fail(error.message)
+        let database = self.database
+        let readOnly = self.readOnly
+        let engine: any DeliveryEngine
+        switch blockingAwait({ try await database.open(readOnly: readOnly, create: false) }) {
+        case .success(let opened): engine = opened
+        case .failure(let error as HooktopError): fail(error.message)
+        case .failure(let error): fail("\(error)")
         }
         // Test pings (`t`) go out the way `serve` sends: through the environment's proxy, when one is set.
         var configuration = WebhookSender.Configuration()
         configuration.proxy = try? ProxySettings.fromEnvironment()
         let sender = WebhookSender(configuration: configuration)
         defer { _ = blockingAwait { await sender.shutdown() } }
-        try runDashboard(store: store, readOnly: readOnly, mouse: mouse, sender: sender, overdueAfter: overdue)
+        try runDashboard(engine: engine, readOnly: readOnly, mouse: mouse, sender: sender, overdueAfter: overdue)
     }
 }
 
-/// Runs the dashboard over `store` on the calling (main) thread until the operator quits.
+/// Runs the dashboard over `engine` on the calling (main) thread until the operator quits.
 func runDashboard(
-    store: Store, readOnly: Bool, mouse: Bool, sender: WebhookSender, overdueAfter: TimeInterval = 30,
+    engine: any DeliveryEngine, readOnly: Bool, mouse: Bool, sender: WebhookSender, overdueAfter: TimeInterval = 30,
     wake: @escaping @Sendable () -> Void = {}
 ) throws {
-    let console = OperatorConsole(operations: Operations(store: store, sender: sender, wake: wake))
+    let console = OperatorConsole(operations: Operations(engine: engine, sender: sender, wake: wake))
     var options = DashboardOptions()
-    options.databaseName = URL(fileURLWithPath: store.path).lastPathComponent
-    options.readOnly = readOnly || store.isReadOnly
+    options.databaseName = URL(fileURLWithPath: engine.location).lastPathComponent
+    options.readOnly = readOnly || ((engine as? SQLiteEngine)?.store.isReadOnly ?? false)
     options.mouse = mouse
     options.overdueAfter = overdueAfter
-    options.stderrLogPath = store.path + ".dashboard.log"
+    // Beside a SQLite file; for a database elsewhere, in the temporary folder.
+    options.stderrLogPath = engine is SQLiteEngine
+        ? engine.location + ".dashboard.log"
+        : FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-dashboard.log").path
     do {
         try DashboardApp.run(log: console, options: options)
     } catch {

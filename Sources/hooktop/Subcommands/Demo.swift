@@ -56,7 +56,7 @@ struct Demo: ParsableCommand {
         } else {
             do {
                 try runDashboard(
-                    store: store, readOnly: false, mouse: mouse,
+                    engine: SQLiteEngine(store: store), readOnly: false, mouse: mouse,
                     sender: demo.sender, wake: { demo.dispatcher.wake() })
             } catch {
                 _ = blockingAwait { await demo.stop() }

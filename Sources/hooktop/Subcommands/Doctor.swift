@@ -17,7 +17,7 @@ struct Doctor: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let engine = try database.open(readOnly: !repair)
+            let engine = try await database.open(readOnly: !repair)
             var repaired: [String] = []
             if repair { repaired = try await engine.repair(now: Date(), by: .current(via: "cli")) }
             let findings = try await engine.checkup(now: Date())

@@ -28,7 +28,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 var withURL = changes
                 withURL.url = url
                 try withURL.validate()
-                let operations = Operations(engine: try database.open(create: true))
+                let operations = Operations(engine: try await database.open(create: true))
                 let endpoint = try await operations.addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
@@ -81,7 +81,7 @@ struct EndpointCommand: AsyncParsableCommand {
                     changes.retrySchedule = .clear
                 }
                 guard changes != EndpointChanges() else { throw HooktopError.invalid("nothing to change: give at least one option") }
-                let endpoint = try await Operations(engine: database.open()).updateEndpoint(
+                let endpoint = try await Operations(engine: await database.open()).updateEndpoint(
                     id: id, changes: changes, allowPrivateDestination: allowPrivateDestinations, by: .current(via: "cli"))
                 if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: false)) } else { printText("\(id) updated") }
             }
@@ -98,7 +98,7 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let outcome = try await EndpointTester.ping(id, engine: database.open(), options: sender)
+                let outcome = try await EndpointTester.ping(id, engine: await database.open(), options: sender)
                 if json {
                     printJSON(JSONRepresentation.ping(outcome))
                 } else {
@@ -143,7 +143,7 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let log = try database.open(readOnly: true)
+                let log = try await database.open(readOnly: true)
                 guard let endpoint = try await log.endpoint(id: id) else {
                     throw HooktopError.notFound("endpoint", id)
                 }
@@ -176,7 +176,7 @@ struct EndpointCommand: AsyncParsableCommand {
         /// Runs one operation on the endpoint and prints `<id> <done>`.
         func perform(_ done: String, _ operation: (Operations, String, Principal) async throws -> Void) async throws {
             try await reportingErrors {
-                try await operation(Operations(engine: database.open()), id, .current(via: "cli"))
+                try await operation(Operations(engine: await database.open()), id, .current(via: "cli"))
                 printText("\(id) \(done)")
             }
         }
@@ -215,7 +215,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                try await Operations(engine: database.open()).removeEndpoint(id: id, by: .current(via: "cli"))
+                try await Operations(engine: await database.open()).removeEndpoint(id: id, by: .current(via: "cli"))
                 printText("\(id) removed")
             }
         }
@@ -228,7 +228,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             try await reportingErrors {
-                let endpoint = try await Operations(engine: database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
+                let endpoint = try await Operations(engine: await database.open()).rotateSecret(endpointId: id, by: .current(via: "cli"))
                 printText(endpoint.secret)
             }
         }

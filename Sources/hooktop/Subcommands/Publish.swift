@@ -35,7 +35,7 @@ struct Publish: AsyncParsableCommand {
                 payload = String(decoding: contents, as: UTF8.self)
             }
             let request = PublishRequest(eventType: type, payload: payload, idempotencyKey: idempotencyKey)
-            let result = try await Operations(engine: database.open()).publish(request)
+            let result = try await Operations(engine: await database.open()).publish(request)
             if json {
                 printJSON(Self.object(result))
             } else {
@@ -76,7 +76,7 @@ struct Publish: AsyncParsableCommand {
         }
         guard !events.isEmpty else { throw HooktopError.invalid("the batch file \(path) holds no events") }
         // Each line was scanned and checked above: recorded without reading the payloads again.
-        let results = try await Operations(engine: database.open()).publish(scanned: events)
+        let results = try await Operations(engine: await database.open()).publish(scanned: events)
         if json {
             printJSON(results.map(Self.object))
         } else {
@@ -165,7 +165,7 @@ struct Redeliver: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let engine = try database.open()
+            let engine = try await database.open()
             if let status {
                 guard let status = DeliveryStatus(rawValue: status) else {
                     throw HooktopError.invalid("--status must be dead, cancelled or delivered")
@@ -222,7 +222,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let id = parseDeliveryID(deliveryID)
-            try await Operations(engine: database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
+            try await Operations(engine: await database.open()).cancel(deliveryId: id, by: .current(via: "cli"))
             printText("\(Identifier.formatDeliveryID(id)) cancelled")
         }
     }
@@ -239,7 +239,7 @@ struct Prune: AsyncParsableCommand {
             guard let seconds = DurationText.seconds(olderThan), seconds >= 3600 else {
                 throw HooktopError.invalid("--older-than must be a duration of at least 1h, like 30d")
             }
-            let removed = try await Operations(engine: database.open()).prune(
+            let removed = try await Operations(engine: await database.open()).prune(
                 before: Date().addingTimeInterval(-seconds), by: .current(via: "cli"))
             printText("removed \(removed) delivered messages older than \(olderThan)")
         }

@@ -17,7 +17,7 @@ struct Seed: AsyncParsableCommand {
             guard !FileManager.default.fileExists(atPath: database.path) else {
                 throw HooktopError.invalid("\(database.path) exists: seed fills a new database only")
             }
-            let store = try database.open(create: true).store
+            let store = try database.openSQLite(create: true, for: "hooktop seed").store
             let started = ContinuousClock.now
             var lastReport = ContinuousClock.now
             try LogSeeder.seed(store, deliveries: deliveries, endpoints: endpoints) { made in

@@ -5,6 +5,7 @@ import HookServer
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 struct Serve: AsyncParsableCommand {
@@ -53,8 +54,8 @@ struct Serve: AsyncParsableCommand {
             let alertConfiguration = try alerts.configuration()
             var senderConfiguration = WebhookSender.Configuration()
             try sender.configure(&senderConfiguration)
-            let engine = try database.open(create: true)
-            let token = try APIToken.loadOrCreate(beside: engine.location)
+            let engine = try await database.open(create: true, logger: logger)
+            let access = try await APIAccessSource.open(engine)
             var dispatcherConfiguration = Dispatcher.Configuration()
             if let retrySchedule { dispatcherConfiguration.retryPolicy = try RetryPolicy.parse(retrySchedule) }
             dispatcherConfiguration.maxInFlight = maxInFlight
@@ -71,7 +72,7 @@ struct Serve: AsyncParsableCommand {
                 engine: engine, sender: runtime.sender, ownWorker: runtime.dispatcher.workerID,
                 configuration: alertConfiguration, logger: logger)
             let server = HookServer(
-                operations: runtime.operations, token: token.value, configuration: serverConfiguration,
+                operations: runtime.operations, access: access.access, configuration: serverConfiguration,
                 alerts: alertConfiguration.destinations.isEmpty ? nil : monitor)
             let path = engine.location
             let app = server.application(
@@ -79,13 +80,16 @@ struct Serve: AsyncParsableCommand {
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? port
                     printText("hooktop serve: listening on http://\(host):\(port), database \(path)")
-                    if token.created { printText("API token (shown once; stored in \(token.path)): \(token.value)") }
+                    if let created = access.created {
+                        printText("API token (shown once; stored in \(access.storedIn)): \(created)")
+                    }
                     fflush(nil)
                 })
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: app), .init(service: runtime.dispatcher), .init(service: monitor)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            defer { access.stop() }
             do {
                 try await group.run()
             } catch {
@@ -141,4 +145,35 @@ struct APIToken {
         }
         return APIToken(value: value, path: path, created: true)
     }
+}
+
+/// The API tokens a `serve` accepts: the SQLite log's token file, or the tokens a PostgreSQL log keeps (by digest,
+/// read again every second, so a token added or revoked by another process is honoured within a second).
+struct APIAccessSource: Sendable {
+    var access: APIAccess
+    /// A token made now, shown once.
+    var created: String?
+    /// Where it is kept, for the message.
+    var storedIn: String
+    private var refresh: Task<Void, Never>?
+
+    static func open(_ engine: any DeliveryEngine) async throws -> APIAccessSource {
+        guard let postgres = engine as? PostgresEngine else {
+            let token = try APIToken.loadOrCreate(beside: engine.location)
+            return APIAccessSource(access: .token(token.value), created: token.created ? token.value : nil, storedIn: token.path)
+        }
+        let created = try await postgres.makeFirstAPIToken(now: Date())
+        let digests = Mutex(try await postgres.apiTokenDigests())
+        let refresh = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if let current = try? await postgres.apiTokenDigests() { digests.withLock { $0 = current } }
+            }
+        }
+        return APIAccessSource(
+            access: .digests { digests.withLock { $0 } }, created: created,
+            storedIn: "the database, as its SHA-256 digest", refresh: refresh)
+    }
+
+    func stop() { refresh?.cancel() }
 }

@@ -10,7 +10,7 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let log = try database.open(readOnly: true)
+            let log = try await database.open(readOnly: true)
             let now = Date()
             let overview = try await log.overview(now: now)
             let summaries = try await log.endpointSummaries(now: now)

@@ -1,0 +1,37 @@
+import Foundation
+import PostgresNIO
+
+/// What `hooktop bench` reads of a log after a run, on either engine.
+package protocol BenchmarkLog: Sendable {
+    /// Milliseconds from publish to the end of each successful attempt, sorted.
+    func publishToDeliveredLatencies() async throws -> [Double]
+    /// Attempt rows in the log.
+    func attemptCount() async throws -> Int
+}
+
+extension SQLiteEngine: BenchmarkLog {
+    package func publishToDeliveredLatencies() async throws -> [Double] {
+        let store = self.store
+        return try await store.offload { try store.publishToDeliveredLatencies() }
+    }
+
+    package func attemptCount() async throws -> Int {
+        let store = self.store
+        return try await store.offload { try store.attemptCount() }
+    }
+}
+
+extension PostgresEngine: BenchmarkLog {
+    package func publishToDeliveredLatencies() async throws -> [Double] {
+        try await rows(
+            """
+            SELECT (a.started_at + a.duration_ms - d.message_created_at)::float8 FROM attempts a
+            JOIN deliveries d ON d.id = a.delivery_id WHERE a.response_status BETWEEN 200 AND 299
+            """
+        ).map { try $0.row[0].decode(Double.self) }.sorted()
+    }
+
+    package func attemptCount() async throws -> Int {
+        try await rows("SELECT count(*) FROM attempts").first?.int(0) ?? 0
+    }
+}
