@@ -138,7 +138,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["DeliveryCore", "HooktopLab", "HooktopTesting"],
+            dependencies: [
+                "DeliveryCore", "HooktopLab", "HooktopTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

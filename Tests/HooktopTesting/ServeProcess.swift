@@ -9,7 +9,7 @@ public struct ServeProcess {
     /// Starts `hooktop serve` on a free port over `database` and waits for it to listen. `prefix` runs it through
     /// another program (`prlimit --nofile=…`).
     public static func start(
-        _ executable: String, database: String, arguments: [String] = [], prefix: [String] = []
+        _ executable: String, database: String, arguments: [String] = [], prefix: [String] = [], token: String? = nil
     ) async throws -> ServeProcess {
         let serve = ["serve", "--db", database, "--listen", "127.0.0.1:0", "--allow-private-destinations",
                      "--log-level", "warning"] + arguments
@@ -17,12 +17,21 @@ public struct ServeProcess {
             ? try ChildProcess(executable, serve) : try ChildProcess(prefix[0], Array(prefix.dropFirst()) + [executable] + serve)
         guard let output = await child.waitFor("hooktop serve: listening on http://127.0.0.1:"),
             let line = output.split(separator: "\n").first(where: { $0.contains("hooktop serve: listening on") }),
-            let port = Int((line.split(separator: "127.0.0.1:").last ?? "").prefix { $0.isNumber })
+            let port = Int((line.split(separator: "http://127.0.0.1:").dropFirst().first ?? "").prefix { $0.isNumber })
         else { throw ServeError(message: "serve did not start: \(child.text)") }
+        if let token { return ServeProcess(child: child, port: port, token: token) }
         let databasePath = String(line.split(separator: "database ").last ?? "")
-        let token = try String(contentsOfFile: databasePath + ".token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        return ServeProcess(child: child, port: port, token: token)
+        guard databasePath.hasPrefix("postgres") else {
+            let token = try String(contentsOfFile: databasePath + ".token", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return ServeProcess(child: child, port: port, token: token)
+        }
+        // A PostgreSQL log keeps only the token's digest: the first serve on it shows the token once.
+        guard let shown = await child.waitFor("API token (shown once", timeout: .seconds(5)),
+            let tokenLine = shown.split(separator: "\n").first(where: { $0.hasPrefix("API token") }),
+            let value = tokenLine.split(separator: " ").last
+        else { throw ServeError(message: "serve showed no API token (give the first serve's): \(child.text)") }
+        return ServeProcess(child: child, port: port, token: String(value))
     }
 
     public struct ServeError: Error, CustomStringConvertible {

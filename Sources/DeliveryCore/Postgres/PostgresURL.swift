@@ -173,8 +173,15 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The URL for messages and logs: the password replaced by `***`.
-    public var redacted: String {
-        var text = "postgres://" + user + (password == nil ? "" : ":***") + "@"
+    public var redacted: String { text(password: password == nil ? nil : "***") }
+
+    /// The URL with its password, for handing to another process (`--db`).
+    public var full: String {
+        text(password: password?.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+    }
+
+    private func text(password: String?) -> String {
+        var text = "postgres://" + user + (password.map { ":" + $0 } ?? "") + "@"
         var parameters: [String] = []
         if let host {
             text += host.contains(":") ? "[\(host)]" : host

@@ -2,6 +2,7 @@ import ArgumentParser
 import DeliveryCore
 import Foundation
 import HooktopLab
+import Logging
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -131,7 +132,8 @@ struct Bench: AsyncParsableCommand {
     private func measure() async throws -> DeliveryBenchmark.Result {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-bench-\(getpid())")
         if let db, PostgresURL.isPostgresURL(db) {
-            let engine = try await PostgresEngine.open(try PostgresURL(db))
+            let engine = try await PostgresEngine.open(
+                try PostgresURL(db), logger: Logger(label: "hooktop", factory: { _ in SwiftLogNoOpLogHandler() }))
             guard try await engine.endpoints().isEmpty else {
                 await engine.close()
                 throw HooktopError.invalid("\(engine.location) has endpoints: bench needs an empty database")
