@@ -26,11 +26,21 @@ extension PostgresEngine: DeliveryLogReader {
     static func deliveryPage(_ page: String, order: String) -> String {
         """
         SELECT \(deliveryColumns) FROM (\(page)) d
-        JOIN messages m ON m.seq = d.message_seq AND m.created_at = d.message_created_at
-        LEFT JOIN delivery_queue q ON q.delivery_id = d.id
+        \(joinMessage)
+        LEFT JOIN LATERAL (\(queueRow)) q ON true
         ORDER BY \(order)
         """
     }
+
+    /// The queue row of a delivery `d`, if it is waiting (by the queue's primary key, once per row, as `joinMessage`).
+    static let queueRow = "SELECT available_at, lease_owner FROM delivery_queue WHERE delivery_id = d.id LIMIT 1"
+
+    /// The message `m` of each delivery `d` of a page, found by its key in its day. A lateral subquery with a limit
+    /// is run once per row of the page, by index: the planner could otherwise hash a whole small log to join a page.
+    static let joinMessage = """
+        CROSS JOIN LATERAL (SELECT id FROM messages
+            WHERE seq = d.message_seq AND created_at = d.message_created_at LIMIT 1) m
+        """
 
     /// A delivery as of `now`: a queue row leased until after `now` makes it in flight.
     static func delivery(_ row: PGRow, now: Int64) throws -> Delivery {
@@ -82,7 +92,16 @@ extension PostgresEngine: DeliveryLogReader {
         let now = Date().milliseconds
         let sql = StatementBuilder()
         var conditions: [String] = []
-        if !query.statuses.isEmpty {
+        // Deliveries in flight only: from the few leased queue rows, not by walking the log for them.
+        let inflightOnly = Set(query.statuses) == [.inflight]
+        var source = "deliveries d"
+        if inflightOnly {
+            source = """
+                (SELECT delivery_id, message_created_at FROM delivery_queue
+                    WHERE lease_owner IS NOT NULL AND available_at > \(sql.bind(now))) q
+                CROSS JOIN LATERAL (\(Self.queuedDelivery)) d
+                """
+        } else if !query.statuses.isEmpty {
             conditions.append(Self.statusCondition(Set(query.statuses), now: sql.bind(now)))
         }
         if let endpointId = query.endpointId { conditions.append("d.endpoint_id = \(sql.bind(endpointId))") }
@@ -128,7 +147,7 @@ extension PostgresEngine: DeliveryLogReader {
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let limit = sql.bind(max(1, min(query.limit, 10_000)))
         return try await read(
-            sql.query(Self.deliveryPage("SELECT d.* FROM deliveries d \(filter) ORDER BY \(order) LIMIT \(limit)", order: order))
+            sql.query(Self.deliveryPage("SELECT d.* FROM \(source) \(filter) ORDER BY \(order) LIMIT \(limit)", order: order))
         ).map { try Self.delivery($0, now: now) }
     }
 
@@ -156,12 +175,17 @@ extension PostgresEngine: DeliveryLogReader {
                 SELECT \(Self.deliveryColumns) FROM (
                     SELECT q.* FROM delivery_queue q WHERE \(conditions.joined(separator: " AND "))
                     ORDER BY q.available_at, q.delivery_id LIMIT \(limit)) q
-                JOIN deliveries d ON d.id = q.delivery_id AND d.message_created_at = q.message_created_at
-                JOIN messages m ON m.seq = d.message_seq AND m.created_at = d.message_created_at
+                CROSS JOIN LATERAL (\(Self.queuedDelivery)) d
+                \(Self.joinMessage)
                 ORDER BY q.available_at, q.delivery_id
                 """)
         ).map { try Self.delivery($0, now: now) }
     }
+
+    /// The delivery `d` of a queue row `q` (or of a recovery's row), by its primary key.
+    static let queuedDelivery = """
+        SELECT * FROM deliveries WHERE id = q.delivery_id AND message_created_at = q.message_created_at LIMIT 1
+        """
 
     // MARK: Failures
 
@@ -241,7 +265,8 @@ extension PostgresEngine: DeliveryLogReader {
                     SELECT count(*) AS total, count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
                         count(*) FILTER (WHERE d.status = 'retrying' AND NOT coalesce(\(inflight), false)) AS failing,
                         count(*) FILTER (WHERE d.status = 'dead') AS dead
-                    FROM deliveries d LEFT JOIN delivery_queue q ON q.delivery_id = d.id
+                    FROM deliveries d
+                    LEFT JOIN LATERAL (\(Self.queueRow)) q ON true
                     WHERE d.message_seq = m.seq AND d.message_created_at = m.created_at) c
                 ORDER BY m.seq DESC
                 """)
@@ -350,10 +375,11 @@ extension PostgresEngine: DeliveryLogReader {
                 unsafeSQL: """
                     SELECT CASE WHEN q.lease_owner IS NOT NULL AND q.available_at > $2 THEN 'inflight' ELSE d.status END
                             AS status, coalesce(d.last_error_class, 'error'), count(*)
-                    FROM recovery_deliveries r
-                    JOIN deliveries d ON d.id = r.delivery_id AND d.message_created_at = r.message_created_at
-                    LEFT JOIN delivery_queue q ON q.delivery_id = d.id
-                    WHERE r.recovery_id = $1 GROUP BY 1, 2
+                    FROM (SELECT delivery_id, message_created_at FROM recovery_deliveries WHERE recovery_id = $1) r
+                    CROSS JOIN LATERAL (SELECT id, status, last_error_class FROM deliveries
+                        WHERE id = r.delivery_id AND message_created_at = r.message_created_at LIMIT 1) d
+                    LEFT JOIN LATERAL (\(Self.queueRow)) q ON true
+                    GROUP BY 1, 2
                     """, binds: binds(id, Date().milliseconds)))
         var counts: [String: Int] = [:]
         var errors: [String: Int] = [:]

@@ -14,9 +14,10 @@ extension PostgresEngine {
                 unsafeSQL: """
                     SELECT endpoint_id, status, sum(n)::bigint, false FROM delivery_counts GROUP BY endpoint_id, status
                     UNION ALL
-                    SELECT d.endpoint_id, d.status, count(*), true FROM delivery_queue q
-                    JOIN deliveries d ON d.id = q.delivery_id AND d.message_created_at = q.message_created_at
-                    WHERE q.lease_owner IS NOT NULL AND q.available_at > $1
+                    SELECT d.endpoint_id, d.status, count(*), true
+                    FROM (SELECT delivery_id, message_created_at FROM delivery_queue
+                        WHERE lease_owner IS NOT NULL AND available_at > $1) q
+                    CROSS JOIN LATERAL (\(Self.queuedDelivery)) d
                     GROUP BY d.endpoint_id, d.status
                     """, binds: binds(now.milliseconds)))
         var result: [String: StatusCounts] = [:]
