@@ -108,7 +108,9 @@ extension PostgresEngine: DeliveryLogReader {
         if let eventType = query.eventType {
             if eventType.hasSuffix(".*") {
                 let prefix = String(eventType.dropLast(1))
-                // The range of the prefix in the `deliveries_type` index.
+                // The range of the prefix in the `deliveries_type` index. It is the prefix's range in code point order
+                // (as SQLite compares) where the database's collation is C or C.UTF-8; a linguistic collation may
+                // order `.` and the bound otherwise.
                 conditions.append(
                     "d.event_type >= \(sql.bind(prefix)) AND d.event_type < \(sql.bind(prefix + "\u{10FFFF}"))")
             } else {
@@ -129,7 +131,7 @@ extension PostgresEngine: DeliveryLogReader {
         let text = query.text?.lowercased() ?? ""
         if (ranked || !text.isEmpty) && query.since == nil {
             // Ranking and free text have no index to walk: they look through the newest deliveries only.
-            let newest = try await rows("SELECT coalesce(max(id), 0) FROM deliveries").first?.int64(0) ?? 0
+            let newest = try await read("SELECT coalesce(max(id), 0) FROM deliveries").first?.int64(0) ?? 0
             conditions.append("d.id >= \(sql.bind(max(0, newest - DeliveryQuery.textSearchWindow)))")
         }
         if !text.isEmpty {
