@@ -402,7 +402,10 @@ extension PostgresEngine: DeliveryLogReader {
     public func recoverableCount(endpointId: String, since: Date) async throws -> Int {
         guard let endpoint = try await endpoint(id: endpointId) else { throw HooktopError.notFound("endpoint", endpointId) }
         // Dead deliveries made since `since` (the failures index), and messages since then (and since the endpoint
-        // exists) it accepts but never got: the days from `since` on.
+        // exists) it accepts but never got: the days from `since` on, on both sides of the anti-join (the bound
+        // repeated on the deliveries, so that their earlier days are left out too).
+        // Unlike SQLite, which has an index of messages by time, the days since `since` are read whole: a count an
+        // operator asks for before a recovery, bounded by those days.
         async let dead = read(
             PostgresQuery(
                 unsafeSQL: """
@@ -412,11 +415,15 @@ extension PostgresEngine: DeliveryLogReader {
         async let missed = read(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT m.event_type FROM messages m
+                    SELECT m.event_type, count(*) FROM messages m
                     WHERE m.created_at >= $2 AND NOT EXISTS (SELECT 1 FROM deliveries d
-                        WHERE d.message_seq = m.seq AND d.message_created_at = m.created_at AND d.endpoint_id = $1)
+                        WHERE d.message_seq = m.seq AND d.message_created_at = m.created_at AND d.endpoint_id = $1
+                            AND d.message_created_at >= $2)
+                    GROUP BY m.event_type
                     """, binds: binds(endpointId, max(since, endpoint.createdAt).milliseconds)))
-        let missedCount = try await missed.filter { endpoint.accepts(eventType: try $0.text(0)) }.count
+        // Counted per event type, then kept for the types the endpoint accepts (a few rows, not one per message).
+        let missedCount = try await missed.filter { endpoint.accepts(eventType: try $0.text(0)) }
+            .reduce(0) { $0 + (try $1.int(1)) }
         return try await (dead.first?.int(0) ?? 0) + missedCount
     }
 

@@ -129,11 +129,11 @@ struct PostgresQueryPlanTests {
         return String(line[(line.range(of: " FROM ")?.lowerBound ?? line.startIndex)...].prefix(400))
     }
 
-    /// 12,000 messages over the last three days and a bit, two deliveries each (ids 500 apart, so that the newest
+    /// `messages` messages (12,000) over the last three days and a bit, two deliveries each (ids 500 apart, so that the newest
     /// 100,000 ids a search looks through are a small part of a day, as on a busy log), one attempt per attempted
     /// delivery, a queue with leased rows, per-writer counts, failure groups, stats and health, audit, alerts, a
     /// recovery; then `ANALYZE`.
-    static func seedLargeLog(_ engine: PostgresEngine, now: Int64) async throws {
+    static func seedLargeLog(_ engine: PostgresEngine, now: Int64, messages: Int = 12_000) async throws {
         let seeder = PostgresLogSeeder(engine: engine)
         try await seeder.makeDays(before: now, days: 4)
         let day: Int64 = 86_400_000
@@ -148,8 +148,8 @@ struct PostgresQueryPlanTests {
             """
             INSERT INTO messages (seq, id, event_type, payload, created_at)
             SELECT g, 'msg_' || g, CASE WHEN g % 3 = 0 THEN 'user.created' ELSE 'invoice.paid' END, '{}',
-                \(now - 3 * day - day / 2) + g * \((3 * day + day / 2 - 60_000) / 12_000)
-            FROM generate_series(1, 12000) g
+                \(now - 3 * day - day / 2) + g * \((3 * day + day / 2 - 60_000) / Int64(messages))
+            FROM generate_series(1, \(messages)) g
             """,
             """
             INSERT INTO deliveries (id, message_seq, message_created_at, endpoint_id, event_type, status, attempt_count,
