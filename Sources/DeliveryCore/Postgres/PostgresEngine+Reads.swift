@@ -184,7 +184,7 @@ extension PostgresEngine: DeliveryLogReader {
         ).map { try Self.delivery($0, now: now) }
     }
 
-    /// The delivery `d` of a queue row `q` (or of a recovery's row), by its primary key.
+    /// The delivery `d` of a queue row `q` (waiting or leased), by its primary key.
     static let queuedDelivery = """
         SELECT * FROM deliveries WHERE id = q.delivery_id AND message_created_at = q.message_created_at LIMIT 1
         """
