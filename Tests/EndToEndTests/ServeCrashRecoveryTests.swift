@@ -45,11 +45,7 @@ struct ServeCrashRecoveryTests {
         let log = try await kind.makeLog()
         let sink = try await ScriptedReceiver.start(routes: ["sink": .slow(milliseconds: 5)])
         defer { Task { await sink.stop() } }
-        let add = try await runProcess(
-            executable,
-            ["endpoint", "add", sink.url("sink"), "--secret", Self.secret, "--allow-private-destinations",
-             "--db", log.location])
-        #expect(add.status == 0, "\(add.output)")
+        try await addSinkEndpoint(executable, sink, log)
 
         var serve = try await ServeProcess.start(executable, database: log.location)
         var (port, token) = (serve.port, serve.token)
@@ -111,11 +107,7 @@ struct ServeCrashRecoveryTests {
         let log = try await TestEngine.postgres.makeLog()
         let sink = try await ScriptedReceiver.start(routes: ["sink": .slow(milliseconds: 5)])
         defer { Task { await sink.stop() } }
-        let add = try await runProcess(
-            executable,
-            ["endpoint", "add", sink.url("sink"), "--secret", Self.secret, "--allow-private-destinations",
-             "--db", log.location])
-        #expect(add.status == 0, "\(add.output)")
+        try await addSinkEndpoint(executable, sink, log)
         let first = try await ServeProcess.start(executable, database: log.location)
         let second = try await ServeProcess.start(executable, database: log.location, token: first.token)
         defer { first.child.signal(SIGKILL) }
@@ -150,6 +142,15 @@ struct ServeCrashRecoveryTests {
         let findings = try await engine.checkup(now: Date()).filter { $0.verdict == .problem && $0.check != "leases" }
         #expect(findings.isEmpty, "\(findings.map(\.detail))")
         await engine.close()
+    }
+
+    /// Registers the sink as the log's endpoint, with the secret the checks verify.
+    private func addSinkEndpoint(_ executable: String, _ sink: ScriptedReceiver, _ log: TestLog) async throws {
+        let add = try await runProcess(
+            executable,
+            ["endpoint", "add", sink.url("sink"), "--secret", Self.secret, "--allow-private-destinations",
+             "--db", log.location])
+        #expect(add.status == 0, "\(add.output)")
     }
 
     private func publish(port: Int, token: String, index: Int) async throws -> String {

@@ -165,7 +165,7 @@ extension PostgresEngine: DispatchLog {
     }
 
     public func forgetDeadWorkers(host: String, except id: String) async throws {
-        for worker in try await workerRows()
+        for worker in try await workers()
         where worker.host == host && worker.id != id && kill(pid_t(worker.pid), 0) == -1 && errno == ESRCH {
             try await removeWorker(id: worker.id)
         }
@@ -173,20 +173,5 @@ extension PostgresEngine: DispatchLog {
 
     public func removeWorker(id: String) async throws {
         try await pool.client.query("DELETE FROM workers WHERE id = \(id)", logger: logger)
-    }
-
-    /// Every dispatcher's heartbeat row, newest first.
-    func workerRows() async throws -> [WorkerInfo] {
-        try await rows(
-            """
-            SELECT id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays FROM workers
-            ORDER BY heartbeat_at DESC
-            """
-        ).map { row in
-            WorkerInfo(
-                id: try row.text(0), pid: try row.int(1), host: try row.text(2), startedAt: try row.date(3),
-                heartbeatAt: try row.date(4), version: try row.text(5), inFlight: try row.int(6),
-                retryDelays: try row.optionalText(7).map { $0.split(separator: ",").compactMap { TimeInterval($0) } })
-        }
     }
 }

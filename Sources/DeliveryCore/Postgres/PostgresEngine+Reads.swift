@@ -239,14 +239,6 @@ extension PostgresEngine: DeliveryLogReader {
 
     // MARK: Messages
 
-    static let messageReadColumns = "id, event_type, payload, idempotency_key, created_at"
-
-    static func messageRead(_ row: PGRow, offset: Int = 0) throws -> Message {
-        Message(
-            id: try row.text(offset), eventType: try row.text(offset + 1), payload: try row.text(offset + 2),
-            idempotencyKey: try row.optionalText(offset + 3), createdAt: try row.date(offset + 4))
-    }
-
     public func messages(eventType: String?, before: Int64?, limit: Int) async throws -> [MessageSummary] {
         let now = Date().milliseconds
         let sql = StatementBuilder()
@@ -261,8 +253,8 @@ extension PostgresEngine: DeliveryLogReader {
         return try await read(
             sql.query(
                 """
-                SELECT m.seq, \(Self.messageReadColumns), c.total, c.delivered, c.failing, c.dead FROM (
-                    SELECT seq, \(Self.messageReadColumns) FROM messages \(filter) ORDER BY seq DESC LIMIT \(limit)) m
+                SELECT m.seq, \(Self.messageColumns), c.total, c.delivered, c.failing, c.dead FROM (
+                    SELECT seq, \(Self.messageColumns) FROM messages \(filter) ORDER BY seq DESC LIMIT \(limit)) m
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS total, count(*) FILTER (WHERE d.status = 'delivered') AS delivered,
                         count(*) FILTER (WHERE d.status = 'retrying' AND NOT coalesce(\(inflight), false)) AS failing,
@@ -274,15 +266,15 @@ extension PostgresEngine: DeliveryLogReader {
                 """)
         ).map { row in
             MessageSummary(
-                message: try Self.messageRead(row, offset: 1), sequence: try row.int64(0), deliveryCount: try row.int(6),
+                message: try Self.message(row, offset: 1), sequence: try row.int64(0), deliveryCount: try row.int(6),
                 delivered: try row.int(7), failing: try row.int(8), dead: try row.int(9))
         }
     }
 
     public func message(id: String) async throws -> Message? {
         try await read(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.messageReadColumns) FROM messages WHERE id = $1 LIMIT 1", binds: binds(id))
-        ).first.map { try Self.messageRead($0) }
+            PostgresQuery(unsafeSQL: "SELECT \(Self.messageColumns) FROM messages WHERE id = $1 LIMIT 1", binds: binds(id))
+        ).first.map { try Self.message($0) }
     }
 
     // MARK: One delivery
@@ -320,7 +312,7 @@ extension PostgresEngine: DeliveryLogReader {
         async let message = read(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT \(Self.messageReadColumns) FROM messages
+                    SELECT \(Self.messageColumns) FROM messages
                     WHERE created_at = (SELECT message_created_at FROM deliveries WHERE id = $1 LIMIT 1)
                         AND seq = (SELECT message_seq FROM deliveries WHERE id = $1 LIMIT 1)
                     """, binds: binds(id)))
@@ -333,7 +325,7 @@ extension PostgresEngine: DeliveryLogReader {
                     """, binds: binds(id, delivery.createdAt.milliseconds)))
         async let delays = read(
             "SELECT retry_delays FROM workers WHERE retry_delays IS NOT NULL ORDER BY heartbeat_at DESC LIMIT 1")
-        guard let message = try await message.first.map({ try Self.messageRead($0) }), let endpoint = try await endpoint
+        guard let message = try await message.first.map({ try Self.message($0) }), let endpoint = try await endpoint
         else { return nil }
         let schedule = try await delays.first?.text(0)
         return DeliveryDetail(
@@ -429,31 +421,18 @@ extension PostgresEngine: DeliveryLogReader {
 
     // MARK: Alerts, dispatchers
 
-    static let alertReadColumns = """
-        seq, id, type, object_id, at, summary, details, status, attempts, next_attempt_at, last_error, sent_at, sent_to
-        """
-
-    static func alertRead(_ row: PGRow) throws -> Alert {
-        Alert(
-            sequence: try row.int64(0), id: try row.text(1), type: AlertType(rawValue: try row.text(2)) ?? .test,
-            objectId: try row.text(3), at: try row.date(4), summary: try row.text(5), details: try row.text(6),
-            status: AlertSendStatus(rawValue: try row.text(7)) ?? .failed, attempts: try row.int(8),
-            nextAttemptAt: try row.optionalDate(9), lastError: try row.optionalText(10), sentAt: try row.optionalDate(11),
-            sentTo: try row.text(12).split(separator: ",").map(String.init))
-    }
-
     public func alerts(before: Int64?, limit: Int) async throws -> [Alert] {
         try await read(
             PostgresQuery(
-                unsafeSQL: "SELECT \(Self.alertReadColumns) FROM alerts WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                unsafeSQL: "SELECT \(Self.alertColumns) FROM alerts WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
                 binds: binds(before ?? Int64.max, Int64(max(0, limit))))
-        ).map(Self.alertRead)
+        ).map(Self.alert)
     }
 
     public func alert(id: String) async throws -> Alert? {
         try await read(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.alertReadColumns) FROM alerts WHERE id = $1", binds: binds(id))
-        ).first.map(Self.alertRead)
+            PostgresQuery(unsafeSQL: "SELECT \(Self.alertColumns) FROM alerts WHERE id = $1", binds: binds(id))
+        ).first.map(Self.alert)
     }
 
     /// The dispatchers that heartbeat into this log, newest first.
