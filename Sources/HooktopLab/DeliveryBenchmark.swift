@@ -76,7 +76,7 @@ public struct DeliveryBenchmark: Sendable {
         let payload = #"{"invoice_id":"in_123","amount":4200,"currency":"eur","customer":{"id":"cus_9","email":"ada@example.com"}}"#
         var lastReport = ContinuousClock.now
         while true {
-            let counts = try await engine.statusTotals()
+            let counts = try await engine.storedStatusTotals()
             var allowed = events - published
             if let rate {
                 let elapsed = ContinuousClock.now - started

@@ -7,6 +7,9 @@ package protocol BenchmarkLog: Sendable {
     func publishToDeliveredLatencies() async throws -> [Double]
     /// Attempt rows in the log.
     func attemptCount() async throws -> Int
+    /// Deliveries per stored status, without telling which are in flight: polled while a run goes on, so cheaper
+    /// than `statusTotals`.
+    func storedStatusTotals() async throws -> StatusCounts
 }
 
 extension SQLiteEngine: BenchmarkLog {
@@ -18,6 +21,10 @@ extension SQLiteEngine: BenchmarkLog {
     package func attemptCount() async throws -> Int {
         let store = self.store
         return try await store.offload { try store.attemptCount() }
+    }
+
+    package func storedStatusTotals() async throws -> StatusCounts {
+        try await statusTotals()
     }
 }
 
@@ -33,5 +40,13 @@ extension PostgresEngine: BenchmarkLog {
 
     package func attemptCount() async throws -> Int {
         try await rows("SELECT count(*) FROM attempts").first?.int(0) ?? 0
+    }
+
+    package func storedStatusTotals() async throws -> StatusCounts {
+        var totals = StatusCounts()
+        for row in try await rows("SELECT status, sum(n)::bigint FROM delivery_counts GROUP BY status") {
+            if let status = DeliveryStatus(rawValue: try row.text(0)) { totals[status] += try row.int(1) }
+        }
+        return totals
     }
 }

@@ -83,6 +83,7 @@ extension PostgresEngine: DispatchLog {
             SELECT d.id, d.attempt_count, m.id, m.event_type, m.payload, m.idempotency_key, m.created_at
             FROM deliveries d JOIN messages m ON m.seq = d.message_seq AND m.created_at = d.message_created_at
             WHERE d.id = ANY(\(deliveryIds)::bigint[]) AND d.message_created_at = ANY(\(days)::bigint[])
+                AND m.created_at = ANY(\(days)::bigint[])
             """, on: connection)
         var byId: [Int64: (attempts: Int, message: Message)] = [:]
         for row in details { byId[try row.int64(0)] = (try row.int(1), try Self.message(row, offset: 2)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Endpoints added and events published: what every other write starts from.
@@ -55,9 +56,16 @@ extension PostgresEngine {
                 let types = try row.text(1)
                 return (try row.text(0), types.isEmpty ? [] : types.split(separator: ",").map(String.init))
             }
-            var outcomes: [Result<[PublishResult], any Error>] = []
+            var outcomes = [Result<[PublishResult], any Error>?](repeating: nil, count: groups.count)
             var moves = StatusMoves()
-            for group in groups {
+            // Events without a chosen id or an idempotency key cannot be refused one by one: every such group is
+            // recorded by one statement.
+            var plain = PlainEvents()
+            for (index, group) in groups.enumerated() where group.allSatisfy({ $0.id == nil && $0.idempotencyKey == nil }) {
+                outcomes[index] = .success(group.map { plain.add($0, endpoints: endpoints, moves: &moves, now: now) })
+            }
+            try await plain.insert(at: now, on: connection, logger: logger)
+            for (index, group) in groups.enumerated() where outcomes[index] == nil {
                 try await connection.query("SAVEPOINT publish_group", logger: logger)
                 var groupMoves = StatusMoves()
                 do {
@@ -68,14 +76,14 @@ extension PostgresEngine {
                     }
                     try await connection.query("RELEASE SAVEPOINT publish_group", logger: logger)
                     moves.merge(groupMoves)
-                    outcomes.append(.success(results))
+                    outcomes[index] = .success(results)
                 } catch let error as HooktopError {
                     try await connection.query("ROLLBACK TO SAVEPOINT publish_group", logger: logger)
-                    outcomes.append(.failure(error))
+                    outcomes[index] = .failure(error)
                 }
             }
-            try await applyCounts(moves, on: connection)
-            return outcomes
+            try await applyCounts(moves, writer: publisherId, on: connection)
+            return outcomes.map { $0! }
         }
     }
 
@@ -159,14 +167,18 @@ extension PostgresEngine {
             idempotencyKey: try row.optionalText(offset + 3), createdAt: try row.date(offset + 4))
     }
 
-    /// Adds status moves to this writer's counters.
-    func applyCounts(_ moves: StatusMoves, on connection: PostgresConnection) async throws {
+    /// The writer publishes count as: publishing adds to the rows of pending deliveries that recording subtracts
+    /// from, and with one writer the two transactions would wait on each other's row locks.
+    var publisherId: String { writerId + ":publish" }
+
+    /// Adds status moves to the counters of `writer` (this process's, unless said).
+    func applyCounts(_ moves: StatusMoves, writer: String? = nil, on connection: PostgresConnection) async throws {
         let changes = moves.changes
         guard !changes.isEmpty else { return }
         try await connection.query(
             """
             INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
-            SELECT endpoint_id, status, \(writerId), n
+            SELECT endpoint_id, status, \(writer ?? writerId), n
             FROM unnest(\(changes.map(\.endpointId))::text[], \(changes.map(\.status))::text[],
                 \(changes.map { Int64($0.delta) })::bigint[]) AS c(endpoint_id, status, n)
             ON CONFLICT (endpoint_id, status, writer_id) DO UPDATE SET n = delivery_counts.n + excluded.n
@@ -174,12 +186,56 @@ extension PostgresEngine {
     }
 }
 
-/// JSON text for `json_to_recordset`: a batch of rows in one bind parameter, nulls included.
-enum JSONRows {
-    static func encode(_ rows: [[String: Any]]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: rows, options: [.withoutEscapingSlashes]) else {
-            return "[]"
+/// Events recorded together by one statement: their messages, their deliveries and the deliveries' queue rows.
+private struct PlainEvents {
+    private var ids: [String] = []
+    private var types: [String] = []
+    private var payloads: [String] = []
+    private var deliveryMessages: [String] = []
+    private var deliveryEndpoints: [String] = []
+
+    /// Adds an event fanned out to the endpoints whose filter accepts its type.
+    mutating func add(
+        _ request: PublishRequest, endpoints: [(String, [String])], moves: inout StatusMoves, now: Date
+    ) -> PublishResult {
+        let message = Message(
+            id: Identifier.makeOrdered("msg", now: now), eventType: request.eventType, payload: request.payload,
+            idempotencyKey: nil, createdAt: now)
+        ids.append(message.id)
+        types.append(message.eventType)
+        payloads.append(message.payload)
+        var count = 0
+        for (endpointId, patterns) in endpoints where EventTypeFilter.matches(patterns: patterns, eventType: request.eventType) {
+            deliveryMessages.append(message.id)
+            deliveryEndpoints.append(endpointId)
+            moves.insert(endpointId, status: .pending)
+            count += 1
         }
-        return String(decoding: data, as: UTF8.self)
+        return PublishResult(message: message, deliveryCount: count, duplicate: false)
+    }
+
+    func insert(at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !ids.isEmpty else { return }
+        let at = now.milliseconds
+        try await connection.query(
+            """
+            WITH made_messages AS (
+                INSERT INTO messages (id, event_type, payload, created_at)
+                SELECT id, event_type, payload, \(at)
+                FROM unnest(\(ids)::text[], \(types)::text[], \(payloads)::text[]) WITH ORDINALITY AS t(id, event_type, payload, n)
+                ORDER BY n
+                RETURNING seq, id, event_type),
+            made AS (
+                INSERT INTO deliveries (message_seq, message_created_at, endpoint_id, event_type, status, created_at,
+                    updated_at)
+                SELECT m.seq, \(at), f.endpoint_id, m.event_type, 'pending', \(at), \(at)
+                FROM unnest(\(deliveryMessages)::text[], \(deliveryEndpoints)::text[]) WITH ORDINALITY
+                    AS f(message_id, endpoint_id, n)
+                JOIN made_messages m ON m.id = f.message_id
+                ORDER BY f.n
+                RETURNING id, endpoint_id)
+            INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at)
+            SELECT id, \(at), endpoint_id, \(at) FROM made
+            """, logger: logger)
     }
 }

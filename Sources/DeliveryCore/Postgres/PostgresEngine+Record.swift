@@ -7,6 +7,48 @@ import PostgresNIO
 /// are this writer's rows.
 extension PostgresEngine {
     /// A delivery as recording sees it: the log's row and its queue row's lease.
+    /// A delivery's new state, a row of the batch's update.
+    private struct DeliveryUpdate {
+        var day: Int64
+        var status: String
+        var attemptCount: Int
+        var manualCount: Int
+        var lastStatusCode: Int?
+        var lastError: String?
+        var lastErrorClass: String?
+        var lastLatency: Int
+    }
+
+    /// The batch's attempts, a column each (bound as arrays and inserted through `unnest`).
+    private struct AttemptRows {
+        var deliveryIds: [Int64] = []
+        var numbers: [Int] = []
+        var triggers: [String] = []
+        var startedAt: [Int64] = []
+        var durations: [Int] = []
+        var requestHeaders: [String] = []
+        var responseStatuses = PostgresNullableArray<Int>([])
+        var responseHeaders = PostgresNullableArray<String>([])
+        var responseBodies = PostgresNullableArray<String>([])
+        var errorClasses = PostgresNullableArray<String>([])
+        var errorMessages = PostgresNullableArray<String>([])
+
+        mutating func append(_ outcome: AttemptOutcome, number: Int) {
+            deliveryIds.append(outcome.deliveryId)
+            numbers.append(number)
+            triggers.append(outcome.trigger.rawValue)
+            startedAt.append(outcome.startedAt.milliseconds)
+            durations.append(outcome.durationMilliseconds)
+            requestHeaders.append(PostgresEngine.storable(HeaderCoding.encode(outcome.requestHeaders)))
+            responseStatuses.elements.append(outcome.responseStatus)
+            responseHeaders.elements.append(
+                outcome.responseHeaders.isEmpty ? nil : PostgresEngine.storable(HeaderCoding.encode(outcome.responseHeaders)))
+            responseBodies.elements.append(outcome.responseBodyExcerpt.map(PostgresEngine.storable))
+            errorClasses.elements.append(outcome.errorClass?.rawValue)
+            errorMessages.elements.append(outcome.errorMessage.map(PostgresEngine.storable))
+        }
+    }
+
     private struct Tracked {
         var state: AttemptRules.DeliveryState
         var day: Int64
@@ -24,8 +66,8 @@ extension PostgresEngine {
         guard !outcomes.isEmpty else { return }
         var random = SystemRandomNumberGenerator()
         var tracked = try await trackedDeliveries(Array(Set(outcomes.map(\.deliveryId))), on: connection)
-        var attempts: [[String: Any]] = []
-        var updates: [Int64: [String: Any]] = [:]
+        var attempts = AttemptRows()
+        var updates: [Int64: DeliveryUpdate] = [:]
         var finished: Set<Int64> = []
         var retries: [Int64: Int64] = [:]
         var moves = StatusMoves()
@@ -46,7 +88,7 @@ extension PostgresEngine {
             let decision = AttemptRules.decide(
                 state, outcome: outcome, owner: owner, policy: policy.overridden(by: outcome.retrySchedule), now: now,
                 random: &random)
-            attempts.append(Self.attemptRow(outcome, number: decision.attemptNumber))
+            attempts.append(outcome, number: decision.attemptNumber)
             Store.accumulate(outcome, into: &stats)
             seen[outcome.endpointId, default: AttemptRules.EndpointAttempts()].add(outcome, gone: decision.endpointGone)
             guard let update = decision.update else { continue }
@@ -56,14 +98,11 @@ extension PostgresEngine {
             groups.join(
                 delivery.endpointId, errorClass: update.lastErrorClass?.rawValue, statusCode: outcome.responseStatus,
                 status: update.status, lastError: update.lastError.map(Self.storable), at: now)
-            updates[outcome.deliveryId] = [
-                "id": outcome.deliveryId, "day": delivery.day, "status": update.status.rawValue,
-                "attempt_count": update.attemptCount, "manual_count": update.manualCount,
-                "last_status_code": JSONRepresentation.value(outcome.responseStatus),
-                "last_error": JSONRepresentation.value(update.lastError.map(Self.storable)),
-                "last_error_class": JSONRepresentation.value(update.lastErrorClass?.rawValue),
-                "last_latency_ms": outcome.durationMilliseconds, "updated_at": now.milliseconds,
-            ]
+            updates[outcome.deliveryId] = DeliveryUpdate(
+                day: delivery.day, status: update.status.rawValue, attemptCount: update.attemptCount,
+                manualCount: update.manualCount, lastStatusCode: outcome.responseStatus,
+                lastError: update.lastError.map(Self.storable), lastErrorClass: update.lastErrorClass?.rawValue,
+                lastLatency: outcome.durationMilliseconds)
             if let next = update.nextAttemptAt {
                 retries[outcome.deliveryId] = next.milliseconds
                 finished.remove(outcome.deliveryId)
@@ -82,22 +121,30 @@ extension PostgresEngine {
             """
             INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
                 response_headers, response_body, error_class, error_message)
-            SELECT delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
-                response_headers, response_body, error_class, error_message
-            FROM json_to_recordset(\(JSONRows.encode(attempts))::json) AS a(delivery_id bigint, number integer,
-                trigger text, started_at bigint, duration_ms integer, request_headers text, response_status integer,
-                response_headers text, response_body text, error_class text, error_message text)
+            SELECT * FROM unnest(\(attempts.deliveryIds)::bigint[], \(attempts.numbers)::bigint[], \(attempts.triggers)::text[],
+                \(attempts.startedAt)::bigint[], \(attempts.durations)::bigint[], \(attempts.requestHeaders)::text[],
+                \(attempts.responseStatuses)::bigint[], \(attempts.responseHeaders)::text[],
+                \(attempts.responseBodies)::text[], \(attempts.errorClasses)::text[], \(attempts.errorMessages)::text[])
             """, logger: logger)
         if !updates.isEmpty {
+            let ids = Array(updates.keys)
+            let rows = ids.map { updates[$0]! }
+            // The days bound as constants let the planner keep to their partitions (a join alone would plan every
+            // day's partition and its indexes on each batch).
             try await connection.query(
                 """
                 UPDATE deliveries d SET status = u.status, attempt_count = u.attempt_count, manual_count = u.manual_count,
                     last_status_code = u.last_status_code, last_error = u.last_error,
-                    last_error_class = u.last_error_class, last_latency_ms = u.last_latency_ms, updated_at = u.updated_at
-                FROM json_to_recordset(\(JSONRows.encode(Array(updates.values)))::json) AS u(id bigint, day bigint,
-                    status text, attempt_count integer, manual_count integer, last_status_code integer, last_error text,
-                    last_error_class text, last_latency_ms integer, updated_at bigint)
+                    last_error_class = u.last_error_class, last_latency_ms = u.last_latency_ms, updated_at = \(now.milliseconds)
+                FROM unnest(\(ids)::bigint[], \(rows.map(\.day))::bigint[], \(rows.map(\.status))::text[],
+                    \(rows.map(\.attemptCount))::bigint[], \(rows.map(\.manualCount))::bigint[],
+                    \(PostgresNullableArray(rows.map(\.lastStatusCode)))::bigint[],
+                    \(PostgresNullableArray(rows.map(\.lastError)))::text[],
+                    \(PostgresNullableArray(rows.map(\.lastErrorClass)))::text[], \(rows.map(\.lastLatency))::bigint[])
+                    AS u(id, day, status, attempt_count, manual_count, last_status_code, last_error, last_error_class,
+                        last_latency_ms)
                 WHERE d.id = u.id AND d.message_created_at = u.day
+                    AND d.message_created_at = ANY(\(Array(Set(rows.map(\.day))))::bigint[])
                 """, logger: logger)
         }
         if !finished.isEmpty {
@@ -120,23 +167,33 @@ extension PostgresEngine {
 
     /// The deliveries `ids` with their queue rows' leases (locked, so a claim cannot move them meanwhile).
     private func trackedDeliveries(_ ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: Tracked] {
-        var leases: [Int64: (owner: String?, claims: Int, manual: Int)] = [:]
+        var leases: [Int64: (owner: String?, claims: Int, manual: Int, day: Int64)] = [:]
         for row in try await rows(
             """
-            SELECT delivery_id, lease_owner, claims, manual FROM delivery_queue
+            SELECT delivery_id, lease_owner, claims, manual, message_created_at FROM delivery_queue
             WHERE delivery_id = ANY(\(ids)::bigint[]) FOR UPDATE
             """, on: connection)
         {
-            leases[try row.int64(0)] = (try row.optionalText(1), try row.int(2), try row.int(3))
+            leases[try row.int64(0)] = (try row.optionalText(1), try row.int(2), try row.int(3), try row.int64(4))
+        }
+        let columns = """
+            id, message_created_at, status, attempt_count, manual_count, endpoint_id, last_error_class, last_status_code
+            """
+        // Queued deliveries are read in their days' partitions only; a finisher's delivery that left the queue
+        // meanwhile (rare) is looked up in every day.
+        let queued = Array(leases.keys)
+        var found = try await rows(
+            """
+            SELECT \(unescaped: columns) FROM deliveries
+            WHERE id = ANY(\(queued)::bigint[]) AND message_created_at = ANY(\(Array(Set(leases.values.map(\.day))))::bigint[])
+            """, on: connection)
+        let unqueued = ids.filter { leases[$0] == nil }
+        if !unqueued.isEmpty {
+            found += try await rows(
+                "SELECT \(unescaped: columns) FROM deliveries WHERE id = ANY(\(unqueued)::bigint[])", on: connection)
         }
         var tracked: [Int64: Tracked] = [:]
-        for row in try await rows(
-            """
-            SELECT id, message_created_at, status, attempt_count, manual_count, endpoint_id, last_error_class,
-                last_status_code
-            FROM deliveries WHERE id = ANY(\(ids)::bigint[])
-            """, on: connection)
-        {
+        for row in found {
             let id = try row.int64(0)
             let lease = leases[id]
             tracked[id] = Tracked(
@@ -151,20 +208,6 @@ extension PostgresEngine {
         return tracked
     }
 
-    private static func attemptRow(_ outcome: AttemptOutcome, number: Int) -> [String: Any] {
-        [
-            "delivery_id": outcome.deliveryId, "number": number, "trigger": outcome.trigger.rawValue,
-            "started_at": outcome.startedAt.milliseconds, "duration_ms": outcome.durationMilliseconds,
-            "request_headers": storable(HeaderCoding.encode(outcome.requestHeaders)),
-            "response_status": JSONRepresentation.value(outcome.responseStatus),
-            "response_headers": outcome.responseHeaders.isEmpty
-                ? NSNull() : storable(HeaderCoding.encode(outcome.responseHeaders)) as Any,
-            "response_body": JSONRepresentation.value(outcome.responseBodyExcerpt.map(storable)),
-            "error_class": JSONRepresentation.value(outcome.errorClass?.rawValue),
-            "error_message": JSONRepresentation.value(outcome.errorMessage.map(storable)),
-        ]
-    }
-
     /// Text PostgreSQL stores: it has no NUL character, which a hostile response body may hold.
     static func storable(_ text: String) -> String {
         text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
@@ -172,27 +215,27 @@ extension PostgresEngine {
 
     private func applyStats(_ stats: [Store.StatsKey: Store.StatsDelta], on connection: PostgresConnection) async throws {
         guard !stats.isEmpty else { return }
+        let rows = Array(stats)
         let buckets = (0..<LatencyBuckets.count).map { "h\($0)" }
-        let rows: [[String: Any]] = stats.map { key, delta in
-            var row: [String: Any] = [
-                "endpoint_id": key.endpointId, "minute": key.minute, "attempts": delta.attempts,
-                "successes": delta.successes, "failures": delta.failures, "latency_sum_ms": delta.latencySum,
-            ]
-            for (index, name) in buckets.enumerated() { row[name] = delta.histogram[index] }
-            return row
-        }
         let columns = "minute, endpoint_id, attempts, successes, failures, latency_sum_ms, " + buckets.joined(separator: ", ")
-        let types = "minute bigint, endpoint_id text, attempts bigint, successes bigint, failures bigint, "
-            + "latency_sum_ms bigint, " + buckets.map { "\($0) bigint" }.joined(separator: ", ")
         let sums = (["attempts", "successes", "failures", "latency_sum_ms"] + buckets)
             .map { "\($0) = stats_minute.\($0) + excluded.\($0)" }.joined(separator: ", ")
+        var bindings = PostgresBindings()
+        bindings.append(writerId)
+        bindings.append(rows.map(\.key.minute))
+        bindings.append(rows.map(\.key.endpointId))
+        for column: KeyPath<Store.StatsDelta, Int> in [\.attempts, \.successes, \.failures, \.latencySum] {
+            bindings.append(rows.map { $0.value[keyPath: column] })
+        }
+        for index in buckets.indices { bindings.append(rows.map { $0.value.histogram[index] }) }
+        let arrays = ["$2::bigint[]", "$3::text[]"] + (4...bindings.count).map { "$\($0)::bigint[]" }
         try await connection.query(
-            """
-            INSERT INTO stats_minute (writer_id, \(unescaped: columns))
-            SELECT \(writerId), \(unescaped: columns) FROM json_to_recordset(\(JSONRows.encode(rows))::json)
-                AS s(\(unescaped: types))
-            ON CONFLICT (minute, endpoint_id, writer_id) DO UPDATE SET \(unescaped: sums)
-            """, logger: logger)
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO stats_minute (writer_id, \(columns))
+                    SELECT $1, * FROM unnest(\(arrays.joined(separator: ", ")))
+                    ON CONFLICT (minute, endpoint_id, writer_id) DO UPDATE SET \(sums)
+                    """, binds: bindings), logger: logger)
     }
 
     /// This writer's health row of each endpoint, and the disabling `AttemptRules` decides on the endpoint's health
@@ -222,29 +265,42 @@ extension PostgresEngine {
                         failingSince: try row.optionalDate(4), lastError: try row.optionalText(5))
                 ))
         }
-        let system = Principal(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
+        var own: [(endpointId: String, health: AttemptRules.EndpointHealth)] = []
+        var disabling: [(endpointId: String, reason: String)] = []
         for (endpointId, attempts) in seen {
             guard let status = statuses[endpointId] else { continue }  // removed meanwhile
             let rows = writers[endpointId] ?? []
-            var own = rows.first { $0.writer == writerId }?.health ?? AttemptRules.EndpointHealth(status: status)
-            own.status = status
+            var mine = rows.first { $0.writer == writerId }?.health ?? AttemptRules.EndpointHealth(status: status)
+            mine.status = status
             var combined = Self.combinedHealth(rows.map(\.health))
             combined.status = status
-            let mine = AttemptRules.endpoint(own, after: attempts, autoDisableAfter: nil, now: now).health
+            own.append((endpointId, AttemptRules.endpoint(mine, after: attempts, autoDisableAfter: nil, now: now).health))
+            if let reason = AttemptRules.endpoint(combined, after: attempts, autoDisableAfter: autoDisableAfter, now: now)
+                .disableReason
+            {
+                disabling.append((endpointId, reason))
+            }
+        }
+        if !own.isEmpty {
+            let health = own.map(\.health)
             try await connection.query(
                 """
                 INSERT INTO endpoint_health (endpoint_id, writer_id, last_attempt_at, last_success_at, failing_since,
                     last_error)
-                VALUES (\(endpointId), \(writerId), \(mine.lastAttemptAt?.milliseconds), \(mine.lastSuccessAt?.milliseconds),
-                    \(mine.failingSince?.milliseconds), \(mine.lastError.map(Self.storable)))
+                SELECT endpoint_id, \(writerId), last_attempt_at, last_success_at, failing_since, last_error
+                FROM unnest(\(own.map(\.endpointId))::text[],
+                    \(PostgresNullableArray(health.map { $0.lastAttemptAt?.milliseconds }))::bigint[],
+                    \(PostgresNullableArray(health.map { $0.lastSuccessAt?.milliseconds }))::bigint[],
+                    \(PostgresNullableArray(health.map { $0.failingSince?.milliseconds }))::bigint[],
+                    \(PostgresNullableArray(health.map { $0.lastError.map(Self.storable) }))::text[])
+                    AS h(endpoint_id, last_attempt_at, last_success_at, failing_since, last_error)
                 ON CONFLICT (endpoint_id, writer_id) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
                     last_success_at = excluded.last_success_at, failing_since = excluded.failing_since,
                     last_error = excluded.last_error
                 """, logger: logger)
-            guard
-                let reason = AttemptRules.endpoint(combined, after: attempts, autoDisableAfter: autoDisableAfter, now: now)
-                    .disableReason
-            else { continue }
+        }
+        let system = Principal(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
+        for (endpointId, reason) in disabling {
             let disabled = try await self.rows(
                 """
                 UPDATE endpoints SET status = 'disabled', disabled_reason = \(reason), disabled_at = \(now.milliseconds),
@@ -314,19 +370,16 @@ struct FailureGroupMoves {
     func apply(writer: String, on connection: PostgresConnection, logger: Logger) async throws {
         let changed = deltas.filter { $0.value.dead != 0 || $0.value.retrying != 0 }
         guard !changed.isEmpty else { return }
-        let rows: [[String: Any]] = changed.map { key, delta in
-            [
-                "endpoint_id": key.endpointId, "error_class": key.errorClass, "status_code": key.statusCode,
-                "dead": delta.dead, "retrying": delta.retrying, "last_at": delta.lastAt,
-                "last_error": JSONRepresentation.value(delta.lastError),
-            ]
-        }
+        let keys = Array(changed.keys)
+        let values = keys.map { changed[$0]! }
         try await connection.query(
             """
             INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at, last_error)
             SELECT endpoint_id, error_class, status_code, \(writer), dead, retrying, last_at, last_error
-            FROM json_to_recordset(\(JSONRows.encode(rows))::json) AS g(endpoint_id text, error_class text,
-                status_code integer, dead bigint, retrying bigint, last_at bigint, last_error text)
+            FROM unnest(\(keys.map(\.endpointId))::text[], \(keys.map(\.errorClass))::text[],
+                \(keys.map(\.statusCode))::bigint[], \(values.map(\.dead))::bigint[], \(values.map(\.retrying))::bigint[],
+                \(values.map(\.lastAt))::bigint[], \(PostgresNullableArray(values.map(\.lastError)))::text[])
+                AS g(endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
             ON CONFLICT (endpoint_id, error_class, status_code, writer_id) DO UPDATE SET
                 dead = failure_groups.dead + excluded.dead, retrying = failure_groups.retrying + excluded.retrying,
                 last_error = CASE WHEN excluded.last_error IS NOT NULL AND excluded.last_at >= failure_groups.last_at
