@@ -50,6 +50,8 @@ public struct AttemptOutcome: Sendable {
     public var retrySchedule: RetryPolicy?
     /// The claim it was sent under (`DeliveryJob.claim`).
     public var claim: Int = 0
+    /// When its message was published: the day PostgreSQL files the delivery under.
+    public var messageCreatedAt: Date?
 
     public init(
         deliveryId: Int64, endpointId: String, trigger: AttemptTrigger, startedAt: Date, durationMilliseconds: Int,

@@ -215,6 +215,7 @@ public final class WebhookSender: Sendable {
             responseBodyExcerpt: nil, errorClass: nil, errorMessage: nil, retryAfter: nil)
         outcome.retrySchedule = settings.retrySchedule
         outcome.claim = job.claim
+        outcome.messageCreatedAt = job.message.createdAt
         let attempt = outcome
         let fail: @Sendable (ErrorClass, String) -> Void = { errorClass, message in
             var outcome = attempt

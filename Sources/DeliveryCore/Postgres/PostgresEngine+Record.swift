@@ -65,7 +65,7 @@ extension PostgresEngine {
     ) async throws {
         guard !outcomes.isEmpty else { return }
         var random = SystemRandomNumberGenerator()
-        var tracked = try await trackedDeliveries(Array(Set(outcomes.map(\.deliveryId))), on: connection)
+        var tracked = try await trackedDeliveries(outcomes, on: connection)
         var attempts = AttemptRows()
         var updates: [Int64: DeliveryUpdate] = [:]
         var finished: Set<Int64> = []
@@ -165,45 +165,57 @@ extension PostgresEngine {
         try await applyHealth(seen, autoDisableAfter: autoDisableAfter, now: now, on: connection)
     }
 
-    /// The deliveries `ids` with their queue rows' leases (locked, so a claim cannot move them meanwhile).
-    private func trackedDeliveries(_ ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: Tracked] {
-        var leases: [Int64: (owner: String?, claims: Int, manual: Int, day: Int64)] = [:]
-        for row in try await rows(
-            """
-            SELECT delivery_id, lease_owner, claims, manual, message_created_at FROM delivery_queue
-            WHERE delivery_id = ANY(\(ids)::bigint[]) FOR UPDATE
-            """, on: connection)
-        {
-            leases[try row.int64(0)] = (try row.optionalText(1), try row.int(2), try row.int(3), try row.int64(4))
-        }
+    /// The outcomes' deliveries with their queue rows' leases (locked, so a claim cannot move them meanwhile).
+    private func trackedDeliveries(_ outcomes: [AttemptOutcome], on connection: PostgresConnection) async throws
+        -> [Int64: Tracked]
+    {
+        let ids = Array(Set(outcomes.map(\.deliveryId)))
+        let days = Array(Set(outcomes.compactMap { $0.messageCreatedAt?.milliseconds }))
         let columns = """
-            id, message_created_at, status, attempt_count, manual_count, endpoint_id, last_error_class, last_status_code
+            d.id, d.message_created_at, d.status, d.attempt_count, d.manual_count, d.endpoint_id, d.last_error_class,
+            d.last_status_code
             """
-        // Queued deliveries are read in their days' partitions only; a finisher's delivery that left the queue
-        // meanwhile (rare) is looked up in every day.
-        let queued = Array(leases.keys)
+        // Queued deliveries are read with their queue rows, in their days' partitions only (the days bound as
+        // constants, so the planner keeps to those partitions).
         var found = try await rows(
             """
-            SELECT \(unescaped: columns) FROM deliveries
-            WHERE id = ANY(\(queued)::bigint[]) AND message_created_at = ANY(\(Array(Set(leases.values.map(\.day))))::bigint[])
+            SELECT \(unescaped: columns), q.lease_owner, q.claims, q.manual
+            FROM delivery_queue q JOIN deliveries d ON d.id = q.delivery_id AND d.message_created_at = q.message_created_at
+            WHERE q.delivery_id = ANY(\(ids)::bigint[]) AND d.message_created_at = ANY(\(days)::bigint[])
+            FOR UPDATE OF q
             """, on: connection)
-        let unqueued = ids.filter { leases[$0] == nil }
-        if !unqueued.isEmpty {
+        // Rare: an outcome without its message's day is looked up in every day, and a finisher's delivery that
+        // left the queue meanwhile has the log's row alone.
+        func missing() throws -> [Int64] {
+            let seen = try Set(found.map { try $0.int64(0) })
+            return ids.filter { !seen.contains($0) }
+        }
+        if case let rest = try missing(), !rest.isEmpty {
             found += try await rows(
-                "SELECT \(unescaped: columns) FROM deliveries WHERE id = ANY(\(unqueued)::bigint[])", on: connection)
+                """
+                SELECT \(unescaped: columns), q.lease_owner, q.claims, q.manual
+                FROM delivery_queue q JOIN deliveries d ON d.id = q.delivery_id AND d.message_created_at = q.message_created_at
+                WHERE q.delivery_id = ANY(\(rest)::bigint[])
+                FOR UPDATE OF q
+                """, on: connection)
+        }
+        if case let rest = try missing(), !rest.isEmpty {
+            found += try await rows(
+                """
+                SELECT \(unescaped: columns), NULL::text, NULL::integer, NULL::smallint FROM deliveries d
+                WHERE d.id = ANY(\(rest)::bigint[])
+                """, on: connection)
         }
         var tracked: [Int64: Tracked] = [:]
         for row in found {
-            let id = try row.int64(0)
-            let lease = leases[id]
-            tracked[id] = Tracked(
+            tracked[try row.int64(0)] = Tracked(
                 state: AttemptRules.DeliveryState(
                     // An unknown status is not in flight: its attempt is logged and the delivery left alone.
                     status: DeliveryStatus(rawValue: try row.text(2)) ?? .pending, attemptCount: try row.int(3),
-                    manualCount: try row.int(4), manual: ManualMode(rawValue: lease?.manual ?? 0) ?? .scheduled,
+                    manualCount: try row.int(4), manual: ManualMode(rawValue: try row.optionalInt(10) ?? 0) ?? .scheduled,
                     leaseOwner: nil),
                 day: try row.int64(1), endpointId: try row.text(5), errorClass: try row.optionalText(6),
-                statusCode: try row.optionalInt(7), leaseOwner: lease?.owner, claims: lease?.claims)
+                statusCode: try row.optionalInt(7), leaseOwner: try row.optionalText(8), claims: try row.optionalInt(9))
         }
         return tracked
     }
