@@ -63,16 +63,20 @@ extension PostgresEngine: DispatchLog {
         }
         let claimed = try await rows(
             """
-            WITH picked AS (
-                SELECT q.delivery_id, r.lease_until
-                FROM unnest(\(ids)::text[], \(limits)::bigint[], \(leaseUntil)::bigint[]) AS r(endpoint_id, n, lease_until)
+            WITH r AS (
+                SELECT * FROM unnest(\(ids)::text[], \(limits)::bigint[], \(leaseUntil)::bigint[])
+                    AS r(endpoint_id, n, lease_until)),
+            picked AS (
+                SELECT q.delivery_id FROM r
                 JOIN endpoints e ON e.id = r.endpoint_id AND e.status = 'active'
                 CROSS JOIN LATERAL (
                     SELECT delivery_id FROM delivery_queue
                     WHERE endpoint_id = r.endpoint_id AND available_at <= \(now.milliseconds)
                     ORDER BY available_at LIMIT r.n FOR UPDATE SKIP LOCKED) q)
-            UPDATE delivery_queue q SET available_at = picked.lease_until, lease_owner = \(owner), claims = q.claims + 1
-            FROM picked WHERE q.delivery_id = picked.delivery_id
+            UPDATE delivery_queue q SET available_at = r.lease_until, lease_owner = \(owner), claims = q.claims + 1
+            FROM r
+            -- The picked rows by their key (joined to the CTE, the planner would hash the whole queue).
+            WHERE q.delivery_id = ANY(ARRAY(SELECT delivery_id FROM picked)) AND r.endpoint_id = q.endpoint_id
             RETURNING q.delivery_id, q.message_created_at, q.endpoint_id, q.claims, q.manual
             """, on: connection)
         guard !claimed.isEmpty else { return [] }
