@@ -20,7 +20,7 @@ struct StoreTests {
             let sidecar = try FileManager.default.attributesOfItem(atPath: database.path + suffix)
             #expect((sidecar[.posixPermissions] as? Int).map { $0 & 0o777 } == 0o600, "\(suffix)")
         }
-        for table in ["endpoints", "messages", "deliveries", "attempts", "workers", "stats_minute", "audit"] {
+        for table in ["endpoints", "messages", "deliveries", "attempts", "workers", "stats_minute", "worker_minute", "audit"] {
             #expect(try store.sqlScalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '\(table)'") == 1)
         }
     }

@@ -103,6 +103,8 @@ public struct Overview: Sendable, Equatable {
     public var oldestDueAt: Date?
     /// The newest alerts (at most `Overview.recentAlertLimit`), newest first: the header counts the last hour's.
     public var recentAlerts: [Alert] = []
+    /// Attempts each dispatcher recorded over the last 5 minutes, by worker id (one without any is missing).
+    public var recentAttemptsByWorker: [String: Int] = [:]
 
     public static let recentAlertLimit = 20
 
@@ -132,6 +134,9 @@ public struct Overview: Sendable, Equatable {
 
     /// The first dispatcher whose heartbeat is fresh.
     public func liveWorker(now: Date) -> WorkerInfo? { workers.first { $0.isAlive(now: now) } }
+
+    /// Attempts `worker` recorded over the last 5 minutes.
+    public func recentAttempts(of worker: WorkerInfo) -> Int { recentAttemptsByWorker[worker.id] ?? 0 }
 
     /// How late the oldest due, unheld delivery is at `now`, in whole seconds (0 when none is due).
     public func oldestDueSeconds(now: Date) -> Int {

@@ -71,5 +71,12 @@ public struct WorkerInfo: Sendable, Equatable, Codable {
     /// A heartbeat older than this means the dispatcher is gone.
     public static let staleAfter: TimeInterval = 5
 
+    /// What dispatchers' ids (their lease owner names) start with; an operator's process sending one redelivery
+    /// leases it as `op:…`.
+    public static let idPrefix = "w:"
+
+    /// Minutes of its per-minute attempt counts a dispatcher keeps (readers sum the last 5).
+    static let attemptMinutesKept: Int64 = 15
+
     public func isAlive(now: Date) -> Bool { now.timeIntervalSince(heartbeatAt) < Self.staleAfter }
 }

@@ -134,8 +134,12 @@ extension PostgresEngine: DispatchLog {
 
     public func heartbeat(_ worker: WorkerInfo) async throws {
         let delays = worker.retryDelays.map { $0.map { String($0) }.joined(separator: ",") }
+        let keptFrom = worker.heartbeatAt.milliseconds / 60_000 - WorkerInfo.attemptMinutesKept
+        // The dispatcher's own attempt counters are trimmed in the same statement (its rows only: no two processes
+        // delete the same rows).
         try await pool.client.query(
             """
+            WITH trimmed AS (DELETE FROM worker_minute WHERE worker_id = \(worker.id) AND minute < \(keptFrom))
             INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays)
             VALUES (\(worker.id), \(worker.pid), \(worker.host), \(worker.startedAt.milliseconds),
                 \(worker.heartbeatAt.milliseconds), \(worker.version), \(worker.inFlight), \(delays))
@@ -177,6 +181,10 @@ extension PostgresEngine: DispatchLog {
     }
 
     public func removeWorker(id: String) async throws {
-        try await pool.client.query("DELETE FROM workers WHERE id = \(id)", logger: logger)
+        try await pool.client.query(
+            """
+            WITH minutes AS (DELETE FROM worker_minute WHERE worker_id = \(id))
+            DELETE FROM workers WHERE id = \(id)
+            """, logger: logger)
     }
 }

@@ -162,6 +162,17 @@ extension PostgresEngine {
         try await applyCounts(moves, on: connection)
         try await groups.apply(writer: writerId, on: connection, logger: logger)
         try await applyStats(stats, on: connection)
+        let perMinute = Store.attemptsPerMinute(outcomes, owner: owner)
+        if !perMinute.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO worker_minute (worker_id, minute, attempts)
+                SELECT \(owner), minute, attempts
+                FROM unnest(\(perMinute.map(\.key))::bigint[], \(perMinute.map { Int64($0.value) })::bigint[])
+                    AS m(minute, attempts)
+                ON CONFLICT (worker_id, minute) DO UPDATE SET attempts = worker_minute.attempts + excluded.attempts
+                """, logger: logger)
+        }
         try await applyHealth(seen, autoDisableAfter: autoDisableAfter, now: now, on: connection)
     }
 

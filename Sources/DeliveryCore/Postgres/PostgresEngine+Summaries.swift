@@ -146,6 +146,13 @@ extension PostgresEngine {
         async let statuses = read("SELECT status, count(*) FROM endpoints GROUP BY status")
         async let oldest = read(PostgresQuery(unsafeSQL: Self.oldestDue, binds: binds(now.milliseconds)))
         async let alerts = self.alerts(before: nil, limit: Overview.recentAlertLimit)
+        // Each dispatcher's own counters (a range of the primary key each), for the dispatchers with a heartbeat row.
+        async let perWorker = read(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT id, (SELECT sum(attempts)::bigint FROM worker_minute WHERE worker_id = workers.id AND minute >= $1)
+                    FROM workers
+                    """, binds: binds(nowMinute - 4)))
 
         var throughput = [Int](repeating: 0, count: 30)
         var lastMinuteSuccesses = 0
@@ -166,6 +173,9 @@ extension PostgresEngine {
             throughput: throughput, writeProblem: await writeProblem(),
             oldestDueAt: try await oldest.first?.date(1))
         overview.recentAlerts = try await alerts
+        overview.recentAttemptsByWorker = Dictionary(
+            try await perWorker.compactMap { row in try row.optionalInt(1).map { (try row.text(0), $0) } },
+            uniquingKeysWith: +)
         return overview
     }
 

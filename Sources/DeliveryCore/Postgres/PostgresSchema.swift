@@ -368,7 +368,20 @@ enum PostgresSchema {
             END
             $$
             """,
-        ]
+        ],
+        // v2: attempts each dispatcher recorded per minute (minutes since the epoch), so every dispatcher's share of
+        // the work shows. A dispatcher writes only its own rows, trims them as it heartbeats, and removes them with
+        // its `workers` row.
+        [
+            """
+            CREATE TABLE worker_minute (
+                worker_id text NOT NULL,
+                minute bigint NOT NULL,
+                attempts bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (worker_id, minute)
+            ) WITH (fillfactor = 70)
+            """
+        ],
     ]
 
     /// The schema version this build writes.

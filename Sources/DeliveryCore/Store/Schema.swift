@@ -324,6 +324,16 @@ enum Schema {
         CREATE INDEX alerts_pending ON alerts (next_attempt_at) WHERE status = 'pending';
         CREATE INDEX deliveries_dead ON deliveries (endpoint_id, updated_at) WHERE status = 'dead';
         """,
+        // v10: attempts each dispatcher recorded per minute, so every dispatcher's share of the work shows (its own
+        // rows only: it trims them as it heartbeats, and they go with its `workers` row).
+        """
+        CREATE TABLE worker_minute (
+            worker_id TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (worker_id, minute)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     /// Every column of `deliveries`, in table order.

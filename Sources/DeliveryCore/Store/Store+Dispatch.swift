@@ -185,8 +185,24 @@ extension Store {
         }
         try moves.apply(db)
         try applyStats(db, stats)
+        for (minute, count) in attemptsPerMinute(outcomes, owner: owner) {
+            try db.run(
+                """
+                INSERT INTO worker_minute (worker_id, minute, attempts) VALUES (?, ?, ?)
+                ON CONFLICT (worker_id, minute) DO UPDATE SET attempts = attempts + excluded.attempts
+                """, [.text(owner), .int(minute), .from(count)])
+        }
         try applyHealth(db, attempts, autoDisableAfter: autoDisableAfter, now: now)
         return lost
+    }
+
+    /// A dispatcher's attempts by the minute they started in (none for an operator's process: it is gone once it
+    /// recorded its one attempt).
+    static func attemptsPerMinute(_ outcomes: [AttemptOutcome], owner: String) -> [Int64: Int] {
+        guard owner.hasPrefix(WorkerInfo.idPrefix) else { return [:] }
+        return outcomes.reduce(into: [:]) { counts, outcome in
+            counts[outcome.startedAt.milliseconds / 60_000, default: 0] += 1
+        }
     }
 
     /// The rules' view of the deliveries `ids`, with their endpoints, read in one statement.
@@ -356,8 +372,15 @@ extension Store {
                 [.text(worker.id), .from(worker.pid), .text(worker.host), .from(worker.startedAt),
                  .from(worker.heartbeatAt), .text(worker.version), .from(worker.inFlight),
                  worker.retryDelays.map { .text($0.map { String($0) }.joined(separator: ",")) } ?? .null])
+            try db.run(
+                "DELETE FROM worker_minute WHERE worker_id = ? AND minute < ?",
+                [.text(worker.id), .int(worker.heartbeatAt.milliseconds / 60_000 - WorkerInfo.attemptMinutesKept)])
             // Forget dispatchers gone for an hour.
-            try db.run("DELETE FROM workers WHERE heartbeat_at < ?", [.from(worker.heartbeatAt.addingTimeInterval(-3600))])
+            let goneBefore = worker.heartbeatAt.addingTimeInterval(-3600)
+            try db.run(
+                "DELETE FROM worker_minute WHERE worker_id IN (SELECT id FROM workers WHERE heartbeat_at < ?)",
+                [.from(goneBefore)])
+            try db.run("DELETE FROM workers WHERE heartbeat_at < ?", [.from(goneBefore)])
         }
     }
 
@@ -371,7 +394,10 @@ extension Store {
     }
 
     func removeWorker(id: String) throws {
-        _ = try write { db in try db.run("DELETE FROM workers WHERE id = ?", [.text(id)]) }
+        try write { db in
+            try db.run("DELETE FROM worker_minute WHERE worker_id = ?", [.text(id)])
+            try db.run("DELETE FROM workers WHERE id = ?", [.text(id)])
+        }
     }
 
     public func workers() throws -> [WorkerInfo] {

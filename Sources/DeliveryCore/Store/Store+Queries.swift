@@ -385,6 +385,14 @@ extension Store {
                 throughput: throughput, writeProblem: writeProblem(),
                 oldestDueAt: oldestDue)
             overview.recentAlerts = try Self.alerts(db, before: nil, limit: Overview.recentAlertLimit)
+            // Each dispatcher's own counters (a range of the primary key each), for the dispatchers with a heartbeat row.
+            let perWorker = try db.query(
+                """
+                SELECT id, (SELECT sum(attempts) FROM worker_minute WHERE worker_id = workers.id AND minute >= ?)
+                FROM workers
+                """, [.int(nowMinute - 4)], { ($0.text(0), $0.optionalInt(1)) })
+            overview.recentAttemptsByWorker = Dictionary(
+                perWorker.compactMap { id, attempts in attempts.map { (id, $0) } }, uniquingKeysWith: +)
             return overview
         }
     }

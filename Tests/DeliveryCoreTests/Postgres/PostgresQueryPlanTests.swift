@@ -6,11 +6,11 @@ import Testing
 
 /// Every statement the PostgreSQL engine's reads issue is served by an index on a log large enough for the planner
 /// to prefer one (24,000 deliveries over four days, analyzed): none reads a whole table of the log (deliveries,
-/// messages, attempts, their day partitions, or the queue). The reads bounded by a time (a search `since`, a recovery
+/// messages, attempts, their day partitions, the queue, or the dispatchers' attempt counters). The reads bounded by a time (a search `since`, a recovery
 /// count) may read the days since then, and no earlier one.
 struct PostgresQueryPlanTests {
     /// Relations of the log: a sequential scan of one of these larger than a handful of pages fails the test.
-    static let logTables = ["deliveries", "messages", "attempts", "delivery_queue"]
+    static let logTables = ["deliveries", "messages", "attempts", "delivery_queue", "worker_minute"]
 
     @Test func noReadScansTheLog() async throws {
         try await withPostgresEngine { engine in
@@ -131,8 +131,8 @@ struct PostgresQueryPlanTests {
 
     /// `messages` messages (12,000) over the last three days and a bit, two deliveries each (ids 500 apart, so that the newest
     /// 100,000 ids a search looks through are a small part of a day, as on a busy log), one attempt per attempted
-    /// delivery, a queue with leased rows, per-writer counts, failure groups, stats and health, audit, alerts, a
-    /// recovery; then `ANALYZE`.
+    /// delivery, a queue with leased rows, per-writer counts, failure groups, stats and health, 200 dispatchers' attempt
+    /// counters, audit, alerts, a recovery; then `ANALYZE`.
     static func seedLargeLog(_ engine: PostgresEngine, now: Int64, messages: Int = 12_000) async throws {
         let seeder = PostgresLogSeeder(engine: engine)
         try await seeder.makeDays(before: now, days: 4)
@@ -201,6 +201,10 @@ struct PostgresQueryPlanTests {
             INSERT INTO stats_minute (minute, endpoint_id, writer_id, attempts, successes, failures, h3)
             SELECT \(now / 60_000) - g % 60, 'ep_' || lpad((g % 20)::text, 2, '0'), 'w' || g % 2, 10, 9, 1, 10
             FROM generate_series(0, 2399) g ON CONFLICT DO NOTHING
+            """,
+            """
+            INSERT INTO worker_minute (worker_id, minute, attempts)
+            SELECT 'w' || g % 200, \(now / 60_000) - g / 200, 5 FROM generate_series(0, 39999) g
             """,
             """
             INSERT INTO endpoint_health (endpoint_id, writer_id, last_attempt_at, last_success_at, failing_since, last_error)

@@ -74,6 +74,7 @@ struct PostgresSQLiteParityTests {
 
             #expect(try await engine.statusTotals() == sqlite.statusTotals())
             #expect(try await engine.endpointSummaries(now: now) == sqlite.endpointSummaries(now: now))
+            #expect(try await sqlite.overview(now: now).recentAttemptsByWorker == ["w:one": 1])
             #expect(try await engine.overview(now: now) == sqlite.overview(now: now))
             #expect(try await engine.workers() == sqlite.workers())
             for endpoint in ["ep_one", "ep_two", "ep_three"] {
@@ -99,7 +100,8 @@ struct PostgresSQLiteParityTests {
 
     /// Three endpoints; six messages thirty hours ago (ep_one delivers them, ep_two answers 500 and ep_three refuses,
     /// both without retries), six in the last hour (ep_one answers 500 and retries, one of them cancelled; ep_two's
-    /// wait; ep_three's, with its recovered dead ones, are in flight); a pause and resume; a dispatcher; two alerts.
+    /// wait but one, delivered a minute ago; ep_three's, with its recovered dead ones, are in flight); a pause and
+    /// resume; a dispatcher (which made that delivery); two alerts.
     static func build(_ store: Store, now: Date) throws {
         func at(_ seconds: TimeInterval) -> Date { now.addingTimeInterval(seconds) }
         let created = at(-3 * 86400)
@@ -132,9 +134,11 @@ struct PostgresSQLiteParityTests {
         _ = try store.setEndpointStatus(id: "ep_one", .paused, reason: nil, action: "endpoint.pause", now: at(-10800), by: testActor)
         _ = try store.setEndpointStatus(id: "ep_one", .active, reason: nil, action: "endpoint.resume", now: at(-7200), by: testActor)
         _ = try store.queueRecovery(endpointId: "ep_three", since: at(-2 * 86400), now: at(-1200), by: testActor)
-        _ = try store.claimAll(three, owner: "w1", now: at(-60), lease: 600)
+        _ = try store.claimAll(three, owner: "w:one", now: at(-60), lease: 600)
+        let sent = try store.claimDue([ClaimRequest(endpoint: two, limit: 1)], owner: "w:one", now: at(-60), lease: 600)
+        try store.recordOutcome(sent, status: 200, owner: "w:one", now: at(-60))
         try store.heartbeat(
-            WorkerInfo(id: "w1", pid: 4, host: "box", startedAt: at(-3600), heartbeatAt: at(-1), version: "1.0.0",
+            WorkerInfo(id: "w:one", pid: 4, host: "box", startedAt: at(-3600), heartbeatAt: at(-1), version: "1.0.0",
                        inFlight: 9, retryDelays: [1, 5]))
         for (type, object) in [(AlertType.endpointFailing, "ep_two"), (.deliveriesDead, "ep_three")] {
             _ = try store.recordAlert(
@@ -251,6 +255,12 @@ struct PostgresSQLiteParityTests {
                     VALUES (\(row.int64(0)), \(row.text(1)), 'w1', \(row.int64(2)), \(row.int64(3)), \(row.int64(4)),
                         \(row.int64(5)), \(unescaped: histogram))
                     """
+            }
+            all += try db.query("SELECT worker_id, minute, attempts FROM worker_minute") { row in
+                """
+                INSERT INTO worker_minute (worker_id, minute, attempts)
+                VALUES (\(row.text(0)), \(row.int64(1)), \(row.int64(2)))
+                """
             }
             all += try db.query("SELECT id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays FROM workers") { row in
                 """

@@ -19,7 +19,7 @@ struct PostgresSchemaTests {
                 for table in [
                     "endpoints", "endpoint_health", "messages", "message_keys", "deliveries", "delivery_queue", "attempts",
                     "delivery_counts", "failure_groups", "stats_minute", "workers", "leases", "audit", "recoveries",
-                    "recovery_deliveries", "alerts", "hooktop_schema",
+                    "recovery_deliveries", "alerts", "worker_minute", "hooktop_schema",
                 ] {
                     #expect(tables.contains(table), "\(table)")
                 }
@@ -49,6 +49,28 @@ struct PostgresSchemaTests {
                 try await strings(connection, "SELECT version::text FROM hooktop_schema ORDER BY 1")
             }
             #expect(versions == (1...PostgresSchema.version).map(String.init))
+        }
+    }
+
+    /// A log laid out by the first release (schema v1) is brought to this version by the migrations after it, and
+    /// keeps what it held.
+    @Test func aVersionOneLogIsUpgraded() async throws {
+        try await PostgresServer.shared.withDatabase { url in
+            try await PostgresPool.withConnection(url) { connection in
+                try await connection.execute(
+                    "CREATE TABLE hooktop_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL, hooktop text NOT NULL)",
+                    logger: logger)
+                for statement in PostgresSchema.migrations[0] { try await connection.execute(statement, logger: logger) }
+                try await connection.execute("INSERT INTO hooktop_schema VALUES (1, 0, '0.9.0')", logger: logger)
+                try await connection.execute(
+                    "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version) VALUES ('w:old', 1, 'box', 0, 0, '0.9.0')",
+                    logger: logger)
+                #expect(try await PostgresSchema.migrate(connection, location: "test", logger: logger) == 1)
+                #expect(try await strings(connection, "SELECT version::text FROM hooktop_schema ORDER BY 1")
+                    == (1...PostgresSchema.version).map(String.init))
+                #expect(try await strings(connection, "SELECT to_regclass('worker_minute')::text") == ["worker_minute"])
+                #expect(try await strings(connection, "SELECT id FROM workers") == ["w:old"])
+            }
         }
     }
 
