@@ -29,6 +29,8 @@ public struct HookServer: Sendable {
     public let configuration: Configuration
     /// The alert monitor of this process (`POST /v1/alerts/test` sends through its destinations), if it runs one.
     public let alerts: AlertMonitor?
+    /// The dispatcher of this process, if it runs one: `/metrics` counts its attempts.
+    public let dispatcher: Dispatcher?
     let metrics: APIMetrics
     let health: HealthCache
 
@@ -36,16 +38,21 @@ public struct HookServer: Sendable {
     var log: any DeliveryEngine { operations.engine }
 
     public init(
-        operations: Operations, token: String, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil
+        operations: Operations, token: String, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil,
+        dispatcher: Dispatcher? = nil
     ) {
-        self.init(operations: operations, access: .token(token), configuration: configuration, alerts: alerts)
+        self.init(
+            operations: operations, access: .token(token), configuration: configuration, alerts: alerts,
+            dispatcher: dispatcher)
     }
 
     public init(
-        operations: Operations, access: APIAccess, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil
+        operations: Operations, access: APIAccess, configuration: Configuration = Configuration(), alerts: AlertMonitor? = nil,
+        dispatcher: Dispatcher? = nil
     ) {
         self.operations = operations
         self.alerts = alerts
+        self.dispatcher = dispatcher
         self.access = access
         self.configuration = configuration
         self.metrics = APIMetrics()
@@ -294,7 +301,7 @@ public struct HookServer: Sendable {
         let now = Date()
         let overview = try await log.overview(now: now)
         let summaries = try await log.endpointSummaries(now: now)
-        let text = metrics.render(overview: overview, summaries: summaries)
+        let text = metrics.render(overview: overview, summaries: summaries, dispatcher: dispatcher)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -23,6 +23,16 @@ public final class Dispatcher: Service, Sendable {
         public init() {}
     }
 
+    /// Attempts a dispatcher recorded in the log, by outcome.
+    public struct RecordedAttempts: Sendable, Equatable {
+        /// Answered with a 2xx.
+        public var successes = 0
+        /// Every other outcome: an error status, a timeout, a refused connection.
+        public var failures = 0
+
+        public init() {}
+    }
+
     /// The engine's side for dispatchers.
     public let log: any DispatchLog
     public let sender: WebhookSender
@@ -47,6 +57,8 @@ public final class Dispatcher: Service, Sendable {
         case iterate(generation: Int?)
     }
     private let started = Date()
+    /// The attempts recorded so far.
+    private let recorded = Mutex(RecordedAttempts())
     /// The last error logged, and when (see `report`).
     private let lastError = Mutex<(message: String, at: ContinuousClock.Instant)?>(nil)
 
@@ -85,6 +97,9 @@ public final class Dispatcher: Service, Sendable {
 
     /// Deliveries being sent right now.
     public var inFlightCount: Int { shared.withLock { $0.total } }
+
+    /// The attempts this dispatcher recorded in the log so far, by outcome.
+    public var recordedAttempts: RecordedAttempts { recorded.withLock { $0 } }
 
     /// Over an SQLite store.
     public convenience init(
@@ -317,7 +332,14 @@ public final class Dispatcher: Service, Sendable {
             return state.outcomes
         }
         do {
-            return try await body(outcomes)
+            let result = try await body(outcomes)
+            guard !outcomes.isEmpty else { return result }
+            let successes = outcomes.count { $0.succeeded }
+            recorded.withLock { totals in
+                totals.successes += successes
+                totals.failures += outcomes.count - successes
+            }
+            return result
         } catch {
             shared.withLock { $0.outcomes.insert(contentsOf: outcomes, at: 0) }
             throw error

@@ -73,7 +73,7 @@ struct Serve: AsyncParsableCommand {
                 configuration: alertConfiguration, logger: logger)
             let server = HookServer(
                 operations: runtime.operations, access: access.access, configuration: serverConfiguration,
-                alerts: alertConfiguration.destinations.isEmpty ? nil : monitor)
+                alerts: alertConfiguration.destinations.isEmpty ? nil : monitor, dispatcher: runtime.dispatcher)
             let path = engine.location
             let app = server.application(
                 host: host, port: port, logger: logger,
