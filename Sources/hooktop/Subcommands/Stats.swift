@@ -21,6 +21,13 @@ struct Stats: AsyncParsableCommand {
                     "deliveries_per_second": overview.deliveriesPerSecond,
                     "last_5m": JSONRepresentation.stats(overview.recent),
                     "dispatcher_alive": overview.liveWorker(now: now) != nil,
+                    "dispatchers": overview.workers.map { worker -> [String: Any] in
+                        [
+                            "id": worker.id, "host": worker.host, "pid": worker.pid,
+                            "alive": worker.isAlive(now: now), "in_flight": worker.inFlight,
+                            "attempts_last_5m": overview.recentAttempts(of: worker),
+                        ]
+                    },
                     "oldest_due_seconds": overview.oldestDueSeconds(now: now),
                     "endpoints": summaries.map { summary -> [String: Any] in
                         [
@@ -36,10 +43,23 @@ struct Stats: AsyncParsableCommand {
             let t = overview.totals
             printText("deliveries: \(t.delivered) delivered, \(t.queued) queued (\(t.retrying) retrying), \(t.inflight) in flight, \(t.dead) dead, \(t.cancelled) cancelled")
             printText("last 5 min: \(overview.recent.attempts) attempts, success \(percent(overview.recent.successRate)), p50 \(ms(overview.recent.p50Milliseconds)), p95 \(ms(overview.recent.p95Milliseconds))")
-            printText("dispatcher: \(overview.liveWorker(now: now).map { "alive (pid \($0.pid) on \($0.host))" } ?? "none alive")")
+            let alive = overview.workers.filter { $0.isAlive(now: now) }.count
+            let stale = overview.workers.count - alive
+            printText("dispatchers: \(alive == 0 ? "none" : "\(alive)") alive\(stale > 0 ? ", \(stale) stale" : "")")
             let overdue = overview.oldestDueSeconds(now: now)
             if overdue > 0 { printText("overdue: the oldest due delivery waits for \(overdue) s") }
             printText("")
+            if !overview.workers.isEmpty {
+                printText(TextTable.render(
+                    header: ["DISPATCHER", "STATE", "IN FLIGHT", "ATTEMPTS 5M", "PID", "HOST"],
+                    rows: overview.workers.map { worker in
+                        let state = worker.isAlive(now: now)
+                            ? "alive" : "stale \(DurationText.format(now.timeIntervalSince(worker.heartbeatAt)))"
+                        return [worker.id, state, "\(worker.inFlight)", "\(overview.recentAttempts(of: worker))",
+                                "\(worker.pid)", worker.host]
+                    }))
+                printText("")
+            }
             printText(TextTable.render(
                 header: ["ENDPOINT", "STATUS", "SUCCESS", "P50", "P95", "QUEUE", "DEAD", "URL"],
                 rows: summaries.map {
