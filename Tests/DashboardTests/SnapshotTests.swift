@@ -69,6 +69,39 @@ import Testing
         }
     }
 
+    /// Several dispatchers: the header counts the alive and the stale ones and adds up what the alive ones have in
+    /// flight; `D` lists each: alive or stale since when, where it runs, in flight, attempts over 5 minutes.
+    @Test func severalDispatchersInTheHeaderAndTheirOverlay() async {
+        let log = FixtureLog()
+        let t = FixtureLog.now
+        func worker(_ id: String, _ pid: Int, _ host: String, up: TimeInterval, silent: TimeInterval, inFlight: Int)
+            -> WorkerInfo
+        {
+            WorkerInfo(
+                id: id, pid: pid, host: host, startedAt: t.addingTimeInterval(-up),
+                heartbeatAt: t.addingTimeInterval(-silent), version: "0.1.0", inFlight: inFlight)
+        }
+        log.setDispatchers(
+            [
+                worker("w:7f3k2m9qpx1a", 4242, "box1", up: 7200, silent: 1, inFlight: 3),
+                worker("w:b81nq0zt5e4c", 977, "worker-2.eu-west.example", up: 3000, silent: 2, inFlight: 5),
+                worker("w:c2vd8s1l0hgu", 77, "box3", up: 86_400, silent: 95, inFlight: 2),
+            ], attempts: ["w:7f3k2m9qpx1a": 700, "w:b81nq0zt5e4c": 12_480, "w:c2vd8s1l0hgu": 9])
+        for (w, h) in Self.sizes {
+            var state = await Fixture.state(log, view: .endpoints, width: w, height: h)
+            let screen = DashboardRenderer.render(state).text()
+            let header = screen.split(separator: "\n")[0]
+            #expect(header.contains("dispatchers ● 2 alive ✗ 1 STALE"), "\(header)")
+            #expect(w < 100 || header.contains("8 in flight"), "\(header)")
+            assertSnapshot(screen, named: "dispatchers-\(w)x\(h)")
+            state.press(.char("D"))
+            #expect(state.modal == .dispatchers(scroll: 0))
+            assertSnapshot(DashboardRenderer.render(state).text(), named: "dispatchers-overlay-\(w)x\(h)")
+            state.press(.char("D"))
+            #expect(state.modal == nil)
+        }
+    }
+
     /// The detail names an endpoint's own headers and credential, the credential masked.
     @Test func detailShowsConnectionSettingsWithTheCredentialMasked() async {
         let log = FixtureLog()

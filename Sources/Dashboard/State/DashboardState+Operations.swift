@@ -147,6 +147,8 @@ extension DashboardState {
             scrollOverlay(key, scroll, closedBy: "A") { .audit(endpointId: endpointId, scroll: $0) }
         case .alerts(let scroll):
             scrollOverlay(key, scroll, closedBy: "!") { .alerts(scroll: $0) }
+        case .dispatchers(let scroll):
+            scrollOverlay(key, scroll, closedBy: "D") { .dispatchers(scroll: $0) }
         case .help(let scroll):
             scrollOverlay(key, scroll, closedBy: "?") { .help(scroll: $0) }
         case .filter(var editor):

@@ -132,6 +132,8 @@ extension DashboardState {
             modal = .audit(endpointId: endpointId, scroll: 0)
         case .alerts:
             modal = .alerts(scroll: 0)
+        case .dispatchers:
+            modal = .dispatchers(scroll: 0)
         case .openInPager:
             say("o opens a delivery's request and response in $PAGER: Enter opens the delivery first")
         case .copyId:
@@ -170,7 +172,7 @@ extension DashboardState {
             detail = nil
             detailData = nil
             return nil
-        case .toggleFollow, .follow, .filter, .cycleSort, .audit, .alerts:
+        case .toggleFollow, .follow, .filter, .cycleSort, .audit, .alerts, .dispatchers:
             return []
         case .nextMatch, .previousMatch:
             let needle = filter.text

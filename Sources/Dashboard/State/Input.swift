@@ -54,6 +54,8 @@ public enum Command: Sendable, Equatable {
     case audit
     /// `!`: the alerts serve raised.
     case alerts
+    /// `D`: every dispatcher, alive or stale.
+    case dispatchers
     /// `n` / `N` in the detail: the next / previous line holding the filter's text.
     case nextMatch, previousMatch
 }

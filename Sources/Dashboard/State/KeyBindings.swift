@@ -41,6 +41,7 @@ public enum KeyBindings {
             case "L": return .rateLimit
             case "A": return .audit
             case "!": return .alerts
+            case "D": return .dispatchers
             case "n": return .nextMatch
             case "N": return .previousMatch
             case "o": return .openInPager
@@ -130,6 +131,9 @@ public enum KeyBindings {
             footer: nil, views: nil, detail: false),
         Entry(
             keys: "!", help: "alerts: endpoints disabled or failing, dead deliveries, overdue work, stale dispatchers",
+            footer: nil, views: nil, detail: false),
+        Entry(
+            keys: "D", help: "dispatchers: host, pid, in flight, attempts, alive or stale",
             footer: nil, views: nil, detail: false),
         Entry(keys: "?", help: "this help", footer: "help", views: nil, detail: true),
         Entry(keys: "^L", help: "redraw the screen", footer: nil, views: nil, detail: false),

@@ -74,6 +74,8 @@ public enum Modal: Sendable, Equatable {
     case audit(endpointId: String?, scroll: Int)
     /// `!`: the newest alerts.
     case alerts(scroll: Int)
+    /// `D`: every dispatcher with a heartbeat row.
+    case dispatchers(scroll: Int)
 }
 
 /// A recovery the footer follows: `recover Umbrella: 120/347 sent · 0 ok · 120 failed (connect_refused)`.

@@ -30,8 +30,10 @@ enum HeaderView {
             ),
         ]
         segments.append(dispatcherSegment(state))
-        if let worker = state.overview?.liveWorker(now: state.now) {
-            segments.append(Segment(parts: [TableCell("\(worker.inFlight) in flight", Style(.dim))], priority: 4))
+        let alive = state.overview?.workers.filter { $0.isAlive(now: state.now) } ?? []
+        if !alive.isEmpty {
+            let inFlight = alive.reduce(0) { $0 + $1.inFlight }
+            segments.append(Segment(parts: [TableCell("\(inFlight) in flight", Style(.dim))], priority: 4))
         }
         if let problems = state.overview?.problemAlerts(now: state.now), let newest = problems.first {
             // The last hour's alerts about problems, newest named: `!` lists them.
@@ -53,6 +55,17 @@ enum HeaderView {
         let g = state.glyphs
         guard let overview = state.overview else {
             return Segment(parts: [TableCell("loading…", Style(.dim))], priority: 7)
+        }
+        if overview.workers.count > 1 {
+            // Several: how many are alive and how many stale; `D` lists them.
+            let alive = overview.workers.filter { $0.isAlive(now: state.now) }.count
+            let stale = overview.workers.count - alive
+            var parts = [TableCell("dispatchers ", Style(.header))]
+            if alive > 0 { parts.append(TableCell(g.bullet + " \(alive) alive", Style(.ok, bold: true))) }
+            if stale > 0 {
+                parts.append(TableCell((alive > 0 ? " " : "") + "\(g.cross) \(stale) STALE", Style(.badgeAlert, bold: true)))
+            }
+            return Segment(parts: parts, priority: 9)
         }
         if let worker = overview.liveWorker(now: state.now) {
             let host = Sanitizer.line(worker.host)

@@ -38,6 +38,8 @@ enum OverlayView {
             drawAudit(state, endpointId: endpointId, scroll: scroll, into: &grid)
         case .alerts(let scroll)?:
             drawAlerts(state, scroll: scroll, into: &grid)
+        case .dispatchers(let scroll)?:
+            drawDispatchers(state, scroll: scroll, into: &grid)
         case .filter?, nil:
             break
         }
@@ -128,6 +130,63 @@ enum OverlayView {
             }
         }
         grid.put(" j/k scroll \(state.glyphs == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))
+    }
+
+    /// Every dispatcher with a heartbeat row, newest heartbeat first: alive or stale (and since when), where it runs,
+    /// what it has in flight and how many attempts it recorded in the last 5 minutes.
+    private static func drawDispatchers(_ state: DashboardState, scroll: Int, into grid: inout CellGrid) {
+        let g = state.glyphs
+        let width = min(grid.width - 2, 118)
+        let height = grid.height - 2
+        let x = (grid.width - width) / 2
+        grid.fill(x: 0, y: 1, width: grid.width, height: grid.height - 1)
+        let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Dispatchers", glyphs: g)
+        let workers = state.overview?.workers ?? []
+        guard let overview = state.overview, !workers.isEmpty else {
+            let text = state.overview == nil ? "loading…" : "no dispatcher has a heartbeat in this log (start `hooktop serve`)"
+            grid.put(text, x: inner.x, y: inner.y, style: Style(.dim), maxWidth: inner.width)
+            return
+        }
+        let alive = workers.filter { $0.isAlive(now: state.now) }
+        let summary = [
+            "\(alive.count) alive", workers.count > alive.count ? "\(workers.count - alive.count) stale" : nil,
+            "\(alive.reduce(0) { $0 + $1.inFlight }) in flight",
+            "\(Formatting.count(workers.reduce(0) { $0 + overview.recentAttempts(of: $1) })) attempts in the last 5 min",
+        ].compactMap { $0 }.joined(separator: g == .ascii ? " - " : " · ")
+        grid.put(summary, x: inner.x, y: inner.y, style: Style(.modal, bold: true), maxWidth: inner.width)
+        let columns = [
+            Column(title: "STATE", width: 13, priority: 10), Column(title: "HOST", width: 10, flex: 2, priority: 9),
+            Column(title: "PID", width: 7, priority: 9, alignRight: true),
+            Column(title: "IN FLIGHT", width: 9, priority: 8, alignRight: true),
+            Column(title: "ATTEMPTS 5M", width: 11, priority: 8, alignRight: true),
+            Column(title: "UP", width: 7, priority: 5, alignRight: true), Column(title: "VERSION", width: 8, priority: 3),
+            Column(title: "ID", width: 14, flex: 1, priority: 2),
+        ]
+        let layout = TableLayout(columns: columns, width: inner.width, leftMargin: 0)
+        func draw(_ cells: [TableCell], y: Int) {
+            for (index, cx, w) in layout.placed {
+                let text = DisplayWidth.pad(cells[index].text, to: w, alignRight: columns[index].alignRight, ellipsis: g.ellipsis)
+                grid.put(text, x: inner.x + cx, y: y, style: cells[index].style, maxWidth: w)
+            }
+        }
+        draw(columns.map { TableCell($0.title, Style(.dim, bold: true)) }, y: inner.y + 2)
+        let room = max(0, inner.height - 3)
+        let shown = min(scroll, max(0, workers.count - room))
+        for (i, worker) in workers.dropFirst(shown).prefix(room).enumerated() {
+            let stale = Formatting.duration(state.now.timeIntervalSince(worker.heartbeatAt))
+            let status = worker.isAlive(now: state.now)
+                ? TableCell("\(g.bullet) alive", Style(.ok, bold: true))
+                : TableCell("\(g.cross) stale \(stale)", Style(.error, bold: true))
+            draw(
+                [
+                    status, TableCell(Sanitizer.line(worker.host), Style(.modal)), TableCell("\(worker.pid)", Style(.modal)),
+                    TableCell("\(worker.inFlight)", Style(.modal)),
+                    TableCell(Formatting.count(overview.recentAttempts(of: worker)), Style(.modal)),
+                    TableCell(Formatting.duration(state.now.timeIntervalSince(worker.startedAt)), Style(.dim)),
+                    TableCell(Sanitizer.line(worker.version), Style(.dim)), TableCell(Sanitizer.line(worker.id), Style(.dim)),
+                ], y: inner.y + 3 + i)
+        }
+        grid.put(" j/k scroll \(g == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))
     }
 
     /// An alert's line with its endpoint named as everywhere in the dashboard (`Acme billing`, not `ep_… (Acme

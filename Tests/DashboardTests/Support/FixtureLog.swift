@@ -16,6 +16,7 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
     private var attemptsById: [Int64: [Attempt]]
     private var messageList: [MessageSummary]
     private var workers: [WorkerInfo]
+    private var attemptsByWorker: [String: Int]
     private(set) var recorded: [String] = []
     /// What `redeliver` returns: queued (a dispatcher is alive) or performed here.
     var redeliveryPerforms = false
@@ -63,6 +64,7 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                     heartbeatAt: t.addingTimeInterval(-95), version: "0.1.0", inFlight: 0,
                     retryDelays: RetryPolicy.standard.delays)
             ]
+        attemptsByWorker = dispatcherAlive ? ["w1": 1200] : [:]
 
         let types = ["invoice.paid", "invoice.created", "user.created", "order.shipped"]
         let plan: [(String, DeliveryStatus, Int, Int?, ErrorClass?, String?)] = [
@@ -203,7 +205,16 @@ final class FixtureLog: DeliveryLogReader, DeliveryOperations, @unchecked Sendab
                 throughput: (0..<30).map { [12, 18, 25, 40, 38, 22, 9, 0, 5, 30][$0 % 10] * ($0 / 10 + 1) },
                 writeProblem: writeProblem, oldestDueAt: oldestDue)
             overview.recentAlerts = Array(alertList.prefix(Overview.recentAlertLimit))
+            overview.recentAttemptsByWorker = attemptsByWorker
             return overview
+        }
+    }
+
+    /// Replaces the dispatchers' heartbeat rows, and their attempts over the last 5 minutes by worker id.
+    func setDispatchers(_ workers: [WorkerInfo], attempts: [String: Int]) {
+        lock.withLock {
+            self.workers = workers
+            attemptsByWorker = attempts
         }
     }
 
