@@ -63,7 +63,8 @@ enum HeaderView {
             var parts = [TableCell("dispatchers ", Style(.header))]
             if alive > 0 { parts.append(TableCell(g.bullet + " \(alive) alive", Style(.ok, bold: true))) }
             if stale > 0 {
-                parts.append(TableCell((alive > 0 ? " " : "") + "\(g.cross) \(stale) STALE", Style(.badgeAlert, bold: true)))
+                let text = (alive > 0 ? " " : "") + "\(g.cross) \(stale) STALE"
+                parts.append(TableCell(text, Style(.badgeAlert, bold: true)))
             }
             return Segment(parts: parts, priority: 9)
         }

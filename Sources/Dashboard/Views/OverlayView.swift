@@ -143,15 +143,16 @@ enum OverlayView {
         let inner = grid.drawBox(x: x, y: 1, width: width, height: height, title: "Dispatchers", glyphs: g)
         let workers = state.overview?.workers ?? []
         guard let overview = state.overview, !workers.isEmpty else {
-            let text = state.overview == nil ? "loading…" : "no dispatcher has a heartbeat in this log (start `hooktop serve`)"
+            let text = state.overview == nil
+                ? "loading…" : "no dispatcher has a heartbeat in this log (start `hooktop serve`)"
             grid.put(text, x: inner.x, y: inner.y, style: Style(.dim), maxWidth: inner.width)
             return
         }
         let alive = workers.filter { $0.isAlive(now: state.now) }
+        let attempts = workers.reduce(0) { $0 + overview.recentAttempts(of: $1) }
         let summary = [
             "\(alive.count) alive", workers.count > alive.count ? "\(workers.count - alive.count) stale" : nil,
-            "\(alive.reduce(0) { $0 + $1.inFlight }) in flight",
-            "\(Formatting.count(workers.reduce(0) { $0 + overview.recentAttempts(of: $1) })) attempts in the last 5 min",
+            "\(alive.reduce(0) { $0 + $1.inFlight }) in flight", "\(Formatting.count(attempts)) attempts in the last 5 min",
         ].compactMap { $0 }.joined(separator: g == .ascii ? " - " : " · ")
         grid.put(summary, x: inner.x, y: inner.y, style: Style(.modal, bold: true), maxWidth: inner.width)
         let columns = [
@@ -159,13 +160,14 @@ enum OverlayView {
             Column(title: "PID", width: 7, priority: 9, alignRight: true),
             Column(title: "IN FLIGHT", width: 9, priority: 8, alignRight: true),
             Column(title: "ATTEMPTS 5M", width: 11, priority: 8, alignRight: true),
-            Column(title: "UP", width: 7, priority: 5, alignRight: true), Column(title: "VERSION", width: 8, priority: 3),
-            Column(title: "ID", width: 14, flex: 1, priority: 2),
+            Column(title: "UP", width: 7, priority: 5, alignRight: true),
+            Column(title: "VERSION", width: 8, priority: 3), Column(title: "ID", width: 14, flex: 1, priority: 2),
         ]
         let layout = TableLayout(columns: columns, width: inner.width, leftMargin: 0)
         func draw(_ cells: [TableCell], y: Int) {
             for (index, cx, w) in layout.placed {
-                let text = DisplayWidth.pad(cells[index].text, to: w, alignRight: columns[index].alignRight, ellipsis: g.ellipsis)
+                let text = DisplayWidth.pad(
+                    cells[index].text, to: w, alignRight: columns[index].alignRight, ellipsis: g.ellipsis)
                 grid.put(text, x: inner.x + cx, y: y, style: cells[index].style, maxWidth: w)
             }
         }
@@ -179,11 +181,12 @@ enum OverlayView {
                 : TableCell("\(g.cross) stale \(stale)", Style(.error, bold: true))
             draw(
                 [
-                    status, TableCell(Sanitizer.line(worker.host), Style(.modal)), TableCell("\(worker.pid)", Style(.modal)),
-                    TableCell("\(worker.inFlight)", Style(.modal)),
+                    status, TableCell(Sanitizer.line(worker.host), Style(.modal)),
+                    TableCell("\(worker.pid)", Style(.modal)), TableCell("\(worker.inFlight)", Style(.modal)),
                     TableCell(Formatting.count(overview.recentAttempts(of: worker)), Style(.modal)),
                     TableCell(Formatting.duration(state.now.timeIntervalSince(worker.startedAt)), Style(.dim)),
-                    TableCell(Sanitizer.line(worker.version), Style(.dim)), TableCell(Sanitizer.line(worker.id), Style(.dim)),
+                    TableCell(Sanitizer.line(worker.version), Style(.dim)),
+                    TableCell(Sanitizer.line(worker.id), Style(.dim)),
                 ], y: inner.y + 3 + i)
         }
         grid.put(" j/k scroll \(g == .ascii ? "-" : "·") Esc close ", x: x + width - 26, y: height, style: Style(.key))

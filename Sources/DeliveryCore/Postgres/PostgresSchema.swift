@@ -215,7 +215,7 @@ enum PostgresSchema {
             ) WITH (fillfactor = 50)
             """,
             // Attempts per endpoint per minute (minutes since the epoch) and writer, with a latency histogram (bucket
-            // bounds in StatsBuckets). Per writer, these also tell each dispatcher's recent attempts.
+            // bounds in StatsBuckets). Each dispatcher's own attempts are counted in `worker_minute` (v2).
             """
             CREATE TABLE stats_minute (
                 minute bigint NOT NULL,
