@@ -36,12 +36,20 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Opens the log's engine, PostgreSQL for a `postgres://` URL, else SQLite; commands that only read pass
     /// `readOnly`, commands that set a log up pass `create` (a PostgreSQL database is always set up on first use).
-    func open(readOnly: Bool = false, create: Bool = false, logger: Logger? = nil) async throws -> any DeliveryEngine {
-        guard isPostgres else { return try openSQLite(readOnly: readOnly, create: create) }
+    /// `pollOnly` turns PostgreSQL's LISTEN/NOTIFY wake-ups off, as the URL's `poll_only=1` does.
+    func open(readOnly: Bool = false, create: Bool = false, pollOnly: Bool = false, logger: Logger? = nil)
+        async throws -> any DeliveryEngine
+    {
+        guard isPostgres else {
+            if pollOnly { throw HooktopError.invalid("--poll-only applies to a PostgreSQL database only") }
+            return try openSQLite(readOnly: readOnly, create: create)
+        }
+        var url = try PostgresURL(path)
+        url.pollOnly = url.pollOnly || pollOnly
         var configuration = PostgresPool.Configuration()
         configuration.readOnly = readOnly
         return try await PostgresEngine.open(
-            try PostgresURL(path), configuration: configuration,
+            url, configuration: configuration,
             logger: logger ?? Logger(label: "hooktop", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

@@ -153,6 +153,8 @@ public final class Dispatcher: Service, Sendable {
     }
 
     private func begin() async {
+        // Work committed by other processes, as soon as they tell; the poll finds it otherwise.
+        log.watchForWork { [weak self] in self?.wake() }
         do {
             try await log.forgetDeadWorkers(host: ProcessInfo.processInfo.hostName, except: workerID)
             try await log.releaseLeases(owner: nil, now: Date())

@@ -53,7 +53,7 @@ extension PostgresEngine {
         id: String, _ status: EndpointStatus, reason: String?, action: String, refusing: EndpointStatus?,
         advice: String, now: Date, by actor: Principal
     ) async throws -> Bool {
-        try await write { connection in
+        let changed = try await write { connection in
             guard
                 let current = try await rows("SELECT status FROM endpoints WHERE id = \(id) FOR UPDATE", on: connection)
                     .first?.text(0)
@@ -77,6 +77,9 @@ extension PostgresEngine {
             try await audit(connection, action, "endpoint", id, reason ?? "", actor, now)
             return true
         }
+        // A resumed or enabled endpoint's waiting deliveries are claimable again.
+        if changed && status == .active { wakeups.workCommitted() }
+        return changed
     }
 
     public func rotateSecret(endpointId: String, now: Date, by actor: Principal) async throws -> Endpoint {
@@ -168,6 +171,7 @@ extension PostgresEngine {
             }
             try await audit(connection, "delivery.redeliver", "delivery", name, delivery.status.rawValue, actor, now)
         }
+        wakeups.workCommitted()
     }
 
     /// Finished deliveries back to `pending`, queued for a manual attempt now (a failure leaves them dead).
@@ -217,7 +221,7 @@ extension PostgresEngine {
     /// Queues the endpoint's dead deliveries created since `since` and creates deliveries for the messages it never
     /// got (while disabled); remembered as a recovery whose progress can be followed.
     public func queueRecovery(endpointId: String, since: Date, now: Date, by actor: Principal) async throws -> Int {
-        try await write { connection in
+        announced(try await write { connection in
             guard
                 let row = try await rows(
                     "SELECT \(unescaped: Self.endpointColumns) FROM endpoints WHERE id = \(endpointId) FOR UPDATE",
@@ -297,7 +301,7 @@ extension PostgresEngine {
                 connection, "endpoint.recover", "endpoint", endpointId,
                 "since \(ISO8601DateFormatter().string(from: since)): \(revived.count) dead, \(missed.count) missed", actor, now)
             return queued.count
-        }
+        })
     }
 
     /// The deliveries `filter` matches, of active endpoints: id, day, endpoint, error class and status code.
@@ -348,7 +352,7 @@ extension PostgresEngine {
     }
 
     public func queueReplay(_ filter: DeliveryFilter, now: Date, by actor: Principal) async throws -> Int {
-        try await write { connection in
+        announced(try await write { connection in
             if let endpointId = filter.endpointId,
                 try await rows("SELECT 1 FROM endpoints WHERE id = \(endpointId)", on: connection).isEmpty
             {
@@ -371,6 +375,12 @@ extension PostgresEngine {
                 connection, "delivery.replay", "delivery", filter.endpointId ?? "*",
                 "\(filter.summary): \(deliveries.count) queued", actor, now)
             return deliveries.count
-        }
+        })
+    }
+
+    /// Tells other processes' dispatchers when `count` deliveries were queued; returns `count`.
+    private func announced(_ count: Int) -> Int {
+        if count > 0 { wakeups.workCommitted() }
+        return count
     }
 }

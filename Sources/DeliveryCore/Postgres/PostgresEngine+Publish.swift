@@ -46,9 +46,10 @@ extension PostgresEngine {
     /// Records groups of validated events in one transaction, each group all or none (see `Store.publish`): each
     /// event fanned out to every active or paused endpoint whose filter accepts its type, each delivery queued.
     /// A repeated idempotency key within 24 hours gives the first message back with `duplicate` set.
+    /// Dispatchers elsewhere are notified when deliveries were queued.
     public func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>] {
         let now = Date(milliseconds: now.milliseconds)
-        return try await write { connection in
+        let outcomes = try await write { connection in
             let endpoints = try await rows(
                 "SELECT id, event_types FROM endpoints WHERE status <> 'disabled' ORDER BY created_at, id",
                 on: connection
@@ -85,6 +86,10 @@ extension PostgresEngine {
             try await applyCounts(moves, writer: publisherId, on: connection)
             return outcomes.map { $0! }
         }
+        if outcomes.contains(where: { (try? $0.get())?.contains { $0.deliveryCount > 0 } == true }) {
+            wakeups.workCommitted()
+        }
+        return outcomes
     }
 
     private func insert(

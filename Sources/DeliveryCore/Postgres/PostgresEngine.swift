@@ -12,11 +12,15 @@ public final class PostgresEngine: Sendable {
     /// This process's name in the per-writer rows: host, pid and a random part.
     public let writerId: String
     let logger: Logger
+    /// Notifications to and from other processes when work becomes due.
+    let wakeups: PostgresWakeups
 
     init(pool: PostgresPool, logger: Logger) {
         self.pool = pool
         self.logger = logger
-        self.writerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make("x", length: 8))"
+        let writerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(Identifier.make("x", length: 8))"
+        self.writerId = writerId
+        self.wakeups = PostgresWakeups(pool: pool, sender: writerId, logger: logger)
     }
 
     /// Connects, migrates (unless `readOnly`) and starts the pool.
@@ -30,7 +34,11 @@ public final class PostgresEngine: Sendable {
     /// Where the log is, without the password.
     public var location: String { pool.url.redacted }
 
-    public func close() async { await pool.close() }
+    /// Sends the wake-up still scheduled, stops listening, then closes the pool.
+    public func close() async {
+        await wakeups.close()
+        await pool.close()
+    }
 
     // MARK: Running statements
 
@@ -69,10 +77,23 @@ public final class PostgresEngine: Sendable {
         }
     }
 
-    /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock).
+    /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock),
+    /// and with every wake-up notification received.
     public func changeCounter() async throws -> Int64 {
-        try await rows("SELECT last_value FROM hooktop_changes").first?.int64(0) ?? 0
+        try await (rows("SELECT last_value FROM hooktop_changes").first?.int64(0) ?? 0) + wakeups.received
     }
+
+    /// Calls `wake` whenever a process notifies that it committed work that may be due, and once each time the
+    /// listening connection (opened by the first call) opens; never with the URL's `poll_only`.
+    public func watchForWork(_ wake: @escaping @Sendable () -> Void) {
+        wakeups.onNotification(wake)
+    }
+
+    /// Wake-up notifications received from processes that committed work (this one's included).
+    public var notificationsReceived: Int64 { wakeups.received }
+
+    /// Whether this engine's listening connection is open (see `watchForWork`).
+    public var isListening: Bool { wakeups.listening }
 
     // MARK: Endpoints
 

@@ -4,7 +4,8 @@ import NIOSSL
 import PostgresNIO
 
 /// Where a PostgreSQL log is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME` (or `postgresql://`), with the
-/// parameters `sslmode`, `host` (a Unix socket's directory), `port`, `connect_timeout` and `application_name`.
+/// parameters `sslmode`, `host` (a Unix socket's directory), `port`, `connect_timeout` and `application_name`, and
+/// hooktop's own `poll_only`.
 ///
 /// User, password, host and database are percent-decoded, as libpq does; a socket directory may be given as the
 /// host (`postgres://u@%2Fvar%2Frun%2Fpostgresql/db`) or as `?host=/var/run/postgresql`, and the socket file is
@@ -37,9 +38,12 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public var connectTimeout: Duration
     /// The name the server shows for hooktop's sessions (`pg_stat_activity`; default `hooktop`).
     public var applicationName: String
+    /// No LISTEN/NOTIFY: other processes' work is found by polling alone (`poll_only=1`; for PgBouncer or Supavisor
+    /// in transaction pooling, where a session's LISTEN is lost; default false).
+    public var pollOnly: Bool
 
     /// The parameters understood after `?`.
-    static let parameters = ["application_name", "connect_timeout", "host", "port", "sslmode"]
+    static let parameters = ["application_name", "connect_timeout", "host", "poll_only", "port", "sslmode"]
 
     /// Whether `text` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a SQLite file.
     public static func isPostgresURL(_ text: String) -> Bool {
@@ -80,6 +84,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         var sslMode = SSLMode.prefer
         var connectTimeout = Duration.seconds(10)
         var applicationName = "hooktop"
+        var pollOnly = false
         for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
             let key = String(pair.prefix { $0 != "=" })
             let value = try Self.decode(pair.dropFirst(key.count + 1), key)
@@ -98,6 +103,12 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
                 }
                 connectTimeout = .seconds(seconds)
             case "application_name": applicationName = value
+            case "poll_only":
+                switch value.lowercased() {
+                case "1", "true", "on", "yes": pollOnly = true
+                case "0", "false", "off", "no": pollOnly = false
+                default: throw HooktopError.invalid("bad poll_only '\(value)' in the database URL (1 or 0)")
+                }
             default:
                 throw HooktopError.invalid(
                     "unknown parameter '\(key)' in the database URL (known: \(Self.parameters.joined(separator: ", ")))")
@@ -129,6 +140,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         self.sslMode = sslMode
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
+        self.pollOnly = pollOnly
         if host.hasPrefix("/") {
             self.host = nil
             self.socketDirectory = host
@@ -192,6 +204,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         }
         text += "/" + database
         if host != nil && sslMode != .prefer { parameters.append("sslmode=\(sslMode.rawValue)") }
+        if pollOnly { parameters.append("poll_only=1") }
         return parameters.isEmpty ? text : text + "?" + parameters.joined(separator: "&")
     }
 

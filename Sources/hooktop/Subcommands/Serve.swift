@@ -22,6 +22,9 @@ struct Serve: AsyncParsableCommand {
     var headerTimeout = "10s"
     @Option(help: "Time a client has to send a request's body, after its headers.") var bodyTimeout = "30s"
     @Flag(help: "Allow endpoints on loopback and private addresses.") var allowPrivateDestinations = false
+    @Flag(
+        help: "PostgreSQL: no LISTEN/NOTIFY wake-ups, polling only (behind PgBouncer or Supavisor in transaction pooling).")
+    var pollOnly = false
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @OptionGroup var sender: SenderOptions
     @OptionGroup(title: "Alerts") var alerts: AlertOptions
@@ -54,7 +57,7 @@ struct Serve: AsyncParsableCommand {
             let alertConfiguration = try alerts.configuration()
             var senderConfiguration = WebhookSender.Configuration()
             try sender.configure(&senderConfiguration)
-            let engine = try await database.open(create: true, logger: logger)
+            let engine = try await database.open(create: true, pollOnly: pollOnly, logger: logger)
             let access = try await APIAccessSource.open(engine)
             var dispatcherConfiguration = Dispatcher.Configuration()
             if let retrySchedule { dispatcherConfiguration.retryPolicy = try RetryPolicy.parse(retrySchedule) }

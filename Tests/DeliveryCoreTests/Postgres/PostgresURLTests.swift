@@ -97,6 +97,7 @@ struct PostgresURLTests {
         ("postgres://hook:hunter2@[::1]x/hooktop", "':PORT' may follow ']'"),
         ("postgres://hook:hunter2%zz@db/hooktop", "bad percent-encoding in the password"),
         ("postgres://hook:hunter2@db/a/b", "bad database name 'a/b'"),
+        ("postgres://hook:hunter2@db/hooktop?poll_only=maybe", "bad poll_only 'maybe'"),
     ])
     func refused(_ text: String, _ reason: String) {
         let error = #expect(throws: HooktopError.self) { try PostgresURL(text) }
@@ -104,6 +105,15 @@ struct PostgresURLTests {
         #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
         #expect(error?.message.contains("hunter2") == false)
         #expect(error?.message.contains("\n") == false)
+    }
+
+    @Test func pollOnlyIsKeptWhenTheURLIsHandedOn() throws {
+        #expect(try !PostgresURL("postgres://hook@db/hooktop").pollOnly)
+        #expect(try !PostgresURL("postgres://hook@db/hooktop?poll_only=0").pollOnly)
+        let url = try PostgresURL("postgres://hook:pw@db/hooktop?poll_only=true")
+        #expect(url.pollOnly)
+        #expect(url.redacted == "postgres://hook:***@db/hooktop?poll_only=1")
+        #expect(try PostgresURL(url.full).pollOnly)
     }
 
     @Test func tellsAPostgresURLFromAFile() {

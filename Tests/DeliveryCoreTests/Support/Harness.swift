@@ -59,9 +59,17 @@ func withDispatcher<T>(
     _ store: Store, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
     _ body: (Dispatcher) async throws -> T
 ) async throws -> T {
+    try await withDispatcher(SQLiteEngine(store: store), sender: sender, configuration: configuration, body)
+}
+
+/// Runs a dispatcher over `log` while `body` runs, then stops it and waits for it to return.
+func withDispatcher<T>(
+    _ log: any DispatchLog, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
+    _ body: (Dispatcher) async throws -> T
+) async throws -> T {
     var logger = Logger(label: "test-dispatcher")
     logger.logLevel = .critical
-    let dispatcher = Dispatcher(store: store, sender: sender, configuration: configuration, logger: logger)
+    let dispatcher = Dispatcher(log: log, sender: sender, configuration: configuration, logger: logger)
     let task = Task { try await dispatcher.run() }
     do {
         let result = try await body(dispatcher)
