@@ -286,7 +286,7 @@ extension PostgresEngine {
                 ? CheckFinding(check: "partitions", verdict: .ok, detail: "tomorrow's partitions exist")
                 : CheckFinding(
                     check: "partitions", verdict: .problem,
-                    detail: "no partition for tomorrow: publishes will fail after midnight UTC (opening the log makes them)",
+                    detail: "no partition for tomorrow: publishes will fail after midnight UTC (the `serve` leading maintenance makes them ahead; --repair now)",
                     repairable: true))
         return found
     }
@@ -347,11 +347,7 @@ extension PostgresEngine {
             done.append("released \(released) lease\(released == 1 ? "" : "s") of dispatchers that are gone: those deliveries are sent again")
         }
         if broken("partitions") {
-            try await PostgresPool.withConnection(pool.url, logger: logger) { connection in
-                try await PostgresSchema.createPartitions(
-                    connection, from: now.addingTimeInterval(-86400), days: pool.configuration.partitionDaysAhead + 2,
-                    logger: logger)
-            }
+            try await makePartitionsAhead(now: now)
             done.append("made the partitions of the days ahead")
         }
         if !done.isEmpty {

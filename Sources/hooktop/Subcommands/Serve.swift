@@ -88,9 +88,16 @@ struct Serve: AsyncParsableCommand {
                     }
                     fflush(nil)
                 })
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: app), .init(service: runtime.dispatcher), .init(service: monitor),
+            ]
+            // Upkeep that runs once for all the processes on a PostgreSQL log, by the one holding its lease.
+            if let postgres = engine as? PostgresEngine {
+                services.append(.init(service: PostgresMaintenance(engine: postgres, logger: logger)))
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: app), .init(service: runtime.dispatcher), .init(service: monitor)],
+                    services: services,
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             defer { access.stop() }
             do {
