@@ -105,11 +105,11 @@ final class PostgresWakeups: Sendable {
 
     /// Listens until cancelled, opening the connection again whenever it fails.
     private func listen() async {
+        let (url, configuration) = (pool.url, pool.configuration)
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await PostgresPool.withConnection(pool.url, configuration: pool.configuration, logger: logger) {
-                    connection in
+                try await PostgresPool.withConnection(url, configuration: configuration, logger: logger) { connection in
                     try await connection.listen(on: Self.channel) { notifications in
                         if failures > 0 { logger.info("listening for other processes' work again") }
                         failures = 0
