@@ -167,7 +167,7 @@ struct PostgresMaintenanceTests {
             _ = try await writer.publish(groups: [[PublishRequest(eventType: "a", payload: "{}")]], now: Date())
             #expect(try await leader.upkeep(now: now).rowsFolded == 0)
             #expect(
-                try await leader.rows("SELECT 1 FROM delivery_counts WHERE writer_id = \(writer.writerId)").count == 1)
+                try await leader.rows("SELECT 1 FROM delivery_counts WHERE writer_id = \(writer.publisherId)").count == 1)
         }
     }
 }

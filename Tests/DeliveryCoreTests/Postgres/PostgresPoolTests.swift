@@ -64,7 +64,7 @@ struct PostgresPoolTests {
         }
         #expect(error?.code == .database)
         #expect(error?.message == "PostgreSQL at \(url.redacted): database \"no_such_database\" does not exist")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     @Test func anUnreachableServerIsToldWithoutThePassword() async throws {
@@ -78,7 +78,8 @@ struct PostgresPoolTests {
         #expect(error?.message.hasPrefix("PostgreSQL at postgres://hook:***@127.0.0.1:\(port)/hooktop: ") == true)
         #expect(error?.message.contains("hunter2") == false)
         #expect(error?.message.lowercased().contains("refused") == true, "\(error?.message ?? "")")
-        #expect(ContinuousClock.now - started < .seconds(8))
+        // Told, not retried until some later timeout (a bound for a hang, loose enough for a loaded machine).
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     private func setting(_ pool: PostgresPool, _ name: String) async throws -> String? {
