@@ -10,31 +10,6 @@ import Testing
 import FoundationNetworking
 #endif
 
-/// The engines a log can be in, for tests that run on each.
-enum TestEngine: String, CaseIterable, Sendable {
-    case sqlite, postgres
-
-    /// A new, empty log: its `--db` value, and a way to open it.
-    func makeLog() async throws -> TestLog {
-        switch self {
-        case .sqlite:
-            let database = try TemporaryDatabase()
-            return TestLog(location: database.path, keep: database) { try SQLiteEngine(path: database.path, readOnly: true) }
-        case .postgres:
-            let url = try await PostgresServer.shared.makeDatabase()
-            return TestLog(location: url.full, keep: nil) { try await PostgresEngine.open(url, logger: quietLogger) }
-        }
-    }
-}
-
-/// A log made for a test.
-struct TestLog: Sendable {
-    var location: String
-    /// Keeps a temporary SQLite folder alive while the test runs.
-    var keep: TemporaryDatabase?
-    var open: @Sendable () async throws -> any DeliveryEngine
-}
-
 /// The real `hooktop serve` as a subprocess: killed with SIGKILL part-way, restarted, and nothing is lost.
 struct ServeCrashRecoveryTests {
     static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -86,7 +61,7 @@ struct ServeCrashRecoveryTests {
         #expect(received.count >= 2000)
 
         // The restarted daemon released the killed one's leases at once (its pid is gone) and settled everything.
-        let engine = try await log.open()
+        let engine = try await log.open(readOnly: true)
         let settled = await eventually(timeout: .seconds(30)) {
             (try? await engine.statusTotals().delivered) == 2000
         }

@@ -11,17 +11,7 @@ import Testing
 struct PostgresDispatchTests {
     /// Runs `body` with an engine on a new database.
     func withEngine<T: Sendable>(_ body: (PostgresEngine) async throws -> T) async throws -> T {
-        try await PostgresServer.shared.withDatabase { url in
-            let engine = try await PostgresEngine.open(url, logger: quietLogger)
-            do {
-                let result = try await body(engine)
-                await engine.close()
-                return result
-            } catch {
-                await engine.close()
-                throw error
-            }
-        }
+        try await withPostgresEngine(body)
     }
 
     func addEndpoint(_ engine: PostgresEngine, _ url: String, events: [String] = []) async throws -> Endpoint {

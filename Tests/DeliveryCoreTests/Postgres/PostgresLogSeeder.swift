@@ -2,16 +2,11 @@
 import Foundation
 import HooktopTesting
 import PostgresNIO
+import Testing
 
 /// Opens an engine on a new database of the test server, runs `body` and closes it.
 func withPostgresEngine<T: Sendable>(_ body: (PostgresEngine) async throws -> T) async throws -> T {
-    try await PostgresServer.shared.withDatabase { url in
-        let engine = try await PostgresEngine.open(url, logger: quietLogger)
-        let outcome: Result<T, any Error>
-        do { outcome = .success(try await body(engine)) } catch { outcome = .failure(error) }
-        await engine.close()
-        return try outcome.get()
-    }
+    try await TestEngine.postgres.withEngine { engine in try await body(try #require(engine as? PostgresEngine)) }
 }
 
 /// Writes a PostgreSQL log by SQL as the engine's write path does: a queue row for each waiting delivery (leased or
