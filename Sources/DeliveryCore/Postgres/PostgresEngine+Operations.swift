@@ -259,6 +259,7 @@ extension PostgresEngine {
                 let sequences = try missed.map { try $0.int64(0) }
                 let days = try missed.map { try $0.int64(1) }
                 let at = now.milliseconds
+                // Never attempted: scheduled deliveries with the whole retry schedule, as the publish would have made.
                 queued += try await rows(
                     """
                     WITH made AS (
@@ -269,7 +270,7 @@ extension PostgresEngine {
                         JOIN messages m ON m.seq = u.seq AND m.created_at = u.day
                         RETURNING id, message_created_at)
                     INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at, manual)
-                    SELECT id, message_created_at, \(endpointId), \(at), \(ManualMode.fromFinished.rawValue) FROM made
+                    SELECT id, message_created_at, \(endpointId), \(at), \(ManualMode.scheduled.rawValue) FROM made
                     RETURNING delivery_id
                     """, on: connection
                 ).map { try $0.int64(0) }
