@@ -77,10 +77,12 @@ public final class PostgresEngine: Sendable {
         }
     }
 
-    /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock),
-    /// and with every wake-up notification received.
+    /// A number that moves whenever any process committed a write (`hooktop_changes`, a sequence: no row to lock):
+    /// how many values the sequence has handed out (its `last_value` alone does not move on the first `nextval`,
+    /// which returns the start value it already showed), plus every wake-up notification received.
     public func changeCounter() async throws -> Int64 {
-        try await (rows("SELECT last_value FROM hooktop_changes").first?.int64(0) ?? 0) + wakeups.received
+        try await (rows("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM hooktop_changes").first?.int64(0) ?? 0)
+            + wakeups.received
     }
 
     /// Calls `wake` whenever a process notifies that it committed work that may be due, and once each time the
