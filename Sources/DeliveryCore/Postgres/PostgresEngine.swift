@@ -67,12 +67,18 @@ public final class PostgresEngine: Sendable {
     }
 
     /// Runs `body` in a transaction; an error `body` threw (a refusal, a missing row) comes out as itself once the
-    /// transaction is rolled back, not wrapped.
+    /// transaction is rolled back, not wrapped. A write on a log opened read-only is refused with
+    /// `HooktopError.readOnly`, as SQLite refuses it.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await pool.client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            if let closureError = error.closureError, error.rollbackError == nil {
+                if let refused = closureError as? PSQLError, refused.serverInfo?[.sqlState] == "25006" {
+                    throw HooktopError(.readOnly, "the database is open read-only")
+                }
+                throw closureError
+            }
             throw error
         }
     }

@@ -22,7 +22,8 @@ public final class PostgresPool: Sendable {
         public var maximumConnections = 8
         /// Days of log partitions made ahead of today on open; default 7.
         public var partitionDaysAhead = 7
-        /// Opens without migrating or making partitions: the schema must be this build's; default false.
+        /// Opens without migrating or making partitions (the schema must be this build's), and every session refuses
+        /// writes (`default_transaction_read_only`); default false.
         public var readOnly = false
 
         public init() {}
@@ -32,7 +33,7 @@ public final class PostgresPool: Sendable {
             [
                 ("statement_timeout", "\(Int64(statementTimeout / .milliseconds(1)))"),
                 ("idle_in_transaction_session_timeout", "\(Int64(idleInTransactionTimeout / .milliseconds(1)))"),
-            ]
+            ] + (readOnly ? [("default_transaction_read_only", "on")] : [])
         }
     }
 
