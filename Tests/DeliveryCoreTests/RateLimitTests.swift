@@ -93,22 +93,21 @@ struct RateLimitTests {
 
     /// A paused endpoint with a backlog and a limit of 20/s: resumed, the receiver (a process of its own, stamping
     /// arrivals) never counts more than 20 in any second, and the backlog takes about as long as the limit says.
-    @Test(.timeLimit(.minutes(1)))
-    func aResumedBacklogIsReleasedAtTheRateLimit() async throws {
-        let database = try TemporaryDatabase()
-        let store = database.store
-        let receiver = try await LocalReceiver("receiver")
-        defer { Task { await receiver.stop() } }
-        do {
+    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    func aResumedBacklogIsReleasedAtTheRateLimit(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine in
+            let receiver = try await LocalReceiver("receiver")
+            defer { Task { await receiver.stop() } }
             var changes = EndpointChanges(maxInFlight: 50)
             changes.rateLimit = .set(20)
-            let endpoint = try store.addEndpoint(
-                url: "http://127.0.0.1:\(receiver.port)/ok", changes: changes, allowPrivateDestination: true, by: testActor)
-            let operations = Operations(store: store)
+            let endpoint = try await engine.addEndpoint(
+                url: "http://127.0.0.1:\(receiver.port)/ok", changes: changes, secret: nil, allowPrivateDestination: true,
+                id: nil, now: Date(), by: testActor)
+            let operations = Operations(engine: engine)
             try await operations.pause(endpointId: endpoint.id, by: testActor)
-            for n in 0..<60 { _ = try store.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
+            for n in 0..<60 { _ = try await engine.publish(eventType: "a.b", payload: #"{"n":\#(n)}"#) }
             try await withSender { sender in
-                try await withDispatcher(store, sender: sender) { dispatcher in
+                try await withDispatcher(engine, sender: sender) { dispatcher in
                     try await Task.sleep(for: .milliseconds(200))
                     #expect(receiver.records.isEmpty, "held while paused")
                     let resumed = Date().timeIntervalSince1970
@@ -123,7 +122,7 @@ struct RateLimitTests {
                     #expect(arrivals.filter { $0 < 0.5 }.count <= 11, "no burst at the resume: \(arrivals.prefix(15))")
                 }
             }
-            #expect(try store.deliveries(endpointId: endpoint.id).allSatisfy { $0.status == .delivered })
+            #expect(try await engine.deliveries(endpointId: endpoint.id).allSatisfy { $0.status == .delivered })
         }
     }
 }

@@ -54,9 +54,9 @@ func testDispatcherConfiguration(
     return configuration
 }
 
-/// Runs a dispatcher over `store` while `body` runs, then stops it and waits for it to return.
+/// Runs a dispatcher over `log` while `body` runs, then stops it and waits for it to return.
 func withDispatcher<T>(
-    _ store: Store, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
+    _ log: any DispatchLog, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
     _ body: (Dispatcher) async throws -> T
 ) async throws -> T {
     try await withDispatcher(SQLiteEngine(store: store), sender: sender, configuration: configuration, body)
@@ -140,14 +140,16 @@ extension Store {
     }
 }
 
-/// An attempt outcome made up for a job.
+/// An attempt outcome made up for a job, sent under its claim (as the sender reports it).
 func fakeOutcome(_ job: DeliveryJob, status: Int?, retryAfter: TimeInterval? = nil, at: Date = Date()) -> AttemptOutcome {
-    AttemptOutcome(
+    var outcome = AttemptOutcome(
         deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: job.trigger, startedAt: at,
         durationMilliseconds: 12, requestHeaders: [Header(name: "webhook-id", value: job.message.id)],
         responseStatus: status, responseHeaders: [], responseBodyExcerpt: status == nil ? nil : "body",
         errorClass: status == nil ? .connectRefused : ((200..<300).contains(status!) ? nil : .httpStatus),
         errorMessage: status == nil ? "connection refused" : nil, retryAfter: retryAfter)
+    outcome.claim = job.claim
+    return outcome
 }
 
 /// Verifies a received request's Standard Webhooks headers against `secret`.
