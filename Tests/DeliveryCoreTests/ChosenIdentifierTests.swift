@@ -28,47 +28,51 @@ struct ChosenIdentifierTests {
         }
     }
 
-    @Test func endpointWithChosenId() throws {
-        let database = try TemporaryDatabase()
-        let store = database.store
-        let endpoint = try store.addEndpoint(url: "https://example.com/hook", id: "ep_billing", by: testActor)
-        #expect(endpoint.id == "ep_billing")
-        #expect(try store.endpoint(id: "ep_billing") == endpoint)
-        let taken = #expect(throws: HooktopError.self) {
-            try store.addEndpoint(url: "https://example.com/other", id: "ep_billing", by: testActor)
+    @Test(arguments: TestEngine.allCases)
+    func endpointWithChosenId(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine in
+            func add(_ url: String, id: String?) async throws -> Endpoint {
+                try await engine.addEndpoint(
+                    url: url, changes: EndpointChanges(), secret: nil, allowPrivateDestination: false, id: id, now: Date(),
+                    by: testActor)
+            }
+            let endpoint = try await add("https://example.com/hook", id: "ep_billing")
+            #expect(endpoint.id == "ep_billing")
+            #expect(try await engine.endpoint(id: "ep_billing") == endpoint)
+            let taken = await #expect(throws: HooktopError.self) { try await add("https://example.com/other", id: "ep_billing") }
+            #expect(taken?.code == .conflict)
+            let bad = await #expect(throws: HooktopError.self) { try await add("https://example.com/other", id: "billing") }
+            #expect(bad?.code == .invalidInput)
+            #expect(try await engine.endpoints().count == 1)
+            // Without an id, a random one as before.
+            #expect(try await add("https://example.com/x", id: nil).id.count == 25)
         }
-        #expect(taken?.code == .conflict)
-        let bad = #expect(throws: HooktopError.self) {
-            try store.addEndpoint(url: "https://example.com/other", id: "billing", by: testActor)
-        }
-        #expect(bad?.code == .invalidInput)
-        #expect(try store.endpoints().count == 1)
-        // Without an id, a random one as before.
-        #expect(try store.addEndpoint(url: "https://example.com/x", by: testActor).id.count == 25)
     }
 
-    @Test func messageWithChosenId() throws {
-        let database = try TemporaryDatabase()
-        let store = database.store
-        _ = try store.addEndpoint(url: "https://example.com/hook", by: testActor)
-        let result = try store.publish(
-            eventType: "invoice.paid", payload: "{}", id: "msg_0001", now: Date(timeIntervalSince1970: 1_800_000_000))
-        #expect(result.message.id == "msg_0001")
-        #expect(result.deliveryCount == 1)
-        #expect(try store.message(id: "msg_0001") == result.message)
-        let taken = #expect(throws: HooktopError.self) {
-            try store.publish(eventType: "invoice.paid", payload: "{}", id: "msg_0001")
+    @Test(arguments: TestEngine.allCases)
+    func messageWithChosenId(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine in
+            _ = try await engine.addTestEndpoint("https://example.com/hook")
+            let result = try await engine.publish(
+                eventType: "invoice.paid", payload: "{}", id: "msg_0001", now: Date(timeIntervalSince1970: 1_800_000_000))
+            #expect(result.message.id == "msg_0001")
+            #expect(result.deliveryCount == 1)
+            #expect(try await engine.message(id: "msg_0001") == result.message)
+            let taken = await #expect(throws: HooktopError.self) {
+                try await engine.publish(eventType: "invoice.paid", payload: "{}", id: "msg_0001")
+            }
+            #expect(taken?.code == .conflict)
+            let bad = await #expect(throws: HooktopError.self) {
+                try await engine.publish(eventType: "invoice.paid", payload: "{}", id: "ep_0001")
+            }
+            #expect(bad?.code == .invalidInput)
+            #expect(try await engine.deliveries(DeliveryQuery()).count == 1)
+            // A repeated idempotency key returns the first message; the id asked for is not used.
+            let first = try await engine.publish(eventType: "user.created", payload: "{}", idempotencyKey: "k1", id: "msg_0002")
+            let repeated = try await engine.publish(
+                eventType: "user.created", payload: "{}", idempotencyKey: "k1", id: "msg_0003")
+            #expect(repeated.duplicate && repeated.message.id == first.message.id)
+            #expect(try await engine.message(id: "msg_0003") == nil)
         }
-        #expect(taken?.code == .conflict)
-        let bad = #expect(throws: HooktopError.self) {
-            try store.publish(eventType: "invoice.paid", payload: "{}", id: "ep_0001")
-        }
-        #expect(bad?.code == .invalidInput)
-        #expect(try store.deliveries(DeliveryQuery()).count == 1)
-        // A repeated idempotency key returns the first message; the id asked for is not used.
-        let first = try store.publish(eventType: "user.created", payload: "{}", idempotencyKey: "k1", id: "msg_0002")
-        let repeated = try store.publish(eventType: "user.created", payload: "{}", idempotencyKey: "k1", id: "msg_0003")
-        #expect(repeated.duplicate && repeated.message.id == first.message.id)
-        #expect(try store.message(id: "msg_0003") == nil)
     }
 }

@@ -96,23 +96,6 @@ extension Store {
             secret: secret, allowPrivateDestination: true, now: now, by: testActor)
     }
 
-    /// Every delivery of an endpoint, oldest first.
-    func deliveries(endpointId: String) throws -> [Delivery] {
-        try deliveries(DeliveryQuery(endpointId: endpointId, limit: 1000)).reversed()
-    }
-
-    /// The only delivery of a message.
-    func onlyDelivery(messageId: String) throws -> Delivery {
-        let found = try deliveries(DeliveryQuery(messageId: messageId))
-        try #require(found.count == 1)
-        return found[0]
-    }
-
-    /// Status of a delivery, or nil when it is gone.
-    func status(_ deliveryId: Int64) throws -> DeliveryStatus? {
-        try delivery(id: deliveryId)?.status
-    }
-
     /// A single integer from SQL, for checks the public API does not expose.
     func sqlScalar(_ sql: String) throws -> Int64 {
         try read { db in try db.scalar(sql) }
