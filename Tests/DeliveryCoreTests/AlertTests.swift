@@ -137,79 +137,99 @@ struct AlertRecordingTests {
         NewAlert(type: .endpointFailing, objectId: object, key: key, debounce: debounce, summary: "s", details: "{}")
     }
 
-    @Test func onceByKeyAndOncePerWindow() throws {
-        let store = try TemporaryDatabase().store
-        #expect(try store.recordAlert(finding(), status: .pending, now: now) != nil)
-        #expect(try store.recordAlert(finding(), status: .pending, now: now.addingTimeInterval(7200)) == nil, "same key")
-        #expect(
-            try store.recordAlert(finding(key: "k2"), status: .pending, now: now.addingTimeInterval(60)) == nil,
-            "debounced: same type and endpoint within the window")
-        #expect(try store.recordAlert(finding(key: "k2", object: "ep_b"), status: .pending, now: now) != nil)
-        #expect(try store.recordAlert(finding(key: "k3"), status: .pending, now: now.addingTimeInterval(3601)) != nil)
-        #expect(try store.recordAlert(finding(key: "k4", debounce: nil), status: .pending, now: now.addingTimeInterval(3602)) != nil)
-        #expect(try store.alerts(before: nil, limit: 10).map(\.objectId) == ["ep_a", "ep_a", "ep_b", "ep_a"])
-    }
-
-    @Test func severalConnectionsRecordAFindingOnce() async throws {
-        let database = try TemporaryDatabase()
-        let engines = try (0..<4).map { _ in try SQLiteEngine(path: database.path) }
-        let recorded = try await withThrowingTaskGroup(of: Int.self) { group in
-            for (n, engine) in engines.enumerated() {
-                group.addTask {
-                    var count = 0
-                    for round in 0..<10 {
-                        let at = now.addingTimeInterval(Double(round + n) * 0.001)
-                        if try await engine.recordAlert(finding(key: "k\(round)"), status: .pending, leasedTo: nil, now: at)
-                            != nil
-                        {
-                            count += 1
-                        }
-                    }
-                    return count
-                }
+    @Test(arguments: TestEngine.allCases)
+    func onceByKeyAndOncePerWindow(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine throws in
+            func record(_ alert: NewAlert, at: Date) async throws -> Alert? {
+                try await engine.recordAlert(alert, status: .pending, leasedTo: nil, now: at)
             }
-            return try await group.reduce(0, +)
+            #expect(try await record(finding(), at: now) != nil)
+            #expect(try await record(finding(), at: now.addingTimeInterval(7200)) == nil, "same key")
+            #expect(
+                try await record(finding(key: "k2"), at: now.addingTimeInterval(60)) == nil,
+                "debounced: same type and endpoint within the window")
+            #expect(try await record(finding(key: "k2", object: "ep_b"), at: now) != nil)
+            #expect(try await record(finding(key: "k3"), at: now.addingTimeInterval(3601)) != nil)
+            #expect(try await record(finding(key: "k4", debounce: nil), at: now.addingTimeInterval(3602)) != nil)
+            #expect(try await engine.alerts(before: nil, limit: 10).map(\.objectId) == ["ep_a", "ep_a", "ep_b", "ep_a"])
         }
-        #expect(recorded == 1, "ten keys, four processes, one window: one alert")
     }
 
-    @Test func sendsAreLeasedRetriedAndFinished() throws {
-        let store = try TemporaryDatabase().store
-        let alert = try #require(try store.recordAlert(finding(), status: .pending, now: now))
-        #expect(try store.recordAlert(finding(key: "u", object: "ep_u"), status: .unsent, now: now)?.status == .unsent)
-        let claimed = try store.claimAlerts(owner: "a", now: now, lease: 120, limit: 10)
-        #expect(claimed.map(\.id) == [alert.id], "unsent alerts are never claimed")
-        #expect(try store.claimAlerts(owner: "b", now: now.addingTimeInterval(1), lease: 120, limit: 10).isEmpty)
-        try store.finishAlert(
-            sequence: alert.sequence, owner: "b", status: .sent, sentTo: ["url"], error: nil, nextAttemptAt: nil,
-            now: now)
-        #expect(try store.alert(id: alert.id)?.status == .pending, "only the lease holder finishes")
-        try store.finishAlert(
-            sequence: alert.sequence, owner: "a", status: .pending, sentTo: ["exec"], error: "url: HTTP 500",
-            nextAttemptAt: now.addingTimeInterval(30), now: now)
-        var current = try #require(try store.alert(id: alert.id))
-        #expect(current.attempts == 1 && current.sentTo == ["exec"] && current.lastError == "url: HTTP 500")
-        #expect(try store.claimAlerts(owner: "b", now: now.addingTimeInterval(10), lease: 120, limit: 10).isEmpty)
-        #expect(try store.claimAlerts(owner: "b", now: now.addingTimeInterval(31), lease: 120, limit: 10).count == 1)
-        try store.finishAlert(
-            sequence: alert.sequence, owner: "b", status: .sent, sentTo: ["exec", "url"], error: nil,
-            nextAttemptAt: nil, now: now.addingTimeInterval(32))
-        current = try #require(try store.alert(id: alert.id))
-        #expect(current.status == .sent && current.sentAt == now.addingTimeInterval(32) && current.attempts == 2)
-        // A lease whose holder died runs out, and another process takes the send.
-        let orphan = try #require(try store.recordAlert(finding(key: "o", object: "ep_o"), status: .pending, now: now))
-        _ = try store.claimAlerts(owner: "dead", now: now, lease: 120, limit: 10)
-        #expect(try store.claimAlerts(owner: "c", now: now.addingTimeInterval(121), lease: 120, limit: 10).map(\.id) == [orphan.id])
+    @Test(arguments: TestEngine.allCases)
+    func severalConnectionsRecordAFindingOnce(_ kind: TestEngine) async throws {
+        try await kind.withLog { log in
+            var engines: [any DeliveryEngine] = []
+            for _ in 0..<4 { engines.append(try await log.open()) }
+            let recorded = try await withThrowingTaskGroup(of: Int.self) { group in
+                for (n, engine) in engines.enumerated() {
+                    group.addTask {
+                        var count = 0
+                        for round in 0..<10 {
+                            let at = now.addingTimeInterval(Double(round + n) * 0.001)
+                            if try await engine.recordAlert(finding(key: "k\(round)"), status: .pending, leasedTo: nil, now: at)
+                                != nil
+                            {
+                                count += 1
+                            }
+                        }
+                        return count
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            for engine in engines { await engine.close() }
+            #expect(recorded == 1, "ten keys, four processes, one window: one alert")
+        }
     }
 
-    @Test func theMonitorRetriesARefusingCommandAndNeverRetriesATest() async throws {
-        let database = try TemporaryDatabase()
-        let engine = try SQLiteEngine(path: database.path)
-        try await withSender { sender in try await monitorRetries(engine, sender, database) }
+    @Test(arguments: TestEngine.allCases)
+    func sendsAreLeasedRetriedAndFinished(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine in
+            func claim(_ owner: String, after seconds: TimeInterval) async throws -> [Alert] {
+                try await engine.claimAlerts(owner: owner, now: now.addingTimeInterval(seconds), lease: 120, limit: 10)
+            }
+            let alert = try #require(try await engine.recordAlert(finding(), status: .pending, leasedTo: nil, now: now))
+            #expect(
+                try await engine.recordAlert(finding(key: "u", object: "ep_u"), status: .unsent, leasedTo: nil, now: now)?
+                    .status == .unsent)
+            let claimed = try await claim("a", after: 0)
+            #expect(claimed.map(\.id) == [alert.id], "unsent alerts are never claimed")
+            #expect(try await claim("b", after: 1).isEmpty)
+            try await engine.finishAlert(
+                sequence: alert.sequence, owner: "b", status: .sent, sentTo: ["url"], error: nil, nextAttemptAt: nil,
+                now: now)
+            #expect(try await engine.alert(id: alert.id)?.status == .pending, "only the lease holder finishes")
+            try await engine.finishAlert(
+                sequence: alert.sequence, owner: "a", status: .pending, sentTo: ["exec"], error: "url: HTTP 500",
+                nextAttemptAt: now.addingTimeInterval(30), now: now)
+            var current = try #require(try await engine.alert(id: alert.id))
+            #expect(current.attempts == 1 && current.sentTo == ["exec"] && current.lastError == "url: HTTP 500")
+            #expect(try await claim("b", after: 10).isEmpty)
+            #expect(try await claim("b", after: 31).count == 1)
+            try await engine.finishAlert(
+                sequence: alert.sequence, owner: "b", status: .sent, sentTo: ["exec", "url"], error: nil,
+                nextAttemptAt: nil, now: now.addingTimeInterval(32))
+            current = try #require(try await engine.alert(id: alert.id))
+            #expect(current.status == .sent && current.sentAt == now.addingTimeInterval(32) && current.attempts == 2)
+            // A lease whose holder died runs out, and another process takes the send.
+            let orphan = try #require(
+                try await engine.recordAlert(finding(key: "o", object: "ep_o"), status: .pending, leasedTo: nil, now: now))
+            _ = try await claim("dead", after: 0)
+            #expect(try await claim("c", after: 121).map(\.id) == [orphan.id])
+        }
     }
 
-    private func monitorRetries(_ engine: SQLiteEngine, _ sender: WebhookSender, _ database: TemporaryDatabase) async throws {
-        let marker = database.directory + "/attempts"
+    @Test(arguments: TestEngine.allCases)
+    func theMonitorRetriesARefusingCommandAndNeverRetriesATest(_ kind: TestEngine) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hooktop-alerts-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await kind.withEngine { engine in
+            try await withSender { sender in try await monitorRetries(engine, sender, marker: folder + "/attempts") }
+        }
+    }
+
+    private func monitorRetries(_ engine: any DeliveryEngine, _ sender: WebhookSender, marker: String) async throws {
         var configuration = AlertMonitor.Configuration()
         // Refuses the first time, takes it the second; what it read is kept.
         configuration.destinations = AlertDestinations(
@@ -257,27 +277,28 @@ struct AlertRecordingTests {
         }
     }
 
-    @Test func theChecksReadTheLog() async throws {
-        let database = try TemporaryDatabase()
-        let store = database.store
-        let endpoint = try store.addEndpoint(url: "http://127.0.0.1:9/closed", allowPrivateDestination: true, by: testActor)
-        _ = try store.publish(eventType: "invoice.paid", payload: "{}")
-        let jobs = try store.claimDue([ClaimRequest(endpoint: endpoint, limit: 10)], owner: "w:test", now: Date(), lease: 60)
-        var random = SeededGenerator(seed: 1)
-        let failed = jobs.map { job in
-            AttemptOutcome(
-                deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: .scheduled, startedAt: Date(),
-                durationMilliseconds: 5, requestHeaders: [], responseStatus: 410, responseHeaders: [],
-                responseBodyExcerpt: "gone", errorClass: .httpStatus, errorMessage: nil, retryAfter: nil)
+    @Test(arguments: TestEngine.allCases)
+    func theChecksReadTheLog(_ kind: TestEngine) async throws {
+        try await kind.withEngine { engine in
+            let endpoint = try await engine.addTestEndpoint("http://127.0.0.1:9/closed")
+            _ = try await engine.publish(eventType: "invoice.paid", payload: "{}")
+            let jobs = try await engine.claimAll(endpoint)
+            let failed = jobs.map { job in
+                var outcome = AttemptOutcome(
+                    deliveryId: job.deliveryId, endpointId: job.endpoint.id, trigger: .scheduled, startedAt: Date(),
+                    durationMilliseconds: 5, requestHeaders: [], responseStatus: 410, responseHeaders: [],
+                    responseBodyExcerpt: "gone", errorClass: .httpStatus, errorMessage: nil, retryAfter: nil)
+                outcome.claim = job.claim
+                return outcome
+            }
+            try await engine.record(
+                failed, owner: "w:test", policy: RetryPolicy(delays: [60], jitter: 0), autoDisableAfter: nil, now: Date())
+            let inputs = try await engine.alertInputs(now: Date(), deadSince: Date().addingTimeInterval(-3600))
+            let state = try #require(inputs.endpoints.first)
+            #expect(state.endpoint.status == .disabled && state.disabledByDispatcher && state.disabledAt != nil)
+            #expect(state.deadInWindow == 1 && state.lastFailure?.status == 410 && state.lastFailure?.responseExcerpt == "gone")
+            let found = AlertRules.findings(inputs, policy: AlertPolicy(), ownWorker: nil, now: Date()).map(\.type)
+            #expect(found == [.endpointDisabled, .deliveriesDead])
         }
-        _ = try store.record(
-            failed, owner: "w:test", policy: RetryPolicy(delays: [60], jitter: 0), autoDisableAfter: nil, now: Date(),
-            random: &random)
-        let inputs = try store.alertInputs(now: Date(), deadSince: Date().addingTimeInterval(-3600))
-        let state = try #require(inputs.endpoints.first)
-        #expect(state.endpoint.status == .disabled && state.disabledByDispatcher && state.disabledAt != nil)
-        #expect(state.deadInWindow == 1 && state.lastFailure?.status == 410 && state.lastFailure?.responseExcerpt == "gone")
-        let found = AlertRules.findings(inputs, policy: AlertPolicy(), ownWorker: nil, now: Date()).map(\.type)
-        #expect(found == [.endpointDisabled, .deliveriesDead])
     }
 }
