@@ -380,24 +380,27 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: TestEngine.allCases, [
-        EndpointChanges(url: "ftp://example.com/"),
-        EndpointChanges(description: String(repeating: "d", count: 1025)),
-        EndpointChanges(eventTypes: ["user..created"]),
-        EndpointChanges(eventTypes: ["user created"]),
-        EndpointChanges(eventTypes: ["*.user"]),
-        EndpointChanges(maxInFlight: 0),
-        EndpointChanges(timeoutMilliseconds: 50),
-        EndpointChanges(timeoutMilliseconds: 300_001),
-    ])
-    func refusesInvalidEndpointChanges(_ kind: TestEngine, _ changes: EndpointChanges) async throws {
+    @Test(arguments: TestEngine.allCases)
+    func refusesInvalidEndpointChanges(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             let endpoint = try await engine.addTestEndpoint("http://127.0.0.1:9/a")
-            let error = await #expect(throws: HooktopError.self) {
-                try await Operations(engine: engine).updateEndpoint(id: endpoint.id, changes: changes, by: testActor)
+            let operations = Operations(engine: engine)
+            for changes in [
+                EndpointChanges(url: "ftp://example.com/"),
+                EndpointChanges(description: String(repeating: "d", count: 1025)),
+                EndpointChanges(eventTypes: ["user..created"]),
+                EndpointChanges(eventTypes: ["user created"]),
+                EndpointChanges(eventTypes: ["*.user"]),
+                EndpointChanges(maxInFlight: 0),
+                EndpointChanges(timeoutMilliseconds: 50),
+                EndpointChanges(timeoutMilliseconds: 300_001),
+            ] {
+                let error = await #expect(throws: HooktopError.self, "\(changes)") {
+                    try await operations.updateEndpoint(id: endpoint.id, changes: changes, by: testActor)
+                }
+                #expect(error?.code == .invalidInput)
+                #expect(try await engine.requireEndpoint(id: endpoint.id) == endpoint)
             }
-            #expect(error?.code == .invalidInput)
-            #expect(try await engine.requireEndpoint(id: endpoint.id) == endpoint)
         }
     }
 
@@ -499,16 +502,16 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: TestEngine.allCases, [
-        "[1, 2]", #""text""#, "42", "null", "{", "", #"{"a": }"#,
-    ])
-    func refusesPayloadsThatAreNotJSONObjects(_ kind: TestEngine, _ payload: String) async throws {
+    @Test(arguments: TestEngine.allCases)
+    func refusesPayloadsThatAreNotJSONObjects(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine throws in
             let operations = Operations(engine: engine)
-            let error = await #expect(throws: HooktopError.self) {
-                try await operations.publish(PublishRequest(eventType: "a.b", payload: payload))
+            for payload in ["[1, 2]", #""text""#, "42", "null", "{", "", #"{"a": }"#] {
+                let error = await #expect(throws: HooktopError.self, "\(payload)") {
+                    try await operations.publish(PublishRequest(eventType: "a.b", payload: payload))
+                }
+                #expect(error?.code == .invalidInput)
             }
-            #expect(error?.code == .invalidInput)
             #expect(try await engine.messageTotal() == 0)
         }
     }

@@ -12,15 +12,15 @@ import Foundation
 public enum TestEngine: String, CaseIterable, Sendable {
     case sqlite, postgres
 
-    /// A new, empty log: a file in a temporary folder, or a database of `PostgresServer.shared`. Call `remove()` when
-    /// done (or use `withLog`).
+    /// A new, empty log: a file in a temporary folder, or a database of `PostgresServer.shared` (a copy of one
+    /// migrated once). Call `remove()` when done (or use `withLog`).
     public func makeLog() async throws -> TestLog {
         switch self {
         case .sqlite:
             let database = try TemporaryDatabase()
             return TestLog(kind: self, location: database.path, place: .file(database))
         case .postgres:
-            let url = try await PostgresServer.shared.makeDatabase()
+            let url = try await PostgresServer.shared.makeLogDatabase()
             return TestLog(kind: self, location: url.full, place: .database(url))
         }
     }
@@ -58,8 +58,8 @@ public struct TestLog: Sendable {
     public let location: String
     let place: Place
 
-    /// Opens the log: a new engine, with a connection (or pool) of its own, each call. A read-only one takes no
-    /// writes.
+    /// Opens the log: a new engine, with a connection (or a pool of at most four) of its own, each call. A
+    /// read-only one takes no writes.
     public func open(readOnly: Bool = false) async throws -> any DeliveryEngine {
         switch place {
         case .file(let database):
@@ -67,6 +67,8 @@ public struct TestLog: Sendable {
         case .database(let url):
             var configuration = PostgresPool.Configuration()
             configuration.readOnly = readOnly
+            // Many tests run at once, each on a database of its own, all on one server.
+            configuration.maximumConnections = 4
             return try await PostgresEngine.open(url, configuration: configuration, logger: quietLogger)
         }
     }
