@@ -160,7 +160,7 @@ public actor PostgresServer {
         for _ in 0..<3 {
             let port = try freeTCPPort()
             let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off"
-                + " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                + " -c synchronous_commit=off -c full_page_writes=off -c max_connections=600 -c shared_buffers=128MB"
             let started = try await runDetached(
                 run + [bin + "/pg_ctl", "-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options,
                        "start"],

@@ -137,7 +137,7 @@ extension PostgresEngine: DispatchLog {
         let keptFrom = worker.heartbeatAt.milliseconds / 60_000 - WorkerInfo.attemptMinutesKept
         // The dispatcher's own attempt counters are trimmed in the same statement (its rows only: no two processes
         // delete the same rows).
-        try await pool.client.query(
+        _ = try await rows(
             """
             WITH trimmed AS (DELETE FROM worker_minute WHERE worker_id = \(worker.id) AND minute < \(keptFrom))
             INSERT INTO workers (id, pid, host, started_at, heartbeat_at, version, in_flight, retry_delays)
@@ -145,7 +145,7 @@ extension PostgresEngine: DispatchLog {
                 \(worker.heartbeatAt.milliseconds), \(worker.version), \(worker.inFlight), \(delays))
             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, in_flight = excluded.in_flight,
                 retry_delays = excluded.retry_delays, version = excluded.version
-            """, logger: logger)
+            """)
     }
 
     /// Makes `owner`'s leased rows claimable now (a clean stop), or with nil those of dispatchers whose heartbeat is
@@ -181,10 +181,10 @@ extension PostgresEngine: DispatchLog {
     }
 
     public func removeWorker(id: String) async throws {
-        try await pool.client.query(
+        _ = try await rows(
             """
             WITH minutes AS (DELETE FROM worker_minute WHERE worker_id = \(id))
             DELETE FROM workers WHERE id = \(id)
-            """, logger: logger)
+            """)
     }
 }

@@ -73,7 +73,7 @@ extension PostgresEngine {
     ) async throws {
         let next = status == .pending ? nextAttemptAt?.milliseconds : nil
         try await write { connection in
-            try await connection.query(
+            try await execute(
                 """
                 UPDATE alerts SET status = \(status.rawValue), sent_to = \(sentTo.joined(separator: ",")),
                     last_error = coalesce(\(error.map(Self.storable)), last_error), next_attempt_at = \(next),
@@ -81,7 +81,7 @@ extension PostgresEngine {
                     sent_at = CASE WHEN \(status == .sent) THEN \(now.milliseconds) ELSE sent_at END,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE seq = \(sequence) AND lease_owner = \(owner)
-                """, logger: logger)
+                """, on: connection)
         }
     }
 
@@ -139,7 +139,10 @@ extension PostgresEngine {
             let day = String(name.split(separator: "_").last ?? "")
             removed += try await write { connection -> Int in
                 let unfinished = try await rows(
-                    "SELECT 1 FROM \(unescaped: deliveries) WHERE status <> 'delivered' LIMIT 1", on: connection)
+                    """
+                    SELECT 1 FROM \(unescaped: deliveries) WHERE status IN ('pending', 'retrying', 'dead', 'cancelled')
+                    LIMIT 1
+                    """, on: connection)
                 if unfinished.isEmpty {
                     let count = try await rows("SELECT count(*) FROM \(unescaped: name)", on: connection).first?.int(0) ?? 0
                     // The counters forget what leaves (as SQLite's delete trigger does).
@@ -150,7 +153,7 @@ extension PostgresEngine {
                         moves.insert(try row.text(0), status: .delivered, count: -(try row.int(1)))
                     }
                     try await applyCounts(moves, on: connection)
-                    try await connection.query("DROP TABLE \(unescaped: name), \(unescaped: deliveries)", logger: logger)
+                    try await execute("DROP TABLE \(unescaped: name), \(unescaped: deliveries)", on: connection)
                     droppedDays.append(day)
                     return count
                 }
@@ -169,30 +172,36 @@ extension PostgresEngine {
             for row in try await rows(
                 """
                 DELETE FROM deliveries d WHERE d.message_created_at < \(cutoff) AND NOT EXISTS (
-                    SELECT 1 FROM messages m WHERE m.seq = d.message_seq AND m.created_at = d.message_created_at)
+                    SELECT 1 FROM messages m
+                    WHERE m.seq = d.message_seq AND m.created_at = d.message_created_at AND m.created_at < \(cutoff))
                 RETURNING endpoint_id, status
                 """, on: connection)
             {
                 moves.insert(try row.text(0), status: DeliveryStatus(rawValue: try row.text(1)) ?? .delivered, count: -1)
             }
             try await applyCounts(moves, on: connection)
-            let oldest = try await rows("SELECT min(message_created_at) FROM deliveries").first?.optionalInt64(0)
+            // The days before the cutoff only: a later delivery would not lower `min(cutoff, oldest)`.
+            let oldest = try await rows(
+                "SELECT min(message_created_at) FROM deliveries WHERE message_created_at < \(cutoff)", on: connection
+            ).first?.optionalInt64(0)
             for (name, start) in try await partitions(of: "attempts")
             where start + 86_400_000 <= min(cutoff, oldest ?? Int64.max) {
-                try await connection.query("DROP TABLE \(unescaped: name)", logger: logger)
+                try await execute("DROP TABLE \(unescaped: name)", on: connection)
             }
-            try await connection.query(
+            try await execute(
                 """
                 DELETE FROM attempts a WHERE a.started_at < \(cutoff) AND NOT EXISTS (
-                    SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)
-                """, logger: logger)
-            try await connection.query(
+                    -- An attempt started after its message was published: its delivery is of an earlier day.
+                    SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id AND d.message_created_at < \(cutoff))
+                """, on: connection)
+            try await execute(
                 """
                 DELETE FROM message_keys k WHERE k.message_created_at < \(cutoff) AND NOT EXISTS (
-                    SELECT 1 FROM messages m WHERE m.seq = k.message_seq AND m.created_at = k.message_created_at)
-                """, logger: logger)
-            try await connection.query("DELETE FROM stats_minute WHERE minute < \(cutoff / 60_000)", logger: logger)
-            try await connection.query("DELETE FROM alerts WHERE at < \(cutoff) AND status <> 'pending'", logger: logger)
+                    SELECT 1 FROM messages m
+                    WHERE m.seq = k.message_seq AND m.created_at = k.message_created_at AND m.created_at < \(cutoff))
+                """, on: connection)
+            try await execute("DELETE FROM stats_minute WHERE minute < \(cutoff / 60_000)", on: connection)
+            try await execute("DELETE FROM alerts WHERE at < \(cutoff) AND status <> 'pending'", on: connection)
             try await audit(
                 connection, "log.prune", "log", "messages",
                 "before \(ISO8601DateFormatter().string(from: before)): \(removed) removed"
@@ -302,16 +311,16 @@ extension PostgresEngine {
             try await write { connection in
                 // Writers' deltas wait for this transaction; a delta committed before it is in the count, one committed
                 // after it is not.
-                try await connection.query(
-                    "LOCK TABLE delivery_counts, failure_groups IN SHARE ROW EXCLUSIVE MODE", logger: logger)
-                try await connection.query("DELETE FROM delivery_counts", logger: logger)
-                try await connection.query(
+                try await execute(
+                    "LOCK TABLE delivery_counts, failure_groups IN SHARE ROW EXCLUSIVE MODE", on: connection)
+                try await execute("DELETE FROM delivery_counts", on: connection)
+                try await execute(
                     """
                     INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
                     SELECT endpoint_id, status, 'recount', count(*) FROM deliveries GROUP BY endpoint_id, status
-                    """, logger: logger)
-                try await connection.query("DELETE FROM failure_groups", logger: logger)
-                try await connection.query(
+                    """, on: connection)
+                try await execute("DELETE FROM failure_groups", on: connection)
+                try await execute(
                     """
                     INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at,
                         last_error)
@@ -320,25 +329,25 @@ extension PostgresEngine {
                         max(updated_at), (array_agg(last_error ORDER BY updated_at DESC))[1]
                     FROM deliveries WHERE status IN ('dead', 'retrying')
                     GROUP BY endpoint_id, coalesce(last_error_class, ''), coalesce(last_status_code, 0)
-                    """, logger: logger)
+                    """, on: connection)
             }
             done.append("recounted the status counters and failure groups from the log")
         }
         if broken("queue") {
             try await write { connection in
-                try await connection.query(
+                try await execute(
                     """
                     INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at)
                     SELECT d.id, d.message_created_at, d.endpoint_id, \(now.milliseconds) FROM deliveries d
                     WHERE d.status IN ('pending', 'retrying')
                         AND NOT EXISTS (SELECT 1 FROM delivery_queue q WHERE q.delivery_id = d.id)
-                    """, logger: logger)
-                try await connection.query(
+                    """, on: connection)
+                try await execute(
                     """
                     DELETE FROM delivery_queue q WHERE NOT EXISTS (
                         SELECT 1 FROM deliveries d WHERE d.id = q.delivery_id AND d.message_created_at = q.message_created_at
                             AND d.status IN ('pending', 'retrying'))
-                    """, logger: logger)
+                    """, on: connection)
             }
             done.append("queued the waiting deliveries the queue had lost and dropped the queue rows of finished ones")
         }
@@ -362,16 +371,16 @@ extension PostgresEngine {
     /// - Returns: the new token, to be shown once; nil when one exists.
     public func makeFirstAPIToken(now: Date) async throws -> String? {
         try await write { connection in
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockNamespace), 3)", logger: logger)
+            try await execute(
+                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockNamespace), 3)", on: connection)
             guard try await rows("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1", on: connection).isEmpty
             else { return nil }
             let token = Identifier.make("htk", length: 40)
-            try await connection.query(
+            try await execute(
                 """
                 INSERT INTO api_tokens (id, digest, created_at)
                 VALUES (\(Identifier.make("tok", length: 12)), \(APITokenDigest.hex(of: token)), \(now.milliseconds))
-                """, logger: logger)
+                """, on: connection)
             return token
         }
     }

@@ -63,16 +63,16 @@ extension PostgresEngine {
             }
             guard current != status.rawValue else { return false }
             let disabled = status == .disabled
-            try await connection.query(
+            try await execute(
                 """
                 UPDATE endpoints SET status = \(status.rawValue), disabled_reason = \(disabled ? reason : nil),
                     disabled_at = \(disabled ? now.milliseconds : nil), updated_at = \(now.milliseconds)
                 WHERE id = \(id)
-                """, logger: logger)
+                """, on: connection)
             if status == .active {
                 // A resumed or enabled endpoint starts with a clean slate: no failing streak from before.
-                try await connection.query(
-                    "UPDATE endpoint_health SET failing_since = NULL WHERE endpoint_id = \(id)", logger: logger)
+                try await execute(
+                    "UPDATE endpoint_health SET failing_since = NULL WHERE endpoint_id = \(id)", on: connection)
             }
             try await audit(connection, action, "endpoint", id, reason ?? "", actor, now)
             return true
@@ -145,7 +145,7 @@ extension PostgresEngine {
         try await applyCounts(moves, on: connection)
         var groups = FailureGroupMoves()
         groups.leave(delivery.endpointId, errorClass: delivery.errorClass, statusCode: delivery.statusCode, status: delivery.status)
-        try await groups.apply(writer: writerId, on: connection, logger: logger)
+        try await groups.apply(by: self, on: connection)
     }
 
     public func queueRedelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws {
@@ -160,11 +160,11 @@ extension PostgresEngine {
             let at = now.milliseconds
             if delivery.queued {
                 // Waiting: due now, and a failure keeps its schedule.
-                try await connection.query(
+                try await execute(
                     """
                     UPDATE delivery_queue SET available_at = \(at), lease_owner = NULL, manual = \(ManualMode.fromWaiting.rawValue)
                     WHERE delivery_id = \(deliveryId)
-                    """, logger: logger)
+                    """, on: connection)
             } else {
                 try await requeue([(deliveryId, delivery.day, delivery.endpointId)], now: now, on: connection)
                 try await moved(delivery, to: .pending, on: connection)
@@ -183,20 +183,20 @@ extension PostgresEngine {
         let days = deliveries.map(\.day)
         let endpoints = deliveries.map(\.endpointId)
         let at = now.milliseconds
-        try await connection.query(
+        try await execute(
             """
             UPDATE deliveries d SET status = 'pending', updated_at = \(at)
             FROM unnest(\(ids)::bigint[], \(days)::bigint[]) AS u(id, day)
             WHERE d.id = u.id AND d.message_created_at = u.day
-            """, logger: logger)
-        try await connection.query(
+            """, on: connection)
+        try await execute(
             """
             INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at, manual)
             SELECT id, day, endpoint_id, \(at), \(ManualMode.fromFinished.rawValue)
             FROM unnest(\(ids)::bigint[], \(days)::bigint[], \(endpoints)::text[]) AS u(id, day, endpoint_id)
             ON CONFLICT (delivery_id) DO UPDATE SET available_at = excluded.available_at, lease_owner = NULL,
                 manual = excluded.manual
-            """, logger: logger)
+            """, on: connection)
     }
 
     public func cancelDelivery(deliveryId: Int64, now: Date, by actor: Principal) async throws {
@@ -207,12 +207,12 @@ extension PostgresEngine {
                 let status = delivery.inFlight ? "in flight" : delivery.status.rawValue
                 throw HooktopError(.conflict, "delivery \(name) is \(status): only a pending or retrying delivery can be cancelled")
             }
-            try await connection.query(
+            try await execute(
                 """
                 UPDATE deliveries SET status = 'cancelled', updated_at = \(now.milliseconds)
                 WHERE id = \(deliveryId) AND message_created_at = \(delivery.day)
-                """, logger: logger)
-            try await connection.query("DELETE FROM delivery_queue WHERE delivery_id = \(deliveryId)", logger: logger)
+                """, on: connection)
+            try await execute("DELETE FROM delivery_queue WHERE delivery_id = \(deliveryId)", on: connection)
             try await moved(delivery, to: .cancelled, on: connection)
             try await audit(connection, "delivery.cancel", "delivery", name, "", actor, now)
         }
@@ -254,7 +254,7 @@ extension PostgresEngine {
                     WHERE d.message_seq = m.seq AND d.message_created_at = m.created_at AND d.endpoint_id = \(endpointId))
                 """, on: connection
             ).filter { endpoint.accepts(eventType: try $0.text(2)) }
-            var queued = revived.map(\.id)
+            var queued = revived
             if !missed.isEmpty {
                 let sequences = try missed.map { try $0.int64(0) }
                 let days = try missed.map { try $0.int64(1) }
@@ -268,18 +268,19 @@ extension PostgresEngine {
                         SELECT m.seq, m.created_at, \(endpointId), m.event_type, 'pending', \(at), \(at)
                         FROM unnest(\(sequences)::bigint[], \(days)::bigint[]) AS u(seq, day)
                         JOIN messages m ON m.seq = u.seq AND m.created_at = u.day
+                            AND m.created_at = ANY(\(Array(Set(days)))::bigint[])
                         RETURNING id, message_created_at)
                     INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at, manual)
                     SELECT id, message_created_at, \(endpointId), \(at), \(ManualMode.scheduled.rawValue) FROM made
-                    RETURNING delivery_id
+                    RETURNING delivery_id, message_created_at
                     """, on: connection
-                ).map { try $0.int64(0) }
+                ).map { (try $0.int64(0), try $0.int64(1), endpointId) }
             }
             var moves = StatusMoves()
             moves.move(endpointId, from: .dead, to: .pending, count: revived.count)
             moves.insert(endpointId, status: .pending, count: queued.count - revived.count)
             try await applyCounts(moves, on: connection)
-            try await groups.apply(writer: writerId, on: connection, logger: logger)
+            try await groups.apply(by: self, on: connection)
             guard !queued.isEmpty else {
                 try await audit(connection, "endpoint.recover", "endpoint", endpointId, "nothing to recover", actor, now)
                 return 0
@@ -292,12 +293,11 @@ extension PostgresEngine {
                     """, on: connection
                 ).first?.int64(0)
             else { throw HooktopError(.database, "the recovery was not recorded") }
-            try await connection.query(
+            try await execute(
                 """
                 INSERT INTO recovery_deliveries (recovery_id, delivery_id, message_created_at)
-                SELECT \(recoveryId), q.delivery_id, q.message_created_at FROM delivery_queue q
-                WHERE q.delivery_id = ANY(\(queued)::bigint[])
-                """, logger: logger)
+                SELECT \(recoveryId), id, day FROM unnest(\(queued.map(\.id))::bigint[], \(queued.map(\.day))::bigint[]) AS q(id, day)
+                """, on: connection)
             try await audit(
                 connection, "endpoint.recover", "endpoint", endpointId,
                 "since \(ISO8601DateFormatter().string(from: since)): \(revived.count) dead, \(missed.count) missed", actor, now)
@@ -371,7 +371,7 @@ extension PostgresEngine {
             }
             try await requeue(deliveries, now: now, on: connection)
             try await applyCounts(moves, on: connection)
-            try await groups.apply(writer: writerId, on: connection, logger: logger)
+            try await groups.apply(by: self, on: connection)
             try await audit(
                 connection, "delivery.replay", "delivery", filter.endpointId ?? "*",
                 "\(filter.summary): \(deliveries.count) queued", actor, now)

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PostgresNIO
 
 /// Endpoints added and events published: what every other write starts from.
@@ -9,12 +8,12 @@ extension PostgresEngine {
         _ connection: PostgresConnection, _ action: String, _ objectType: String, _ objectId: String, _ detail: String,
         _ actor: Principal, _ now: Date
     ) async throws {
-        try await connection.query(
+        try await execute(
             """
             INSERT INTO audit (at, action, object_type, object_id, detail, os_user, pid, via, origin, tty)
             VALUES (\(now.milliseconds), \(action), \(objectType), \(objectId), \(detail), \(actor.user), \(actor.pid),
                 \(actor.via), \(actor.origin), \(actor.tty))
-            """, logger: logger)
+            """, on: connection)
     }
 
     /// Registers an endpoint (see `Store.addEndpoint`), audited.
@@ -65,9 +64,9 @@ extension PostgresEngine {
             for (index, group) in groups.enumerated() where group.allSatisfy({ $0.id == nil && $0.idempotencyKey == nil }) {
                 outcomes[index] = .success(group.map { plain.add($0, endpoints: endpoints, moves: &moves, now: now) })
             }
-            try await plain.insert(at: now, on: connection, logger: logger)
+            try await plain.insert(at: now, by: self, on: connection)
             for (index, group) in groups.enumerated() where outcomes[index] == nil {
-                try await connection.query("SAVEPOINT publish_group", logger: logger)
+                try await execute("SAVEPOINT publish_group", on: connection)
                 var groupMoves = StatusMoves()
                 do {
                     var results: [PublishResult] = []
@@ -75,11 +74,11 @@ extension PostgresEngine {
                         results.append(
                             try await insert(request, endpoints: endpoints, moves: &groupMoves, on: connection, now: now))
                     }
-                    try await connection.query("RELEASE SAVEPOINT publish_group", logger: logger)
+                    try await execute("RELEASE SAVEPOINT publish_group", on: connection)
                     moves.merge(groupMoves)
                     outcomes[index] = .success(results)
                 } catch let error as HooktopError {
-                    try await connection.query("ROLLBACK TO SAVEPOINT publish_group", logger: logger)
+                    try await execute("ROLLBACK TO SAVEPOINT publish_group", on: connection)
                     outcomes[index] = .failure(error)
                 }
             }
@@ -148,7 +147,7 @@ extension PostgresEngine {
         }
         let targets = endpoints.filter { EventTypeFilter.matches(patterns: $0.1, eventType: request.eventType) }.map(\.0)
         if !targets.isEmpty {
-            try await connection.query(
+            try await execute(
                 """
                 WITH made AS (
                     INSERT INTO deliveries (message_seq, message_created_at, endpoint_id, event_type, status, created_at,
@@ -158,7 +157,7 @@ extension PostgresEngine {
                     RETURNING id, endpoint_id)
                 INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at)
                 SELECT id, \(at), endpoint_id, \(at) FROM made
-                """, logger: logger)
+                """, on: connection)
             for endpointId in targets { moves.insert(endpointId, status: .pending) }
         }
         return PublishResult(message: message, deliveryCount: targets.count, duplicate: false)
@@ -180,14 +179,14 @@ extension PostgresEngine {
     func applyCounts(_ moves: StatusMoves, writer: String? = nil, on connection: PostgresConnection) async throws {
         let changes = moves.changes
         guard !changes.isEmpty else { return }
-        try await connection.query(
+        try await execute(
             """
             INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
             SELECT endpoint_id, status, \(writer ?? writerId), n
             FROM unnest(\(changes.map(\.endpointId))::text[], \(changes.map(\.status))::text[],
                 \(changes.map { Int64($0.delta) })::bigint[]) AS c(endpoint_id, status, n)
             ON CONFLICT (endpoint_id, status, writer_id) DO UPDATE SET n = delivery_counts.n + excluded.n
-            """, logger: logger)
+            """, on: connection)
     }
 }
 
@@ -219,10 +218,10 @@ private struct PlainEvents {
         return PublishResult(message: message, deliveryCount: count, duplicate: false)
     }
 
-    func insert(at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    func insert(at now: Date, by engine: PostgresEngine, on connection: PostgresConnection) async throws {
         guard !ids.isEmpty else { return }
         let at = now.milliseconds
-        try await connection.query(
+        try await engine.execute(
             """
             WITH made_messages AS (
                 INSERT INTO messages (id, event_type, payload, created_at)
@@ -241,6 +240,6 @@ private struct PlainEvents {
                 RETURNING id, endpoint_id)
             INSERT INTO delivery_queue (delivery_id, message_created_at, endpoint_id, available_at)
             SELECT id, \(at), endpoint_id, \(at) FROM made
-            """, logger: logger)
+            """, on: connection)
     }
 }

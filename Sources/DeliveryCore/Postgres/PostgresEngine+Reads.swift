@@ -453,12 +453,9 @@ extension PostgresEngine: DeliveryLogReader {
 
     // MARK: Running reads
 
-    /// Runs one read statement (recorded, in debug builds, for the query-plan test).
+    /// Runs one read statement.
     func read(_ query: PostgresQuery) async throws -> [PGRow] {
-        #if DEBUG
-        PostgresStatements.record(query, by: writerId)
-        #endif
-        return try await rows(query)
+        try await rows(query)
     }
 
     /// Bindings of `values`, in order ($1, $2, …).

@@ -117,7 +117,7 @@ extension PostgresEngine {
             delivery.leaseOwner = nil
             tracked[outcome.deliveryId] = delivery
         }
-        try await connection.query(
+        try await execute(
             """
             INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, request_headers, response_status,
                 response_headers, response_body, error_class, error_message)
@@ -125,13 +125,13 @@ extension PostgresEngine {
                 \(attempts.startedAt)::bigint[], \(attempts.durations)::bigint[], \(attempts.requestHeaders)::text[],
                 \(attempts.responseStatuses)::bigint[], \(attempts.responseHeaders)::text[],
                 \(attempts.responseBodies)::text[], \(attempts.errorClasses)::text[], \(attempts.errorMessages)::text[])
-            """, logger: logger)
+            """, on: connection)
         if !updates.isEmpty {
             let ids = Array(updates.keys)
             let rows = ids.map { updates[$0]! }
             // The days bound as constants let the planner keep to their partitions (a join alone would plan every
             // day's partition and its indexes on each batch).
-            try await connection.query(
+            try await execute(
                 """
                 UPDATE deliveries d SET status = u.status, attempt_count = u.attempt_count, manual_count = u.manual_count,
                     last_status_code = u.last_status_code, last_error = u.last_error,
@@ -145,33 +145,33 @@ extension PostgresEngine {
                         last_latency_ms)
                 WHERE d.id = u.id AND d.message_created_at = u.day
                     AND d.message_created_at = ANY(\(Array(Set(rows.map(\.day))))::bigint[])
-                """, logger: logger)
+                """, on: connection)
         }
         if !finished.isEmpty {
-            try await connection.query(
-                "DELETE FROM delivery_queue WHERE delivery_id = ANY(\(Array(finished))::bigint[])", logger: logger)
+            try await execute(
+                "DELETE FROM delivery_queue WHERE delivery_id = ANY(\(Array(finished))::bigint[])", on: connection)
         }
         if !retries.isEmpty {
-            try await connection.query(
+            try await execute(
                 """
                 UPDATE delivery_queue q SET available_at = u.at, lease_owner = NULL, manual = 0
                 FROM unnest(\(Array(retries.keys))::bigint[], \(Array(retries.values))::bigint[]) AS u(id, at)
                 WHERE q.delivery_id = u.id
-                """, logger: logger)
+                """, on: connection)
         }
         try await applyCounts(moves, on: connection)
-        try await groups.apply(writer: writerId, on: connection, logger: logger)
+        try await groups.apply(by: self, on: connection)
         try await applyStats(stats, on: connection)
         let perMinute = Store.attemptsPerMinute(outcomes, owner: owner)
         if !perMinute.isEmpty {
-            try await connection.query(
+            try await execute(
                 """
                 INSERT INTO worker_minute (worker_id, minute, attempts)
                 SELECT \(owner), minute, attempts
                 FROM unnest(\(perMinute.map(\.key))::bigint[], \(perMinute.map { Int64($0.value) })::bigint[])
                     AS m(minute, attempts)
                 ON CONFLICT (worker_id, minute) DO UPDATE SET attempts = worker_minute.attempts + excluded.attempts
-                """, logger: logger)
+                """, on: connection)
         }
         try await applyHealth(seen, autoDisableAfter: autoDisableAfter, now: now, on: connection)
     }
@@ -252,13 +252,13 @@ extension PostgresEngine {
         }
         for index in buckets.indices { bindings.append(rows.map { $0.value.histogram[index] }) }
         let arrays = ["$2::bigint[]", "$3::text[]"] + (4...bindings.count).map { "$\($0)::bigint[]" }
-        try await connection.query(
+        try await execute(
             PostgresQuery(
                 unsafeSQL: """
                     INSERT INTO stats_minute (writer_id, \(columns))
                     SELECT $1, * FROM unnest(\(arrays.joined(separator: ", ")))
                     ON CONFLICT (minute, endpoint_id, writer_id) DO UPDATE SET \(sums)
-                    """, binds: bindings), logger: logger)
+                    """, binds: bindings), on: connection)
     }
 
     /// This writer's health row of each endpoint, and the disabling `AttemptRules` decides on the endpoint's health
@@ -306,7 +306,7 @@ extension PostgresEngine {
         }
         if !own.isEmpty {
             let health = own.map(\.health)
-            try await connection.query(
+            try await execute(
                 """
                 INSERT INTO endpoint_health (endpoint_id, writer_id, last_attempt_at, last_success_at, failing_since,
                     last_error)
@@ -320,7 +320,7 @@ extension PostgresEngine {
                 ON CONFLICT (endpoint_id, writer_id) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
                     last_success_at = excluded.last_success_at, failing_since = excluded.failing_since,
                     last_error = excluded.last_error
-                """, logger: logger)
+                """, on: connection)
         }
         let system = Principal(user: "hooktop", pid: Int(getpid()), via: "dispatcher")
         for (endpointId, reason) in disabling {
@@ -390,15 +390,15 @@ struct FailureGroupMoves {
     }
 
     /// Adds the changes to `writer`'s rows.
-    func apply(writer: String, on connection: PostgresConnection, logger: Logger) async throws {
+    func apply(by engine: PostgresEngine, on connection: PostgresConnection) async throws {
         let changed = deltas.filter { $0.value.dead != 0 || $0.value.retrying != 0 }
         guard !changed.isEmpty else { return }
         let keys = Array(changed.keys)
         let values = keys.map { changed[$0]! }
-        try await connection.query(
+        try await engine.execute(
             """
             INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at, last_error)
-            SELECT endpoint_id, error_class, status_code, \(writer), dead, retrying, last_at, last_error
+            SELECT endpoint_id, error_class, status_code, \(engine.writerId), dead, retrying, last_at, last_error
             FROM unnest(\(keys.map(\.endpointId))::text[], \(keys.map(\.errorClass))::text[],
                 \(keys.map(\.statusCode))::bigint[], \(values.map(\.dead))::bigint[], \(values.map(\.retrying))::bigint[],
                 \(values.map(\.lastAt))::bigint[], \(PostgresNullableArray(values.map(\.lastError)))::text[])
@@ -408,6 +408,6 @@ struct FailureGroupMoves {
                 last_error = CASE WHEN excluded.last_error IS NOT NULL AND excluded.last_at >= failure_groups.last_at
                     THEN excluded.last_error ELSE failure_groups.last_error END,
                 last_at = greatest(failure_groups.last_at, excluded.last_at)
-            """, logger: logger)
+            """, on: connection)
     }
 }

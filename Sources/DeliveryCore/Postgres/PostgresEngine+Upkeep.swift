@@ -39,7 +39,7 @@ extension PostgresEngine {
 
     /// Gives up the lease `name` if `owner` holds it: another process may take it at once.
     public func releaseLease(_ name: String, owner: String) async throws {
-        try await pool.client.query("DELETE FROM leases WHERE name = \(name) AND owner = \(owner)", logger: logger)
+        _ = try await rows("DELETE FROM leases WHERE name = \(name) AND owner = \(owner)")
     }
 
     /// Who holds the lease `name` and until when (it may have run out); nil when nobody took it.

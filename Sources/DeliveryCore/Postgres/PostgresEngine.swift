@@ -44,12 +44,27 @@ public final class PostgresEngine: Sendable {
 
     /// Runs one statement on a pooled connection and reads every row.
     func rows(_ query: PostgresQuery) async throws -> [PGRow] {
-        try await Self.collect(pool.client.query(query, logger: logger))
+        Self.noteForPlans(query, by: writerId)
+        return try await Self.collect(pool.client.query(query, logger: logger))
     }
 
     /// Runs one statement on `connection` (inside a transaction) and reads every row.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PGRow] {
-        try await Self.collect(connection.query(query, logger: logger))
+        Self.noteForPlans(query, by: writerId)
+        return try await Self.collect(connection.query(query, logger: logger))
+    }
+
+    /// Runs one statement on `connection` (inside a transaction), its rows unread.
+    func execute(_ query: PostgresQuery, on connection: PostgresConnection) async throws {
+        Self.noteForPlans(query, by: writerId)
+        try await connection.query(query, logger: logger)
+    }
+
+    /// Keeps `query` for the query-plan tests, which explain every statement the engine issues (debug builds only).
+    static func noteForPlans(_ query: PostgresQuery, by writer: String) {
+        #if DEBUG
+        PostgresStatements.record(query, by: writer)
+        #endif
     }
 
     private static func collect(_ sequence: PostgresRowSequence) async throws -> [PGRow] {

@@ -382,6 +382,11 @@ enum PostgresSchema {
             ) WITH (fillfactor = 70)
             """
         ],
+        // v3: the leased queue rows (in flight, or left by a dispatcher that died): what the counts' in-flight part,
+        // a clean stop's release and the release of a dead dispatcher's leases read, without reading the backlog.
+        [
+            "CREATE INDEX delivery_queue_leased ON delivery_queue (lease_owner, available_at) WHERE lease_owner IS NOT NULL"
+        ],
     ]
 
     /// The schema version this build writes.

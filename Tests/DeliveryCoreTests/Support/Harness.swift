@@ -54,9 +54,9 @@ func testDispatcherConfiguration(
     return configuration
 }
 
-/// Runs a dispatcher over `log` while `body` runs, then stops it and waits for it to return.
+/// Runs a dispatcher over `store` while `body` runs, then stops it and waits for it to return.
 func withDispatcher<T>(
-    _ log: any DispatchLog, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
+    _ store: Store, sender: WebhookSender, configuration: Dispatcher.Configuration = testDispatcherConfiguration(),
     _ body: (Dispatcher) async throws -> T
 ) async throws -> T {
     try await withDispatcher(SQLiteEngine(store: store), sender: sender, configuration: configuration, body)
