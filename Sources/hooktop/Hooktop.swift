@@ -11,8 +11,8 @@ struct Hooktop: AsyncParsableCommand {
         version: HooktopVersion.current,
         subcommands: [
             DashboardCommand.self, Serve.self, Demo.self, EndpointCommand.self, Publish.self, Deliveries.self,
-            Redeliver.self, Cancel.self, Stats.self, Audit.self, Alerts.self, Doctor.self, Prune.self, Receive.self, Seed.self, Bench.self,
-            BenchDashboard.self,
+            Redeliver.self, Cancel.self, Stats.self, Audit.self, Alerts.self, Doctor.self, Prune.self, Token.self,
+            Receive.self, Seed.self, Bench.self, BenchDashboard.self,
         ],
         defaultSubcommand: DashboardCommand.self
     )

@@ -979,7 +979,7 @@ struct HeaderCodingTests {
 
 /// A database file as an older hooktop left it: the first `version` migrations applied, then `rows` (SQL), in a
 /// temporary folder of its own.
-private struct OldDatabase {
+struct OldDatabase {
     let path: String
     private let directory: URL
 

@@ -288,6 +288,24 @@ public struct Operations: DeliveryOperations {
         return try await engine.rotateSecret(endpointId: endpointId, now: at, by: actor)
     }
 
+    // MARK: - API tokens
+
+    /// Makes an API token called `name`, in force at once for every `serve` on the log; audited.
+    /// - Returns: the token, to be shown once (the log keeps only its digest).
+    /// - Throws: `invalidInput` for a bad name.
+    public func createToken(name: String, by actor: Principal) async throws -> IssuedAPIToken {
+        try APIToken.validate(name: name)
+        return try await engine.createAPIToken(name: name, now: now(), by: actor)
+    }
+
+    /// Revokes an API token: every `serve` on the log refuses it within a second; audited.
+    /// - Returns: false when it was already revoked.
+    /// - Throws: `notFound` for an unknown id.
+    @discardableResult
+    public func revokeToken(id: String, by actor: Principal) async throws -> Bool {
+        try await engine.revokeAPIToken(id: id, now: now(), by: actor)
+    }
+
     /// Deletes messages older than `before` whose every delivery was delivered; messages with any failing, dead,
     /// waiting or cancelled delivery are kept.
     /// - Returns: how many messages were removed.

@@ -364,29 +364,4 @@ extension PostgresEngine {
         }
         return done
     }
-
-    // MARK: API tokens
-
-    /// Makes the log's first API token when it has none in force (one process makes it when several start at once).
-    /// - Returns: the new token, to be shown once; nil when one exists.
-    public func makeFirstAPIToken(now: Date) async throws -> String? {
-        try await write { connection in
-            try await execute(
-                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockNamespace), 3)", on: connection)
-            guard try await rows("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1", on: connection).isEmpty
-            else { return nil }
-            let token = Identifier.make("htk", length: 40)
-            try await execute(
-                """
-                INSERT INTO api_tokens (id, digest, created_at)
-                VALUES (\(Identifier.make("tok", length: 12)), \(APITokenDigest.hex(of: token)), \(now.milliseconds))
-                """, on: connection)
-            return token
-        }
-    }
-
-    /// The digests of the API tokens in force.
-    public func apiTokenDigests() async throws -> Set<String> {
-        Set(try await rows("SELECT digest FROM api_tokens WHERE revoked_at IS NULL").map { try $0.text(0) })
-    }
 }

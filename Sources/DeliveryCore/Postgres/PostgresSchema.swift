@@ -326,7 +326,8 @@ enum PostgresSchema {
             // Moved after every write's commit; readers poll `last_value` to know when to read again. A sequence
             // is not transactional and has no row to lock or to leave dead.
             "CREATE SEQUENCE hooktop_changes",
-            // API tokens by their SHA-256 digest: every `serve` on the database accepts them; the first one makes one.
+            // API tokens by their SHA-256 digest: every `serve` on the database accepts those in force (see
+            // `APITokenLog`); the first `serve` makes one.
             """
             CREATE TABLE api_tokens (
                 id text PRIMARY KEY,
@@ -386,6 +387,11 @@ enum PostgresSchema {
         // a clean stop's release and the release of a dead dispatcher's leases read, without reading the backlog.
         [
             "CREATE INDEX delivery_queue_leased ON delivery_queue (lease_owner, available_at) WHERE lease_owner IS NOT NULL"
+        ],
+        // v4: a token has a name and a maker (`hooktop token create`).
+        [
+            "ALTER TABLE api_tokens ADD COLUMN name text NOT NULL DEFAULT ''",
+            "ALTER TABLE api_tokens ADD COLUMN created_by text NOT NULL DEFAULT ''",
         ],
     ]
 

@@ -138,6 +138,20 @@ public final class SQLiteEngine: DeliveryEngine {
         }
     }
 
+    // MARK: APITokenLog
+
+    public func makeFirstAPIToken(now: Date, by actor: Principal) async throws -> IssuedAPIToken? {
+        try await run { try $0.makeFirstAPIToken(now: now, by: actor) }
+    }
+    public func apiTokenDigests() async throws -> Set<String> { try await run { try $0.apiTokenDigests() } }
+    public func apiTokens() async throws -> [APIToken] { try await run { try $0.apiTokens() } }
+    public func createAPIToken(name: String, now: Date, by actor: Principal) async throws -> IssuedAPIToken {
+        try await run { try $0.createAPIToken(name: name, now: now, by: actor) }
+    }
+    public func revokeAPIToken(id: String, now: Date, by actor: Principal) async throws -> Bool {
+        try await run { try $0.revokeAPIToken(id: id, now: now, by: actor) }
+    }
+
     // MARK: DispatchLog
 
     public func activeEndpoints() async throws -> [Endpoint] {

@@ -334,7 +334,23 @@ enum Schema {
             PRIMARY KEY (worker_id, minute)
         ) WITHOUT ROWID;
         """,
+        // v11: API tokens by their SHA-256 digest, as on PostgreSQL: every `serve` on the log accepts those in force,
+        // and `hooktop token` makes and revokes them. The token file of earlier versions (`<database>.token`) is taken
+        // in as a token when this migration runs (`Store.importTokenFile`).
+        """
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            revoked_at INTEGER
+        );
+        """,
     ]
+
+    /// The migration that made `api_tokens` (its version): the token file is taken in when a log reaches it.
+    static let apiTokensVersion = 11
 
     /// Every column of `deliveries`, in table order.
     private static let deliveryColumns = """

@@ -113,7 +113,7 @@ public final class Store: @unchecked Sendable {
         // Migrations run with a new connection's defaults: foreign keys off (a rebuilt table's drop must cascade
         // nowhere; they cannot change inside the migration's transaction, so references are checked before it
         // commits) and temporary storage in files (a large log's index builds sort there, not in memory).
-        try migrate(db, from: Int(version))
+        try migrate(db, from: Int(version), path: path)
         try db.execute("PRAGMA foreign_keys = ON")
         try db.execute("PRAGMA temp_store = MEMORY")
     }
@@ -122,7 +122,7 @@ public final class Store: @unchecked Sendable {
         "database schema v\(version) is newer than this hooktop (v\(Schema.version))"
     }
 
-    private static func migrate(_ db: Connection, from version: Int) throws {
+    private static func migrate(_ db: Connection, from version: Int, path: String) throws {
         guard version < Schema.version else {
             if version > Schema.version {
                 throw SQLiteError(code: SQLITE_ERROR, message: newerSchema(Int64(version)), sql: nil)
@@ -135,6 +135,7 @@ public final class Store: @unchecked Sendable {
             for index in current..<Schema.version {
                 try db.execute(Schema.migrations[index])
             }
+            if current < Schema.apiTokensVersion { try importTokenFile(db, databasePath: path, now: Date()) }
             if let broken = try db.queryOne("PRAGMA foreign_key_check", [], { $0.text(0) }) {
                 throw SQLiteError(code: SQLITE_CONSTRAINT, message: "migration left a broken reference in \(broken)", sql: nil)
             }

@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
                     let port = channel.localAddress?.port ?? port
                     printText("hooktop serve: listening on http://\(host):\(port), database \(path)")
                     if let created = access.created {
-                        printText("API token (shown once; stored in \(access.storedIn)): \(created)")
+                        printText("API token (shown once; stored in \(access.storedIn)): \(created.secret)")
                     }
                     fflush(nil)
                 })
@@ -132,58 +132,32 @@ func parseListenAddress(_ text: String) throws -> (String, Int) {
     return (host, port)
 }
 
-/// The API bearer token, kept in `<database>.token` with mode 0600.
-struct APIToken {
-    var value: String
-    var path: String
-    var created: Bool
-
-    static func loadOrCreate(beside databasePath: String) throws -> APIToken {
-        let path = databasePath + ".token"
-        if let data = FileManager.default.contents(atPath: path) {
-            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard value.count >= 16 else { throw HooktopError.invalid("token file \(path) is empty or too short") }
-            return APIToken(value: value, path: path, created: false)
-        }
-        let value = Identifier.make("htk", length: 40)
-        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw HooktopError(.database, "cannot create token file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let bytes = Array((value + "\n").utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count else {
-            throw HooktopError(.database, "cannot write token file \(path)")
-        }
-        return APIToken(value: value, path: path, created: true)
-    }
-}
-
-/// The API tokens a `serve` accepts: the SQLite log's token file, or the tokens a PostgreSQL log keeps (by digest,
-/// read again every second, so a token added or revoked by another process is honoured within a second).
+/// The API tokens a `serve` accepts: those the log keeps in force, by digest, read again every second so that a token
+/// made or revoked by another process counts here within a second. The log's first token is made here when it has
+/// none in force.
 struct APIAccessSource: Sendable {
     var access: APIAccess
     /// A token made now, shown once.
-    var created: String?
-    /// Where it is kept, for the message.
-    var storedIn: String
-    private var refresh: Task<Void, Never>?
+    var created: IssuedAPIToken?
+    private var refresh: Task<Void, Never>
 
     static func open(_ engine: any DeliveryEngine) async throws -> APIAccessSource {
-        guard let postgres = engine as? PostgresEngine else {
-            let token = try APIToken.loadOrCreate(beside: engine.location)
-            return APIAccessSource(access: .token(token.value), created: token.created ? token.value : nil, storedIn: token.path)
-        }
-        let created = try await postgres.makeFirstAPIToken(now: Date())
-        let digests = Mutex(try await postgres.apiTokenDigests())
+        let created = try await engine.makeFirstAPIToken(now: Date(), by: .current(via: "serve"))
+        let digests = Mutex(try await engine.apiTokenDigests())
         let refresh = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                if let current = try? await postgres.apiTokenDigests() { digests.withLock { $0 = current } }
+                if let current = try? await engine.apiTokenDigests() { digests.withLock { $0 = current } }
             }
         }
-        return APIAccessSource(
-            access: .digests { digests.withLock { $0 } }, created: created,
-            storedIn: "the database, as its SHA-256 digest", refresh: refresh)
+        return APIAccessSource(access: .digests { digests.withLock { $0 } }, created: created, refresh: refresh)
     }
 
-    func stop() { refresh?.cancel() }
+    /// Where a token made now is kept, for the message that shows it.
+    var storedIn: String {
+        let digest = "the log, as its SHA-256 digest"
+        return created?.file.map { "\($0) and \(digest)" } ?? digest
+    }
+
+    func stop() { refresh.cancel() }
 }
