@@ -12,7 +12,7 @@ struct Hooktop: AsyncParsableCommand {
         subcommands: [
             DashboardCommand.self, Serve.self, Demo.self, EndpointCommand.self, Publish.self, Deliveries.self,
             Redeliver.self, Cancel.self, Stats.self, Audit.self, Alerts.self, Doctor.self, Prune.self, Token.self,
-            Receive.self, Seed.self, Bench.self, BenchDashboard.self,
+            DatabaseCommand.self, Receive.self, Seed.self, Bench.self, BenchDashboard.self,
         ],
         defaultSubcommand: DashboardCommand.self
     )
@@ -40,11 +40,18 @@ struct DatabaseOptions: ParsableArguments {
     func open(readOnly: Bool = false, create: Bool = false, pollOnly: Bool = false, logger: Logger? = nil)
         async throws -> any DeliveryEngine
     {
-        guard isPostgres else {
-            if pollOnly { throw HooktopError.invalid("--poll-only applies to a PostgreSQL database only") }
-            return try openSQLite(readOnly: readOnly, create: create)
+        if pollOnly && !isPostgres { throw HooktopError.invalid("--poll-only applies to a PostgreSQL database only") }
+        return try await Self.open(path, readOnly: readOnly, create: create, pollOnly: pollOnly, logger: logger)
+    }
+
+    /// Opens the log at `location`, a SQLite path or a `postgres://` URL (see `open(readOnly:create:pollOnly:logger:)`).
+    static func open(
+        _ location: String, readOnly: Bool = false, create: Bool = false, pollOnly: Bool = false, logger: Logger? = nil
+    ) async throws -> any DeliveryEngine {
+        guard PostgresURL.isPostgresURL(location) else {
+            return try SQLiteEngine(path: location, readOnly: readOnly, create: create)
         }
-        var url = try PostgresURL(path)
+        var url = try PostgresURL(location)
         url.pollOnly = url.pollOnly || pollOnly
         var configuration = PostgresPool.Configuration()
         configuration.readOnly = readOnly

@@ -2,7 +2,9 @@ import Foundation
 
 /// A storage engine behind the delivery core: the log's reads, its writes, the dispatcher's claims and a change
 /// signal. `SQLiteEngine` is the embedded one.
-public protocol DeliveryEngine: DeliveryLogReader, OperatorLog, DispatchLog, AlertLog, APITokenLog {
+public protocol DeliveryEngine: DeliveryLogReader, OperatorLog, DispatchLog, AlertLog, APITokenLog,
+    LogTransfer
+{
     /// Where the log is, for messages (`/var/lib/hooktop.db`); never a credential.
     var location: String { get }
     /// Why the log takes no writes (a full disk), or nil when it does.

@@ -300,6 +300,12 @@ extension PostgresEngine {
         return found
     }
 
+    /// Counts the deliveries per endpoint and status into an empty `delivery_counts`, as one `recount` writer.
+    static let recountStatusCounters = """
+        INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
+        SELECT endpoint_id, status, 'recount', count(*) FROM deliveries GROUP BY endpoint_id, status
+        """
+
     /// Fixes what is safe to fix: recounts counters and failure groups (other writers wait meanwhile), queues waiting
     /// deliveries the queue lost and drops queue rows of finished ones, releases leases of dispatchers that are gone,
     /// makes the partitions ahead. Audited.
@@ -314,11 +320,7 @@ extension PostgresEngine {
                 try await execute(
                     "LOCK TABLE delivery_counts, failure_groups IN SHARE ROW EXCLUSIVE MODE", on: connection)
                 try await execute("DELETE FROM delivery_counts", on: connection)
-                try await execute(
-                    """
-                    INSERT INTO delivery_counts (endpoint_id, status, writer_id, n)
-                    SELECT endpoint_id, status, 'recount', count(*) FROM deliveries GROUP BY endpoint_id, status
-                    """, on: connection)
+                try await execute(PostgresQuery(unsafeSQL: Self.recountStatusCounters), on: connection)
                 try await execute("DELETE FROM failure_groups", on: connection)
                 try await execute(
                     """

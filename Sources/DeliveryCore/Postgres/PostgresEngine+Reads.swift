@@ -195,17 +195,11 @@ extension PostgresEngine: DeliveryLogReader {
         let sql = StatementBuilder()
         let endpoint = endpointId.map { "WHERE endpoint_id = \(sql.bind($0))" } ?? ""
         let limit = sql.bind(max(1, min(limit, 1000)))
-        // Each writer's row holds its deltas: a group is their sum, its error that of the newest writer row.
         return try await read(
             sql.query(
                 """
                 SELECT f.endpoint_id, e.url, f.error_class, f.status_code, f.dead, f.retrying, f.last_at, f.last_error
-                FROM (
-                    SELECT endpoint_id, error_class, status_code, sum(dead)::bigint AS dead,
-                        sum(retrying)::bigint AS retrying, max(last_at) AS last_at,
-                        (array_agg(last_error ORDER BY last_at DESC, writer_id))[1] AS last_error
-                    FROM failure_groups \(endpoint) GROUP BY endpoint_id, error_class, status_code
-                ) f JOIN endpoints e ON e.id = f.endpoint_id
+                FROM (\(Self.failureGroupSums(endpoint))) f JOIN endpoints e ON e.id = f.endpoint_id
                 WHERE f.dead > 0 OR f.retrying > 0
                 ORDER BY f.dead + f.retrying DESC, f.last_at DESC LIMIT \(limit)
                 """)
@@ -216,6 +210,17 @@ extension PostgresEngine: DeliveryLogReader {
                 statusCode: code == 0 ? nil : code, count: try row.int(4) + row.int(5), dead: try row.int(4),
                 retrying: try row.int(5), lastAt: try row.date(6), lastError: try row.optionalText(7))
         }
+    }
+
+    /// The failure groups (`filter` applied to the writers' rows): each writer's row holds its deltas, so a group is
+    /// their sum, its error that of the newest writer row. Columns: endpoint_id, error_class, status_code, dead,
+    /// retrying, last_at, last_error.
+    static func failureGroupSums(_ filter: String = "") -> String {
+        """
+        SELECT endpoint_id, error_class, status_code, sum(dead)::bigint AS dead, sum(retrying)::bigint AS retrying,
+            max(last_at) AS last_at, (array_agg(last_error ORDER BY last_at DESC, writer_id))[1] AS last_error
+        FROM failure_groups \(filter) GROUP BY endpoint_id, error_class, status_code
+        """
     }
 
     public func failureSamples(endpointId: String, errorClass: ErrorClass?, statusCode: Int?, limit: Int) async throws

@@ -152,6 +152,17 @@ public final class SQLiteEngine: DeliveryEngine {
         try await run { try $0.revokeAPIToken(id: id, now: now, by: actor) }
     }
 
+    // MARK: LogTransfer
+
+    public func isEmptyLog() async throws -> Bool { try await run { try $0.isEmptyLog() } }
+    public func exportRows(_ table: LogTable, after cursor: LogRow?, limit: Int, now: Date) async throws -> [LogRow] {
+        try await run { try $0.exportRows(table, after: cursor, limit: limit, now: now) }
+    }
+    public func importRows(_ table: LogTable, _ rows: [LogRow], now: Date) async throws -> Int {
+        try await run { try $0.importRows(table, rows) }
+    }
+    public func finishImport(now: Date) async throws { try await run { try $0.finishImport() } }
+
     // MARK: DispatchLog
 
     public func activeEndpoints() async throws -> [Endpoint] {

@@ -359,12 +359,17 @@ enum Schema {
         created_at, updated_at
         """
 
-    /// Rebuilds `delivery_counts` and `failure_groups` from the deliveries themselves (one pass over the log).
-    static let recountSummaries = """
+    /// Rebuilds `delivery_counts` from the deliveries themselves (one pass over the log).
+    static let recountDeliveryCounts = """
         WITH counted (endpoint_id, status, n) AS MATERIALIZED (
             SELECT endpoint_id, status, count(*) FROM deliveries GROUP BY endpoint_id, status)
         UPDATE delivery_counts SET n = coalesce((SELECT counted.n FROM counted
             WHERE counted.endpoint_id = delivery_counts.endpoint_id AND counted.status = delivery_counts.status), 0);
+        """
+
+    /// Rebuilds `delivery_counts` and `failure_groups` from the deliveries themselves (one pass over the log).
+    static let recountSummaries = """
+        \(recountDeliveryCounts)
         DELETE FROM failure_groups;
         -- The bare last_error comes from the row holding max(updated_at).
         INSERT INTO failure_groups (endpoint_id, error_class, status_code, dead, retrying, last_at, last_error)
