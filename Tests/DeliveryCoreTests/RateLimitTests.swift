@@ -93,7 +93,7 @@ struct RateLimitTests {
 
     /// A paused endpoint with a backlog and a limit of 20/s: resumed, the receiver (a process of its own, stamping
     /// arrivals) never counts more than 20 in any second, and the backlog takes about as long as the limit says.
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func aResumedBacklogIsReleasedAtTheRateLimit(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             let receiver = try await LocalReceiver("receiver")

@@ -72,11 +72,11 @@ struct PostgresWakeupTests {
             try await whileWorkerListens(publisher, worker) { receiver in
                 #expect(try await listeningSessions(worker).count == 1)
                 try await publish(publisher)
-                #expect(await eventually(timeout: .seconds(5)) { receiver.count == 1 })
+                #expect(await eventually(timeout: .seconds(15)) { receiver.count == 1 })
                 #expect(worker.notificationsReceived >= 1)
                 // Another one, the same way: each publish is announced.
                 try await publish(publisher)
-                #expect(await eventually(timeout: .seconds(5)) { receiver.count == 2 })
+                #expect(await eventually(timeout: .seconds(15)) { receiver.count == 2 })
             }
         }
     }
@@ -94,7 +94,7 @@ struct PostgresWakeupTests {
                         return worker.isListening && sessions.count == 1 && sessions[0] != killed
                     })
                 try await publish(publisher)
-                #expect(await eventually(timeout: .seconds(5)) { receiver.count == 1 })
+                #expect(await eventually(timeout: .seconds(15)) { receiver.count == 1 })
             }
         }
     }
