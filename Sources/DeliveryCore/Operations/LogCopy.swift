@@ -8,14 +8,22 @@ import Foundation
 /// The copy is not a snapshot: the source must not be written meanwhile, so a source with a live dispatcher is
 /// refused. Leases are not copied: deliveries in flight arrive waiting, due at once.
 public enum LogCopy {
-    /// Copies `source` into `destination`, calling `copied` after each table with its row count.
+    /// How far a copy got.
+    public enum Progress: Sendable {
+        /// Both logs were checked: the copy starts.
+        case started
+        /// A table was copied, with the rows written.
+        case copied(LogTable, Int)
+    }
+
+    /// Copies `source` into `destination`, telling `progress` when it starts and after each table.
     /// - Returns: each table with the rows written into the destination, in copy order.
     /// - Throws: `HooktopError.conflict` when the destination holds a log or a dispatcher runs on the source; the
     ///   engines' errors otherwise (the destination then holds part of the log).
     @discardableResult
     public static func run(
         from source: any DeliveryEngine, to destination: any DeliveryEngine, now: Date = Date(),
-        copied: (LogTable, Int) -> Void = { _, _ in }
+        progress: (Progress) -> Void = { _ in }
     ) async throws -> [(table: LogTable, rows: Int)] {
         if let live = try await source.workers().first(where: { $0.isAlive(now: now) }) {
             throw HooktopError(
@@ -26,6 +34,7 @@ public enum LogCopy {
             throw HooktopError(
                 .conflict, "\(destination.location) already holds a log: copy into an empty database or a new file")
         }
+        progress(.started)
         var counts: [(table: LogTable, rows: Int)] = []
         for table in LogTable.allCases {
             var written = 0
@@ -39,7 +48,7 @@ public enum LogCopy {
                 batch = try await next
             }
             counts.append((table, written))
-            copied(table, written)
+            progress(.copied(table, written))
         }
         try await destination.finishImport(now: now)
         return counts

@@ -23,10 +23,13 @@ struct DatabaseCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let source = try await DatabaseOptions.open(from, readOnly: true)
                 let destination = try await DatabaseOptions.open(to, create: true)
-                printText("copying \(source.location) to \(destination.location)")
                 let started = ContinuousClock.now
-                let counts = try await LogCopy.run(from: source, to: destination) { table, rows in
-                    printText("\(table.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) \(rows)")
+                let counts = try await LogCopy.run(from: source, to: destination) { progress in
+                    switch progress {
+                    case .started: printText("copying \(source.location) to \(destination.location)")
+                    case .copied(let table, let rows):
+                        printText("\(table.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) \(rows)")
+                    }
                     fflush(nil)
                 }
                 await destination.close()
