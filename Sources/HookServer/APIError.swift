@@ -112,8 +112,8 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The API tokens `serve` accepts: one token (the SQLite log's token file), or the SHA-256 digests of the tokens a
-/// PostgreSQL log keeps, as last read (so every `serve` on that database takes the same tokens).
+/// The API tokens a server accepts: one token (the demo's, a test's), or the SHA-256 digests of the tokens the log
+/// keeps, as last read (so every `serve` on the log takes the same tokens).
 public struct APIAccess: Sendable {
     private let check: @Sendable (String) -> Bool
 

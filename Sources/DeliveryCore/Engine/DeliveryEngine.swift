@@ -1,7 +1,7 @@
 import Foundation
 
-/// A storage engine behind the delivery core: the log's reads, its writes, the dispatcher's claims and a change
-/// signal. `SQLiteEngine` is the embedded one.
+/// A storage engine behind the delivery core: the log's reads, its writes, the dispatcher's claims, a change signal,
+/// the API tokens and the log's rows for a copy into another engine. `SQLiteEngine` is the embedded one.
 public protocol DeliveryEngine: DeliveryLogReader, OperatorLog, DispatchLog, AlertLog, APITokenLog,
     LogTransfer
 {

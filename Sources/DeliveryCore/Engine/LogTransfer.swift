@@ -108,13 +108,15 @@ public enum LogTable: String, CaseIterable, Sendable {
             """),
         .alerts: layout(
             """
-            seq int, id text, type text, object_id text, dedup_key text, at int, summary text, details text, status text,
-            attempts int, next_attempt_at int, last_error text, sent_at int, sent_to text
+            seq int, id text, type text, object_id text, dedup_key text, at int, summary text, details text,
+            status text, attempts int, next_attempt_at int, last_error text, sent_at int, sent_to text
             """),
     ]
 
     /// Columns from `name kind, …`.
-    private static func layout(_ spec: String, keyCount: Int = 1) -> (columns: [(name: String, kind: Kind)], keyCount: Int) {
+    private static func layout(_ spec: String, keyCount: Int = 1)
+        -> (columns: [(name: String, kind: Kind)], keyCount: Int)
+    {
         let columns = spec.split(separator: ",").map { column -> (name: String, kind: Kind) in
             let parts = column.split(whereSeparator: \.isWhitespace)
             return (String(parts[0]), parts[1] == "int" ? .int : .text)

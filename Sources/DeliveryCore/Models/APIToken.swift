@@ -27,8 +27,10 @@ public struct APIToken: Sendable, Equatable {
     /// Checks a name given by an operator: one line of at most `maxNameLength` printable characters.
     /// - Throws: `HooktopError.invalidInput` saying what a name may be.
     public static func validate(name: String) throws {
-        guard name.count <= maxNameLength, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else { throw HooktopError.invalid("a token name is one line of at most \(maxNameLength) printable characters") }
+        let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        guard name.count <= maxNameLength, !control else {
+            throw HooktopError.invalid("a token name is one line of at most \(maxNameLength) printable characters")
+        }
     }
 
     /// A new random token: `htk_` and 40 letters or digits (238 bits).

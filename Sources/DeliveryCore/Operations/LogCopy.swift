@@ -28,7 +28,8 @@ public enum LogCopy {
         if let live = try await source.workers().first(where: { $0.isAlive(now: now) }) {
             throw HooktopError(
                 .conflict,
-                "\(source.location) is being written by a dispatcher (pid \(live.pid) on \(live.host)): stop every `hooktop serve` on it before copying")
+                "\(source.location) is being written by a dispatcher (pid \(live.pid) on \(live.host)): "
+                    + "stop every `hooktop serve` on it before copying")
         }
         guard try await destination.isEmptyLog() else {
             throw HooktopError(

@@ -20,7 +20,9 @@ extension PostgresEngine {
     }
 
     public func apiTokens() async throws -> [APIToken] {
-        try await rows("SELECT id, name, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id").map {
+        try await rows(
+            "SELECT id, name, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id"
+        ).map {
             APIToken(
                 id: try $0.text(0), name: try $0.text(1), createdAt: try $0.date(2), createdBy: try $0.text(3),
                 revokedAt: try $0.optionalDate(4))

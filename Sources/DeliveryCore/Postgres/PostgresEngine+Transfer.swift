@@ -8,8 +8,8 @@ extension PostgresEngine {
     public func isEmptyLog() async throws -> Bool {
         try await rows(
             """
-            SELECT NOT (EXISTS (SELECT 1 FROM endpoints) OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM audit)
-                OR EXISTS (SELECT 1 FROM alerts) OR EXISTS (SELECT 1 FROM api_tokens))
+            SELECT NOT (EXISTS (SELECT 1 FROM endpoints) OR EXISTS (SELECT 1 FROM messages)
+                OR EXISTS (SELECT 1 FROM audit) OR EXISTS (SELECT 1 FROM alerts) OR EXISTS (SELECT 1 FROM api_tokens))
             """
         ).first?.bool(0) ?? true
     }
@@ -46,14 +46,17 @@ extension PostgresEngine {
     /// Where a table's rows are read from (as `t`) and the expressions of the columns that are not `t`'s own: an
     /// endpoint's health over its writers' rows; a delivery's next attempt from its queue row (due at `now` when
     /// leased to a dispatcher now, the lease not being copied); failure groups and stats summed over writers.
-    private static func exportSource(_ table: LogTable, now: () -> String) -> (from: String, expressions: [String: String]) {
+    private static func exportSource(_ table: LogTable, now: () -> String)
+        -> (from: String, expressions: [String: String])
+    {
         switch table {
         case .endpoints:
             return (
                 "endpoints t LEFT JOIN (\(health)) h ON h.endpoint_id = t.id",
                 [
-                    "allow_private": "CASE WHEN t.allow_private THEN 1 ELSE 0 END", "last_attempt_at": "h.last_attempt_at",
-                    "last_success_at": "h.last_success_at", "failing_since": "h.failing_since", "last_error": "h.last_error",
+                    "allow_private": "CASE WHEN t.allow_private THEN 1 ELSE 0 END",
+                    "last_attempt_at": "h.last_attempt_at", "last_success_at": "h.last_success_at",
+                    "failing_since": "h.failing_since", "last_error": "h.last_error",
                 ]
             )
         case .deliveries:
@@ -61,7 +64,8 @@ extension PostgresEngine {
             return (
                 "deliveries t LEFT JOIN delivery_queue q ON q.delivery_id = t.id",
                 [
-                    "next_attempt_at": "CASE WHEN q.lease_owner IS NOT NULL AND q.available_at > \(now) THEN \(now) ELSE q.available_at END",
+                    "next_attempt_at":
+                        "CASE WHEN q.lease_owner IS NOT NULL AND q.available_at > \(now) THEN \(now) ELSE q.available_at END",
                     "manual": "coalesce(q.manual, 0)",
                 ]
             )
@@ -75,13 +79,15 @@ extension PostgresEngine {
 
     public func importRows(_ table: LogTable, _ rows: [LogRow], now: Date) async throws -> Int {
         guard !rows.isEmpty else { return 0 }
-        let day: [LogTable: String] = [.messages: "created_at", .deliveries: "message_created_at", .attempts: "started_at"]
-        if let column = day[table] { try await makePartitions(covering: rows, at: table.index(of: column)) }
+        let days: [LogTable: String] = [
+            .messages: "created_at", .deliveries: "message_created_at", .attempts: "started_at",
+        ]
+        if let column = days[table] { try await makePartitions(covering: rows, at: table.index(of: column)) }
         let batch = Self.json(table, rows)
         try await write { connection in
             for statement in Self.importStatements(table) {
-                try await connection.query(
-                    PostgresQuery(unsafeSQL: statement, binds: binds(batch, writerId, now.milliseconds)), logger: logger)
+                let query = PostgresQuery(unsafeSQL: statement, binds: binds(batch, writerId, now.milliseconds))
+                try await connection.query(query, logger: logger)
             }
         }
         return rows.count
@@ -109,7 +115,8 @@ extension PostgresEngine {
             return [
                 insert("endpoints", names.filter { !health.contains($0) }, ["allow_private": "r.allow_private <> 0"]),
                 insert(
-                    "endpoint_health", ["endpoint_id", "writer_id"] + health, ["endpoint_id": "r.id", "writer_id": "p.writer"],
+                    "endpoint_health", ["endpoint_id", "writer_id"] + health,
+                    ["endpoint_id": "r.id", "writer_id": "p.writer"],
                     where: health.map { "r.\($0) IS NOT NULL" }.joined(separator: " OR ")),
             ]
         case .messages:
@@ -122,7 +129,8 @@ extension PostgresEngine {
                 // A key reused after its window belongs to its newest message.
                 """
                 INSERT INTO message_keys (kind, key, message_seq, message_created_at)
-                SELECT DISTINCT ON (r.idempotency_key) 'idempotency', r.idempotency_key, r.seq, r.created_at FROM \(batch)
+                SELECT DISTINCT ON (r.idempotency_key) 'idempotency', r.idempotency_key, r.seq, r.created_at
+                FROM \(batch)
                 WHERE r.idempotency_key IS NOT NULL ORDER BY r.idempotency_key, r.created_at DESC
                 ON CONFLICT (kind, key) DO UPDATE SET message_seq = excluded.message_seq,
                     message_created_at = excluded.message_created_at
@@ -169,8 +177,8 @@ extension PostgresEngine {
                 INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at,
                     last_error)
                 SELECT endpoint_id, coalesce(last_error_class, ''), coalesce(last_status_code, 0), \(writerId),
-                    count(*) FILTER (WHERE status = 'dead'), count(*) FILTER (WHERE status = 'retrying'), max(updated_at),
-                    (array_agg(last_error ORDER BY updated_at DESC))[1]
+                    count(*) FILTER (WHERE status = 'dead'), count(*) FILTER (WHERE status = 'retrying'),
+                    max(updated_at), (array_agg(last_error ORDER BY updated_at DESC))[1]
                 FROM deliveries WHERE status IN ('dead', 'retrying')
                 GROUP BY endpoint_id, coalesce(last_error_class, ''), coalesce(last_status_code, 0)
                 ON CONFLICT (endpoint_id, error_class, status_code, writer_id) DO UPDATE SET dead = excluded.dead,

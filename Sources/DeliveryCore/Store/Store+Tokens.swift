@@ -43,7 +43,9 @@ extension Store {
 
     func apiTokens() throws -> [APIToken] {
         try read { db in
-            try db.query("SELECT id, name, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id") {
+            try db.query(
+                "SELECT id, name, created_at, created_by, revoked_at FROM api_tokens ORDER BY created_at, id"
+            ) {
                 APIToken(
                     id: $0.text(0), name: $0.text(1), createdAt: $0.date(2), createdBy: $0.text(3),
                     revokedAt: $0.optionalDate(4))
@@ -59,7 +61,8 @@ extension Store {
         try write { db in
             guard
                 let (name, revoked) = try db.queryOne(
-                    "SELECT name, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?", [.text(id)], { ($0.text(0), $0.int(1) != 0) })
+                    "SELECT name, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?", [.text(id)],
+                    { ($0.text(0), $0.int(1) != 0) })
             else { throw HooktopError.notFound("token", id) }
             guard !revoked else { return false }
             try db.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [.from(now), .text(id)])
@@ -98,7 +101,8 @@ extension Store {
             guard rename(temporary, path) == 0 else { throw HooktopError(.database, String(cString: strerror(errno))) }
         } catch {
             unlink(temporary)
-            throw HooktopError(.database, "cannot write token file \(path): \((error as? HooktopError)?.message ?? error.localizedDescription)")
+            let reason = (error as? HooktopError)?.message ?? error.localizedDescription
+            throw HooktopError(.database, "cannot write token file \(path): \(reason)")
         }
     }
 }

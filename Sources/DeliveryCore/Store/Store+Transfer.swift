@@ -6,8 +6,8 @@ extension Store {
         try read { db in
             try db.scalar(
                 """
-                SELECT EXISTS (SELECT 1 FROM endpoints) OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM audit)
-                    OR EXISTS (SELECT 1 FROM alerts) OR EXISTS (SELECT 1 FROM api_tokens)
+                SELECT EXISTS (SELECT 1 FROM endpoints) OR EXISTS (SELECT 1 FROM messages)
+                    OR EXISTS (SELECT 1 FROM audit) OR EXISTS (SELECT 1 FROM alerts) OR EXISTS (SELECT 1 FROM api_tokens)
                 """) == 0
         }
     }
@@ -54,7 +54,10 @@ extension Store {
             )
         case .recoveryDeliveries:
             (
-                "recovery_deliveries t JOIN deliveries d ON d.id = t.delivery_id JOIN messages m ON m.seq = d.message_seq",
+                """
+                recovery_deliveries t JOIN deliveries d ON d.id = t.delivery_id
+                    JOIN messages m ON m.seq = d.message_seq
+                """,
                 ["message_created_at": "m.created_at"]
             )
         default: ("\(table.rawValue) t", [:])
@@ -79,7 +82,8 @@ extension Store {
             default: []
             }
         let sql = """
-            INSERT INTO \(table.rawValue) (\(stored.joined(separator: ", "))) SELECT \(stored.map(value).joined(separator: ", "))
+            INSERT INTO \(table.rawValue) (\(stored.joined(separator: ", ")))
+            SELECT \(stored.map(value).joined(separator: ", "))
             \(parents.isEmpty ? "" : "WHERE " + parents.map { "EXISTS (\($0))" }.joined(separator: " AND "))
             """
         // Values past the last one the statement names are not bound (SQLite refuses them).

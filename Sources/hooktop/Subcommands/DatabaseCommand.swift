@@ -34,9 +34,9 @@ struct DatabaseCommand: AsyncParsableCommand {
                 }
                 await destination.close()
                 await source.close()
-                let elapsed = ContinuousClock.now - started
-                printText(
-                    "copied \(counts.reduce(0) { $0 + $1.rows }) rows in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+                let elapsed = (ContinuousClock.now - started).formatted(
+                    .units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+                printText("copied \(counts.reduce(0) { $0 + $1.rows }) rows in \(elapsed)")
             }
         }
     }
