@@ -47,9 +47,11 @@ public struct DeliveryBenchmark: Sendable {
         try await run(engine: SQLiteEngine(store: store), progress: progress)
     }
 
-    /// A run on `engine`'s log (new and empty: the counts are the run's).
+    /// A run on `engine`'s log (new and empty: the counts are the run's). Each of `otherLogs` (the same log, opened
+    /// again: connections of its own) runs one more dispatcher, with its own sender, as another process would.
     package func run(
-        engine: any DeliveryEngine & BenchmarkLog, progress: @escaping @Sendable (String) -> Void = { _ in }
+        engine: any DeliveryEngine & BenchmarkLog, otherLogs: [any DispatchLog] = [],
+        progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> Result {
         let sink = try await BenchSink.start()
         let actor = Principal.current(via: "bench")
@@ -68,6 +70,11 @@ public struct DeliveryBenchmark: Sendable {
         let sender = WebhookSender(configuration: senderConfiguration)
         let dispatcher = Dispatcher(log: engine, sender: sender, configuration: configuration, logger: logger)
         let dispatching = Task { try await dispatcher.run() }
+        let others = otherLogs.map { log in
+            let sender = WebhookSender(configuration: senderConfiguration)
+            let dispatcher = Dispatcher(log: log, sender: sender, configuration: configuration, logger: logger)
+            return (sender: sender, dispatcher: dispatcher, task: Task { try await dispatcher.run() })
+        }
         let operations = Operations(engine: engine, wake: { dispatcher.wake() })
         let total = events * endpoints
         let cpuBefore = Self.cpuSeconds()
@@ -103,7 +110,12 @@ public struct DeliveryBenchmark: Sendable {
         let elapsed = ContinuousClock.now - started
         let cpu = Self.cpuSeconds() - cpuBefore
         dispatcher.stop()
+        for other in others { other.dispatcher.stop() }
         try await dispatching.value
+        for other in others {
+            try await other.task.value
+            await other.sender.shutdown()
+        }
         await sender.shutdown()
         await sink.stop()
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -64,6 +64,23 @@ struct BenchmarkTests {
         #expect(try database.store.attemptCount() == result.attemptsRecorded)
     }
 
+    /// `bench --dispatchers 2` on PostgreSQL: two dispatchers, each with its own connections and lease owner, share the
+    /// work and send each delivery once.
+    @Test(.timeLimit(.minutes(2)))
+    func twoDispatchersOnOnePostgresLogSendEachDeliveryOnce() async throws {
+        try await TestEngine.postgres.withLog { log in
+            let first = try await PostgresEngine.open(try PostgresURL(log.location))
+            let second = try await PostgresEngine.open(try PostgresURL(log.location))
+            let result = try await DeliveryBenchmark(events: 300, endpoints: 3, maxInFlight: 16)
+                .run(engine: first, otherLogs: [second])
+            await second.close()
+            await first.close()
+            #expect(result.delivered == 900)
+            #expect(result.attemptsRecorded == 900)
+            #expect(result.sinkRequests == 900)
+        }
+    }
+
     @Test func severalRunsAreSummarisedByTheirMedian() {
         let odd = DeliveryBenchmark.Spread([9_000, 11_000, 10_000])
         #expect(odd.count == 3)

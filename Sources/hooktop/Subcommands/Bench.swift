@@ -21,6 +21,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "With --via-api: concurrent keep-alive connections.") var connections = 32
     @Option(help: "With --via-api: events per request (1 posts to /v1/events, more to /v1/events/batch).") var batch = 1
     @Flag(help: "With --via-api: pause the endpoints and measure publishing alone.") var paused = false
+    @Option(help: "With a PostgreSQL --db: dispatchers, each with connections, a lease owner and a sender of its own.")
+    var dispatchers = 1
 
     func run() async throws {
         try await reportingErrors {
@@ -28,6 +30,10 @@ struct Bench: AsyncParsableCommand {
             guard (1...1000).contains(endpoints) else { throw HooktopError.invalid("--endpoints must be from 1 to 1000") }
             guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
             guard (1...100).contains(runs) else { throw HooktopError.invalid("--runs must be from 1 to 100") }
+            guard (1...16).contains(dispatchers) else { throw HooktopError.invalid("--dispatchers must be from 1 to 16") }
+            guard dispatchers == 1 || db.map(PostgresURL.isPostgresURL) == true, !viaAPI, !httpOnly else {
+                throw HooktopError.invalid("--dispatchers applies to a bench on a PostgreSQL --db, without --via-api or --http-only")
+            }
             // A connection at each end (sender and sink) for every delivery in flight, and a margin for the rest.
             try OpenFileLimit.require(2 * maxInFlight + 64, for: "--max-in-flight \(maxInFlight)")
             if httpOnly {
@@ -138,10 +144,17 @@ struct Bench: AsyncParsableCommand {
                 await engine.close()
                 throw HooktopError.invalid("\(engine.location) has endpoints: bench needs an empty database")
             }
+            var others: [PostgresEngine] = []
+            for _ in 1..<dispatchers {
+                others.append(
+                    try await PostgresEngine.open(
+                        try PostgresURL(db), logger: Logger(label: "hooktop", factory: { _ in SwiftLogNoOpLogHandler() })))
+            }
             let benchmark = DeliveryBenchmark(events: events, endpoints: endpoints, maxInFlight: maxInFlight, rate: rate)
-            let result = try await benchmark.run(engine: engine) { line in
+            let result = try await benchmark.run(engine: engine, otherLogs: others) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
+            for other in others { await other.close() }
             await engine.close()
             return result
         }
