@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
             guard (1...1000).contains(maxInFlight) else { throw HooktopError.invalid("--max-in-flight must be from 1 to 1000") }
             guard (1...100).contains(runs) else { throw HooktopError.invalid("--runs must be from 1 to 100") }
             guard (1...16).contains(dispatchers) else { throw HooktopError.invalid("--dispatchers must be from 1 to 16") }
-            guard dispatchers == 1 || db.map(PostgresURL.isPostgresURL) == true, !viaAPI, !httpOnly else {
+            guard dispatchers == 1 || (db.map(PostgresURL.isPostgresURL) == true && !viaAPI && !httpOnly) else {
                 throw HooktopError.invalid("--dispatchers applies to a bench on a PostgreSQL --db, without --via-api or --http-only")
             }
             // A connection at each end (sender and sink) for every delivery in flight, and a margin for the rest.
