@@ -317,10 +317,10 @@ extension PostgresEngine: DeliveryLogReader {
         async let message = read(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT \(Self.messageColumns) FROM messages
-                    WHERE created_at = (SELECT message_created_at FROM deliveries WHERE id = $1 LIMIT 1)
-                        AND seq = (SELECT message_seq FROM deliveries WHERE id = $1 LIMIT 1)
-                    """, binds: binds(id)))
+                    SELECT \(Self.messageColumns) FROM messages WHERE id = $1 AND created_at <= $2 LIMIT 1
+                    """,
+                // A message is published before its deliveries are made: the days after the delivery's are not read.
+                binds: binds(delivery.messageId, delivery.createdAt.milliseconds)))
         async let endpoint = self.endpoint(id: delivery.endpointId)
         async let attempts = read(
             PostgresQuery(
