@@ -7,8 +7,8 @@ extension PostgresEngine {
     /// starting at once one makes it.
     public func makeFirstAPIToken(now: Date, by actor: Principal) async throws -> IssuedAPIToken? {
         try await write { connection in
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockNamespace), 3)", logger: logger)
+            try await execute(
+                "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockNamespace), 3)", on: connection)
             guard try await rows("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1", on: connection).isEmpty
             else { return nil }
             return try await insertToken(name: "first", now: now, by: actor, on: connection)
@@ -41,8 +41,8 @@ extension PostgresEngine {
                 ).first
             else { throw HooktopError.notFound("token", id) }
             guard try !row.bool(1) else { return false }
-            try await connection.query(
-                "UPDATE api_tokens SET revoked_at = \(now.milliseconds) WHERE id = \(id)", logger: logger)
+            try await execute(
+                "UPDATE api_tokens SET revoked_at = \(now.milliseconds) WHERE id = \(id)", on: connection)
             try await audit(connection, "token.revoke", "token", id, try row.text(0), actor, now)
             return true
         }
@@ -56,11 +56,11 @@ extension PostgresEngine {
         let token = APIToken(
             id: APIToken.makeId(), name: name, createdAt: Date(milliseconds: now.milliseconds),
             createdBy: APIToken.creator(actor))
-        try await connection.query(
+        try await execute(
             """
             INSERT INTO api_tokens (id, digest, name, created_at, created_by)
             VALUES (\(token.id), \(APITokenDigest.hex(of: secret)), \(name), \(now.milliseconds), \(token.createdBy))
-            """, logger: logger)
+            """, on: connection)
         try await audit(connection, "token.create", "token", token.id, name, actor, now)
         return IssuedAPIToken(token: token, secret: secret)
     }

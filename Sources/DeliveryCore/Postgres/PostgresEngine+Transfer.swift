@@ -87,7 +87,7 @@ extension PostgresEngine {
         try await write { connection in
             for statement in Self.importStatements(table) {
                 let query = PostgresQuery(unsafeSQL: statement, binds: binds(batch, writerId, now.milliseconds))
-                try await connection.query(query, logger: logger)
+                try await execute(query, on: connection)
             }
         }
         return rows.count
@@ -168,11 +168,11 @@ extension PostgresEngine {
 
     public func finishImport(now: Date) async throws {
         try await write { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: Self.recountStatusCounters), logger: logger)
+            try await execute(PostgresQuery(unsafeSQL: Self.recountStatusCounters), on: connection)
             // Each group's counts from the deliveries in it; its newest error stays the newer of the copied one and
             // that of its deliveries.
-            try await connection.query("UPDATE failure_groups SET dead = 0, retrying = 0", logger: logger)
-            try await connection.query(
+            try await execute("UPDATE failure_groups SET dead = 0, retrying = 0", on: connection)
+            try await execute(
                 """
                 INSERT INTO failure_groups (endpoint_id, error_class, status_code, writer_id, dead, retrying, last_at,
                     last_error)
@@ -186,17 +186,17 @@ extension PostgresEngine {
                     last_error = CASE WHEN excluded.last_at > failure_groups.last_at THEN excluded.last_error
                         ELSE failure_groups.last_error END,
                     last_at = greatest(failure_groups.last_at, excluded.last_at)
-                """, logger: logger)
+                """, on: connection)
             // New rows get ids after the copied ones.
             for (table, column) in [
                 ("messages", "seq"), ("deliveries", "id"), ("attempts", "id"), ("audit", "id"), ("recoveries", "id"),
                 ("alerts", "seq"),
             ] {
-                try await connection.query(
+                try await execute(
                     """
                     SELECT setval(pg_get_serial_sequence(\(table), \(column)),
                         coalesce((SELECT max(\(unescaped: column)) FROM \(unescaped: table)), 0) + 1, false)
-                    """, logger: logger)
+                    """, on: connection)
             }
         }
         // Statistics for the planner, of tables that grew at once.

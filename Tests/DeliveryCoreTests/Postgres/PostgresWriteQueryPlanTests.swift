@@ -5,7 +5,7 @@ import PostgresNIO
 import Testing
 
 /// Every statement the PostgreSQL engine's writes issue (publishing, claims, recording, operators' writes, alerts,
-/// heartbeats, the leader's upkeep) is served by an index on the seeded log of the read test: none reads a whole
+/// heartbeats, the leader's upkeep, API tokens, `db copy`'s paged reads) is served by an index on the seeded log of the read test: none reads a whole
 /// table of the log. Writes bounded by a time read only the days their bound names: a recovery the days since its
 /// `since`, `prune` the days up to its cutoff's (which it deletes from). Statements are explained with their own values, not
 /// run again. (`doctor` recounts and cross-checks the whole log by design, as on SQLite, and is left out.)
@@ -87,6 +87,15 @@ struct PostgresWriteQueryPlanTests {
             try await engine.releaseLeases(owner: owner, now: now)
             _ = try await engine.upkeep(now: now)
             try await engine.removeWorker(id: owner)
+            let token = try await engine.createAPIToken(name: "plan", now: now, by: actor)
+            _ = try await engine.apiTokens()
+            _ = try await engine.apiTokenDigests()
+            _ = try await engine.revokeAPIToken(id: token.token.id, now: now, by: actor)
+            // `db copy` reads every table a page at a time, in key order.
+            for table in LogTable.allCases {
+                let page = try await engine.exportRows(table, after: nil, limit: 100, now: now)
+                if let last = page.last { _ = try await engine.exportRows(table, after: last, limit: 100, now: now) }
+            }
             let indexed = Self.explainable(PostgresStatements.stop(writer))
 
             let since = now.addingTimeInterval(-86_400)
