@@ -86,7 +86,13 @@ extension PostgresSchema {
 
     /// The newest migration applied, or nil when the database has no hooktop version table.
     static func installedVersion(_ connection: PostgresConnection, logger: Logger) async throws -> Int? {
-        let exists = try await connection.query("SELECT to_regclass('hooktop_schema') IS NOT NULL", logger: logger)
+        // Read from the catalog table (a fresh snapshot), not by `to_regclass`: its cached "no such table" from a look
+        // before the migration lock may outlive another process's migration committed meanwhile.
+        let exists = try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relname = 'hooktop_schema' AND n.nspname = current_schema())
+            """, logger: logger)
         for try await present in exists.decode(Bool.self) where !present { return nil }
         let rows = try await connection.query("SELECT coalesce(max(version), 0) FROM hooktop_schema", logger: logger)
         for try await found in rows.decode(Int.self) { return found }
