@@ -21,6 +21,15 @@ enum EngineKind: String, CaseIterable, Sendable {
 
 /// API tokens kept by digest, made and revoked through `Operations`, on both engines.
 struct APITokenTests {
+    /// The digest is SHA-256 in lowercase hex (FIPS 180-2's test vectors), as PostgreSQL's `sha256()` and
+    /// `sha256sum` write it: a log's digests do not depend on which process stored them.
+    @Test func digestIsSHA256InLowercaseHex() {
+        #expect(APITokenDigest.hex(of: "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(APITokenDigest.hex(of: "") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            APITokenDigest.hex(of: "htk_é\u{0}x") == "46f01a4634dd56835b0e7159620bb9ee4dd1b80cb86c59e220ade111f62951a6")
+    }
+
     @Test(arguments: EngineKind.allCases)
     func tokensAreMadeListedAndRevokedByDigest(engine kind: EngineKind) async throws {
         try await kind.withEngine { engine in
