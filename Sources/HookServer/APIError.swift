@@ -100,15 +100,26 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Whether `header` is `Bearer <token>` (spaces and tabs around the token allowed), compared in constant time.
     static func bearerMatches(_ header: String, _ token: [UInt8]) -> Bool {
+        guard let bytes = bearerBytes(header), bytes.count == token.count else { return false }
+        return zip(bytes, token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The token of a `Bearer <token>` header, without the blanks around it.
+    static func bearerToken(_ header: String) -> String? {
+        bearerBytes(header).map { String(Substring($0)) }
+    }
+
+    /// The bytes of the token in a `Bearer <token>` header, without the blanks around it; nil when there is none.
+    /// Read as bytes: it runs on every request.
+    private static func bearerBytes(_ header: String) -> Substring.UTF8View? {
         let prefix = "Bearer ".utf8
         var bytes = Substring(header).utf8[...]
-        guard bytes.starts(with: prefix) else { return false }
+        guard bytes.starts(with: prefix) else { return nil }
         bytes = bytes.dropFirst(prefix.count)
         let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         while let first = bytes.first, blank(first) { bytes = bytes.dropFirst() }
         while let last = bytes.last, blank(last) { bytes = bytes.dropLast() }
-        guard bytes.count == token.count else { return false }
-        return zip(bytes, token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return bytes.isEmpty ? nil : bytes
     }
 }
 
@@ -133,14 +144,4 @@ public struct APIAccess: Sendable {
 
     /// Whether an `Authorization` header carries an accepted token.
     func accepts(_ header: String) -> Bool { check(header) }
-}
-
-extension BearerAuthMiddleware {
-    /// The token of a `Bearer <token>` header, without the blanks around it.
-    static func bearerToken(_ header: String) -> String? {
-        let prefix = "Bearer "
-        guard header.hasPrefix(prefix) else { return nil }
-        let token = header.dropFirst(prefix.count).trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
-        return token.isEmpty ? nil : token
-    }
 }

@@ -45,4 +45,16 @@ struct PublishAnswerTests {
             #expect(!BearerAuthMiddleware<BasicRequestContext>.bearerMatches(header, token), "\(header)")
         }
     }
+
+    /// The log's tokens are accepted by the digest of the token alone, blanks around it ignored, as the single
+    /// token is.
+    @Test func bearerTokenByDigest() {
+        let access = APIAccess.digests { [APITokenDigest.hex(of: "htk_secret123")] }
+        for header in ["Bearer htk_secret123", "Bearer  htk_secret123 ", "Bearer \thtk_secret123\t"] {
+            #expect(access.accepts(header), "\(header)")
+        }
+        for header in ["", "Bearer", "Bearer  ", "bearer htk_secret123", "Bearer htk_secret12", "Bearer htk_secret1234"] {
+            #expect(!access.accepts(header), "\(header)")
+        }
+    }
 }

@@ -2,31 +2,11 @@ import Foundation
 
 /// Random identifiers with a type prefix: `ep_…`, `msg_…`.
 public enum Identifier {
-    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// `prefix` + `_` + `length` random base62 characters (22 characters carry 131 bits).
     public static func make(_ prefix: String, length: Int = 22) -> String {
-        var generator = SystemRandomNumberGenerator()
-        var result = prefix + "_"
-        result.reserveCapacity(prefix.count + 1 + length)
-        // Six random bits per character, values past the alphabet skipped (uniform), ten per 64-bit draw: a few
-        // system calls per id instead of one per character.
-        var bits: UInt64 = 0
-        var left = 0
-        var produced = 0
-        while produced < length {
-            if left < 6 {
-                bits = generator.next()
-                left = 64
-            }
-            let value = Int(bits & 0x3f)
-            bits >>= 6
-            left -= 6
-            guard value < alphabet.count else { continue }
-            result.append(alphabet[value])
-            produced += 1
-        }
-        return result
+        compose(prefix, stamp: [], random: length)
     }
 
     /// `prefix` + `_` + the time in milliseconds (8 base62 characters, sorting as the time does) + `length - 8`
@@ -34,13 +14,45 @@ public enum Identifier {
     /// instead of touching a random page per insert (KSUID-style; 16 random characters carry 95 bits).
     public static func makeOrdered(_ prefix: String, length: Int = 24, now: Date = Date()) -> String {
         var time = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        var stamp = [Character](repeating: "0", count: 8)
+        var stamp = [UInt8](repeating: alphabet[0], count: 8)
         for index in stride(from: 7, through: 0, by: -1) {
             stamp[index] = alphabet[Int(time % 62)]
             time /= 62
         }
-        let random = make(prefix, length: max(1, length - 8))
-        return prefix + "_" + String(stamp) + random.dropFirst(prefix.count + 1)
+        return compose(prefix, stamp: stamp, random: max(1, length - 8))
+    }
+
+    /// `prefix`, `_`, `stamp` and `random` random base62 characters, written as bytes (ids are made for every
+    /// published message and delivery).
+    private static func compose(_ prefix: String, stamp: [UInt8], random length: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let prefixBytes = Array(prefix.utf8)
+        return String(unsafeUninitializedCapacity: prefixBytes.count + 1 + stamp.count + length) { out in
+            var index = 0
+            for byte in prefixBytes + [UInt8(ascii: "_")] + stamp {
+                out[index] = byte
+                index += 1
+            }
+            // Six random bits per character, values past the alphabet skipped (uniform), ten per 64-bit draw: a
+            // few system calls per id instead of one per character.
+            var bits: UInt64 = 0
+            var left = 0
+            var produced = 0
+            while produced < length {
+                if left < 6 {
+                    bits = generator.next()
+                    left = 64
+                }
+                let value = Int(bits & 0x3f)
+                bits >>= 6
+                left -= 6
+                guard value < alphabet.count else { continue }
+                out[index] = alphabet[value]
+                index += 1
+                produced += 1
+            }
+            return index
+        }
     }
 
     /// Whether `id` has the form of an identifier with `prefix`: `prefix` + `_` + 1 to 64 base62 characters
