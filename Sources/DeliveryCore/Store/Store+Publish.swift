@@ -43,6 +43,27 @@ extension Store {
     /// - Returns: one result per group, in order.
     /// - Throws: only when the transaction as a whole fails (a full disk): then nothing was recorded.
     func publish(groups: [[PublishRequest]], now: Date = Date()) throws -> [Result<[PublishResult], any Error>] {
+        // Only a message id a caller chose can be taken, so only then can one group fail while the others commit.
+        // Each group is then wrapped in a savepoint; otherwise none is, since a savepoint copies every page its
+        // group touches (more work than the group's inserts). Should an unguarded group fail after all (a
+        // generated id drawn twice), the transaction is rolled back and done again with savepoints.
+        let chosenIds = groups.count > 1 && groups.contains { $0.contains { $0.id != nil } }
+        do {
+            return try publish(groups: groups, savepoints: chosenIds, now: now)
+        } catch let failure as UnguardedGroupFailure {
+            if groups.count == 1 { return [.failure(failure.error)] }
+            return try publish(groups: groups, savepoints: true, now: now)
+        }
+    }
+
+    /// A group failed outside a savepoint: the transaction is rolled back.
+    private struct UnguardedGroupFailure: Error {
+        var error: HooktopError
+    }
+
+    private func publish(
+        groups: [[PublishRequest]], savepoints: Bool, now: Date
+    ) throws -> [Result<[PublishResult], any Error>] {
         try write { db in
             let endpoints = try db.query(
                 "SELECT id, event_types FROM endpoints WHERE status <> 'disabled' ORDER BY created_at, id", []
@@ -54,6 +75,16 @@ extension Store {
             outcomes.reserveCapacity(groups.count)
             var moves = StatusMoves()
             for group in groups {
+                guard savepoints else {
+                    do {
+                        outcomes.append(.success(try group.map { request in
+                            try Self.insert(request, endpoints: endpoints, moves: &moves, db: db, now: now)
+                        }))
+                    } catch let error as HooktopError {
+                        throw UnguardedGroupFailure(error: error)
+                    }
+                    continue
+                }
                 try db.run("SAVEPOINT publish_group")
                 var groupMoves = StatusMoves()
                 do {
