@@ -7,6 +7,9 @@ public protocol OperatorLog: Sendable {
     /// Records groups of validated events in one transaction, each group all or none; one result per group.
     /// - Throws: only when the transaction as a whole fails (then nothing was recorded).
     func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>]
+    /// Where the group-commit loop runs best: the thread the engine writes on (SQLite), so that handing each group
+    /// to the engine and its answer back wakes no other thread; nil for anywhere (PostgreSQL: the network).
+    var commitExecutor: (any TaskExecutor)? { get }
     func addEndpoint(
         url: String, changes: EndpointChanges, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date,
         by actor: Principal

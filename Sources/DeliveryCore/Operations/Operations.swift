@@ -54,7 +54,7 @@ public struct Operations: DeliveryOperations {
         self.wake = wake
         self.now = now
         self.committer = PublishCommitter(
-            limits: publishLimits,
+            limits: publishLimits, executor: engine.commitExecutor,
             commit: { groups in
                 await beforeCommit?()
                 let at = now()

@@ -40,8 +40,15 @@ final class PublishCommitter: Sendable {
     /// Called after each commit that recorded something (wakes the dispatcher).
     private let committed: @Sendable () -> Void
 
-    init(limits: Limits = Limits(), commit: @escaping Commit, committed: @escaping @Sendable () -> Void) {
+    /// Where the commit loop runs (nil: the global executor).
+    private let executor: (any TaskExecutor)?
+
+    init(
+        limits: Limits = Limits(), executor: (any TaskExecutor)? = nil, commit: @escaping Commit,
+        committed: @escaping @Sendable () -> Void
+    ) {
         self.limits = limits
+        self.executor = executor
         self.commit = commit
         self.committed = committed
     }
@@ -74,7 +81,7 @@ final class PublishCommitter: Sendable {
                     throwing: HooktopError(
                         .overloaded, "the log is not keeping up: \(limits.events) events are waiting to be recorded"))
             case true?:
-                Task { await self.drain() }
+                Task(executorPreference: executor) { await self.drain() }
             case false?:
                 break
             }

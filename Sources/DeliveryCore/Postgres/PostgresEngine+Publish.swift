@@ -46,6 +46,8 @@ extension PostgresEngine {
     /// event fanned out to every active or paused endpoint whose filter accepts its type, each delivery queued.
     /// A repeated idempotency key within 24 hours gives the first message back with `duplicate` set.
     /// Dispatchers elsewhere are notified when deliveries were queued.
+    public var commitExecutor: (any TaskExecutor)? { nil }
+
     public func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>] {
         let now = Date(milliseconds: now.milliseconds)
         let outcomes = try await write { connection in

@@ -78,6 +78,7 @@ public final class SQLiteEngine: DeliveryEngine {
     public func publish(groups: [[PublishRequest]], now: Date) async throws -> [Result<[PublishResult], any Error>] {
         try await run { try $0.publish(groups: groups, now: now) }
     }
+    public var commitExecutor: (any TaskExecutor)? { store.executor }
     public func addEndpoint(
         url: String, changes: EndpointChanges, secret: String?, allowPrivateDestination: Bool, id: String?, now: Date,
         by actor: Principal

@@ -16,6 +16,8 @@ public final class Store: @unchecked Sendable {
     private let lock = NSLock()
     /// The thread `offload` runs work on: the engine's own.
     private let queue = DispatchQueue(label: "hooktop.store")
+    /// Tasks that prefer this run on the store's thread, so their calls into the store wake no other thread.
+    let executor: QueueTaskExecutor
     /// Writes made through this store, added to `PRAGMA data_version` (which counts only other connections').
     /// Guarded by `lock`.
     private var localWrites: Int64 = 0
@@ -32,6 +34,7 @@ public final class Store: @unchecked Sendable {
     ///   or readable by others and cannot be tightened.
     public init(path: String, readOnly: Bool = false, create: Bool = true) throws {
         self.path = path
+        self.executor = QueueTaskExecutor(queue: queue)
         self.isReadOnly = readOnly
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists {

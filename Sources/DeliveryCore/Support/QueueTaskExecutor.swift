@@ -8,6 +8,9 @@ final class QueueTaskExecutor: TaskExecutor, @unchecked Sendable {
 
     init(label: String) { queue = DispatchQueue(label: label) }
 
+    /// Tasks that prefer it run on `queue`, between the queue's other work.
+    init(queue: DispatchQueue) { self.queue = queue }
+
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
