@@ -70,10 +70,22 @@ let package = Package(
         ),
         // The lab: local receivers (`receive`, the demo's endpoints, the benchmark sink), seeding, the delivery and
         // dashboard benchmarks and the demo environment. Neither the API nor the UI depends on it.
+        // Local receivers for the core's tests, the lab and the demo (scripted endpoints, the benchmark sink) and the
+        // seeder: SwiftNIO only, so the core's tests build no web framework.
+        .target(
+            name: "HooktopReceivers",
+            dependencies: [
+                "DeliveryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HooktopLab",
             dependencies: [
-                "DeliveryCore", "Dashboard", "HookServer",
+                "DeliveryCore", "Dashboard", "HookServer", "HooktopReceivers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -88,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "hooktop",
             dependencies: [
-                "DeliveryCore", "HookServer", "Dashboard", "HooktopLab",
+                "DeliveryCore", "HookServer", "Dashboard", "HooktopLab", "HooktopReceivers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -110,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "DeliveryCoreTests",
             dependencies: [
-                "DeliveryCore", "HooktopLab", "HooktopTesting",
+                "DeliveryCore", "HooktopReceivers", "HooktopTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -132,21 +144,22 @@ let package = Package(
         ),
         .testTarget(
             name: "DashboardTests",
-            dependencies: ["Dashboard", "DeliveryCore", "HooktopLab", "HooktopTesting"],
+            dependencies: ["Dashboard", "DeliveryCore", "HooktopLab", "HooktopReceivers", "HooktopTesting"],
             exclude: ["__Snapshots__"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "DeliveryCore", "HooktopLab", "HooktopTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "DeliveryCore", "HooktopLab", "HooktopReceivers", "HooktopTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HooktopLabTests",
             dependencies: [
-                "HooktopLab", "DeliveryCore", "HooktopTesting",
+                "HooktopLab", "HooktopReceivers", "DeliveryCore", "HooktopTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DeliveryCore
 import Foundation
 import HookServer
+import HooktopReceivers
 import Hummingbird
 import Logging
 import ServiceLifecycle

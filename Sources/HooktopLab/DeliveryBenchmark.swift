@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import HooktopReceivers
 import Logging
 
 /// `hooktop bench`: publishes events to endpoints on a local sink through the real dispatcher and measures

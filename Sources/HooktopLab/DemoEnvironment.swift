@@ -1,5 +1,6 @@
 import DeliveryCore
 import Foundation
+import HooktopReceivers
 import Logging
 import Synchronization
 

@@ -1,13 +1,13 @@
 @testable import DeliveryCore
 import Foundation
-import HooktopLab
+import HooktopReceivers
 import HooktopTesting
 import Logging
 import Synchronization
 import Testing
 
 /// The dispatcher over each engine: what it sends, how it records each answer, its leases and its stop.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct DispatcherTests {
     @Test(arguments: TestEngine.allCases)
     func deliversSignedRequestsOn200(_ kind: TestEngine) async throws {
@@ -285,7 +285,8 @@ struct DispatcherTests {
                     #expect(delivery.lastStatusCode == nil)
                     let attempts = try await engine.attempts(deliveryId: delivery.id)
                     #expect(attempts.count == 3)
-                    #expect(attempts.allSatisfy { $0.errorClass == .connectRefused && $0.durationMilliseconds < 1000 })
+                    // Refused at once, not after the endpoint's 5 s timeout (the bound leaves room for a loaded machine).
+                    #expect(attempts.allSatisfy { $0.errorClass == .connectRefused && $0.durationMilliseconds < 4000 })
                     let group = try #require(try await engine.failureGroups(endpointId: nil, limit: 5).first)
                     #expect(group.label == "connect_refused")
                 }
@@ -486,7 +487,7 @@ struct DispatcherTests {
 
 /// The dispatcher as a service: it stops when its task is cancelled (another service of its group failed).
 struct DispatcherLifecycleTests {
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func cancellationStopsTheDispatcher(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             let sender = WebhookSender()

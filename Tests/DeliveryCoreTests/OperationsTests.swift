@@ -1,12 +1,12 @@
 @testable import DeliveryCore
 import Foundation
-import HooktopLab
+import HooktopReceivers
 import HooktopTesting
 import Testing
 
 /// The operator actions over each engine.
 struct OperationsTests {
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func pauseHoldsDeliveriesAndResumeReleasesThemAtOnce(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             try await withReceiver(["held": .healthy, "control": .healthy]) { receiver in
@@ -81,7 +81,7 @@ struct OperationsTests {
 
     /// Redelivery of a delivery in each state, performed by this process (no dispatcher alive).
     @Test(
-        .timeLimit(.minutes(1)),
+        .timeLimit(.minutes(3)),
         arguments: TestEngine.allCases, [DeliveryStatus.pending, .delivered, .retrying, .dead, .cancelled])
     func redeliverPerformsItHereWhenNoDispatcherIsAlive(_ kind: TestEngine, from status: DeliveryStatus) async throws {
         try await kind.withEngine { engine in
@@ -109,7 +109,7 @@ struct OperationsTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func failedManualRedeliveryOfADeadDeliveryStaysDead(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             try await withReceiver(["down": .status(500)]) { receiver in
@@ -132,7 +132,7 @@ struct OperationsTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func failedManualRedeliveryOfARetryingDeliveryKeepsItsSchedule(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             try await withReceiver(["down": .status(503)]) { receiver in
@@ -190,7 +190,7 @@ struct OperationsTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
     func redeliverIsQueuedWhenADispatcherIsAlive(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             try await withReceiver(["ok": .healthy]) { receiver in

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Crypto
 @testable import DeliveryCore
 import Foundation
-import HooktopLab
+import HooktopReceivers
 import HooktopTesting
 import NIOCore
 import NIOEmbedded
@@ -128,7 +128,7 @@ struct DestinationLookupTests {
 
     /// A host resolved by a slow DNS server: the lookup happens off the event loops, so the deliveries sharing a loop
     /// with it go ahead (the lookup is only let finish once they all did).
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSlowLookupDoesNotHoldUpOtherDeliveries() async throws {
         let release = DispatchSemaphore(value: 0)
         let destinations = DestinationCache { url in
@@ -180,7 +180,7 @@ struct DestinationLookupTests {
 struct DestinationPinningTests {
     /// `pinned.test` does not exist in DNS: the delivery can only arrive if the sender connects to the address its
     /// check returned (the loopback receiver), with the name kept in the Host header.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func theRequestGoesToTheCheckedAddressWithoutASecondLookup() async throws {
         let lookups = Mutex<[String]>([])
         let destinations = DestinationCache { url in
@@ -251,7 +251,7 @@ private func loopbackSender(connections: Int) -> WebhookSender {
 struct ConnectionPoolTests {
     /// Each event loop has a client and pool of its own; together they keep to the connections configured, and
     /// every request rides a kept-alive one.
-    @Test(.timeLimit(.minutes(1)), arguments: [1, 3, 4])
+    @Test(.timeLimit(.minutes(3)), arguments: [1, 3, 4])
     func requestsShareTheConfiguredConnections(connections: Int) async throws {
         let sink = try await BenchSink.start()
         let sender = loopbackSender(connections: connections)
@@ -272,7 +272,7 @@ struct ConnectionPoolTests {
 
     /// Batches of one job (light load) go to the event loops in turn, not all to the first one, whose pool holds only
     /// its share of the connections.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func smallBatchesAreDealtToEveryEventLoop() async throws {
         let loops = Array(HTTPClient.defaultEventLoopGroup.makeIterator()).count
         let sink = try await BenchSink.start()
@@ -308,7 +308,7 @@ struct OpenFileLimitTests {
 struct DeadlineTests {
     /// Each attempt's timeout is enforced by a sweep that runs only while requests are in flight: an idle sender is
     /// not woken every 100 ms, and the sweep starts again for the next request.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func theSweepRunsOnlyWhileRequestsAreInFlight() async throws {
         // One connection: one event loop's client and sweeper, so the second request finds the same sweeper stopped.
         let sender = loopbackSender(connections: 1)

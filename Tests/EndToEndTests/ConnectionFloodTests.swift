@@ -1,6 +1,7 @@
 import DeliveryCore
 import Foundation
 import HooktopLab
+import HooktopReceivers
 import HooktopTesting
 import Synchronization
 import Testing

@@ -2,6 +2,7 @@ import ArgumentParser
 import DeliveryCore
 import Foundation
 import HooktopLab
+import HooktopReceivers
 
 struct Seed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 @testable import DeliveryCore
 import Foundation
-import HooktopLab
+import HooktopReceivers
 import HooktopTesting
 import Logging
 import PostgresNIO

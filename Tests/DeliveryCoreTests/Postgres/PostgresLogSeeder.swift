@@ -1,5 +1,6 @@
 @testable import DeliveryCore
 import Foundation
+import HooktopReceivers
 import HooktopTesting
 import PostgresNIO
 import Testing

@@ -39,7 +39,7 @@ struct PostgresMaintenanceTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func runningServicesElectOneLeaderAndAnotherLeadsWhenItStops() async throws {
         try await withTwoEngines { first, second in
             var configuration = PostgresMaintenance.Configuration()
