@@ -82,28 +82,28 @@ public final class ScriptedReceiver: Sendable {
     }
 
     /// The answer to a behaviour: status, headers, body, and how long to wait first (nil: never answer).
-    static func answer(_ behavior: ReceiverBehavior) -> (status: Int, headers: [(String, String)], body: String, delayMilliseconds: Int?) {
+    static func answer(_ behavior: ReceiverBehavior) -> (status: Int, headers: [(String, String)], body: ByteBuffer, delayMilliseconds: Int?) {
         switch behavior {
         case .healthy:
-            return (200, [], "ok", 0)
+            return (200, [], ByteBuffer(string: "ok"), 0)
         case .slow(let milliseconds):
-            return (200, [], "ok, slowly", milliseconds)
+            return (200, [], ByteBuffer(string: "ok, slowly"), milliseconds)
         case .flaky(let rate):
-            if Double.random(in: 0..<1) < rate { return (500, [], #"{"error":"internal"}"#, 0) }
-            return (200, [], "", 0)
+            if Double.random(in: 0..<1) < rate { return (500, [], ByteBuffer(string: #"{"error":"internal"}"#), 0) }
+            return (200, [], ByteBuffer(), 0)
         case .rateLimited(let seconds, let rate):
-            if Double.random(in: 0..<1) < rate { return (429, [("retry-after", String(seconds))], "slow down", 0) }
-            return (200, [], "", 0)
+            if Double.random(in: 0..<1) < rate { return (429, [("retry-after", String(seconds))], ByteBuffer(string: "slow down"), 0) }
+            return (200, [], ByteBuffer(), 0)
         case .hanging:
-            return (200, [], "", nil)
+            return (200, [], ByteBuffer(), nil)
         case .gone:
-            return (410, [], "this endpoint was removed", 0)
+            return (410, [], ByteBuffer(string: "this endpoint was removed"), 0)
         case .redirect(let location):
-            return (302, [("location", location)], "", 0)
+            return (302, [("location", location)], ByteBuffer(), 0)
         case .hugeBody(let bytes):
-            return (200, [], String(repeating: "x", count: bytes), 0)
+            return (200, [], ByteBuffer(repeating: UInt8(ascii: "x"), count: bytes), 0)
         case .status(let code):
-            return (code, [], "", 0)
+            return (code, [], ByteBuffer(), 0)
         }
     }
 
@@ -159,7 +159,7 @@ private final class ScriptedHandler: ChannelInboundHandler {
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "").drop { $0 == "/" }
         guard head.method == .POST, let behavior = routes[String(path)] else {
-            write(status: 404, headers: [], body: "", keepAlive: head.isKeepAlive, context: context)
+            write(status: 404, headers: [], body: ByteBuffer(), keepAlive: head.isKeepAlive, context: context)
             return
         }
         log.counter.add(1, ordering: .relaxed)
@@ -184,15 +184,15 @@ private final class ScriptedHandler: ChannelInboundHandler {
         }
     }
 
-    private func write(status: Int, headers: [(String, String)], body: String, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(status: Int, headers: [(String, String)], body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         var fields = HTTPHeaders(headers)
-        fields.add(name: "content-length", value: String(body.utf8.count))
+        fields.add(name: "content-length", value: String(body.readableBytes))
         if !keepAlive { fields.add(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: fields)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        if body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)

@@ -26,13 +26,11 @@ public enum Identifier {
     /// published message and delivery).
     private static func compose(_ prefix: String, stamp: [UInt8], random length: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        let prefixBytes = Array(prefix.utf8)
-        return String(unsafeUninitializedCapacity: prefixBytes.count + 1 + stamp.count + length) { out in
-            var index = 0
-            for byte in prefixBytes + [UInt8(ascii: "_")] + stamp {
-                out[index] = byte
-                index += 1
-            }
+        return String(unsafeUninitializedCapacity: prefix.utf8.count + 1 + stamp.count + length) { out in
+            var index = out.initialize(fromContentsOf: prefix.utf8)
+            out[index] = UInt8(ascii: "_")
+            index += 1
+            index = out[index...].initialize(fromContentsOf: stamp)
             // Six random bits per character, values past the alphabet skipped (uniform), ten per 64-bit draw: a
             // few system calls per id instead of one per character.
             var bits: UInt64 = 0
