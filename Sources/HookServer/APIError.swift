@@ -16,14 +16,12 @@ struct APIError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSONRepresentation.encode(["error": ["code": code, "message": message]])
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        var response = try jsonResponse(APIAnswer.Failure(error: .init(code: code, message: message)), status: status)
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
         if status == .insufficientStorage || status == .serviceUnavailable {
-            headers[.retryAfter] = code == "overloaded" ? "1" : "30"
+            response.headers[.retryAfter] = code == "overloaded" ? "1" : "30"
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+        return response
     }
 
     static func badJSON(_ message: String) -> APIError { APIError(.badRequest, "bad_json", message) }

@@ -161,49 +161,41 @@ public struct HookServer: Sendable {
     func healthResponse() async throws -> Response {
         let reading = try await health.current()
         let problem = reading.writeProblem
-        var response = jsonResponse(
-            [
-                "status": problem == nil ? "ok" : "unavailable", "writable": problem == nil,
-                "reason": problem as Any? ?? NSNull(), "dispatcher": reading.liveWorker == nil ? "none" : "alive",
-                "worker": reading.liveWorker.map { ["pid": $0.pid, "host": $0.host, "in_flight": $0.inFlight] as [String: Any] } as Any? ?? NSNull(),
-            ], status: problem == nil ? .ok : .serviceUnavailable)
+        let answer = APIAnswer.Health(
+            status: problem == nil ? "ok" : "unavailable", writable: problem == nil, reason: problem,
+            dispatcher: reading.liveWorker == nil ? "none" : "alive",
+            worker: reading.liveWorker.map { .init(pid: $0.pid, host: $0.host, inFlight: $0.inFlight) })
+        var response = try jsonResponse(answer, status: problem == nil ? .ok : .serviceUnavailable)
         if problem != nil { response.headers[.retryAfter] = "30" }
         return response
     }
 
     func listEndpoints() async throws -> Response {
         let endpoints = try await log.endpoints()
-        return jsonResponse(["data": endpoints.map { JSONRepresentation.endpoint($0, includeSecret: false) }])
+        return try jsonResponse(APIAnswer.List(data: endpoints.map { EndpointObject($0, includeSecret: false) }))
     }
 
     func getEndpoint(_ id: String) async throws -> Response {
         guard let endpoint = try await log.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
-        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
+        return try jsonResponse(EndpointObject(endpoint, includeSecret: true))
     }
 
     func createEndpoint(_ request: Request) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: EndpointBody.maxBytes)
-        guard let url = try body.string("url", required: true) else { throw APIError.invalid("url is required") }
-        var changes = EndpointChanges(
-            description: try body.string("description"), eventTypes: try body.strings("event_types"),
-            maxInFlight: try body.int("max_in_flight"), timeoutMilliseconds: try body.int("timeout_ms"))
-        try EndpointBody.connectionChanges(body, into: &changes)
+        let body = try await RequestDecoding.decode(EndpointRequest.self, from: request, limit: EndpointRequest.maxBytes)
+        guard let url = body.url else { throw APIError.invalid("url is required") }
+        var changes = try body.changes()
+        changes.url = nil
         let endpoint = try await operations.addEndpoint(
-            url: url, changes: changes, secret: try body.string("secret"),
+            url: url, changes: changes, secret: body.secret,
             allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
-        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true), status: .created)
+        return try jsonResponse(EndpointObject(endpoint, includeSecret: true), status: .created)
     }
 
     func updateEndpoint(_ id: String, _ request: Request) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: EndpointBody.maxBytes)
-        var changes = EndpointChanges(
-            url: try body.string("url"), description: try body.string("description"),
-            eventTypes: try body.strings("event_types"), maxInFlight: try body.int("max_in_flight"),
-            timeoutMilliseconds: try body.int("timeout_ms"))
-        try EndpointBody.connectionChanges(body, into: &changes)
+        let body = try await RequestDecoding.decode(EndpointRequest.self, from: request, limit: EndpointRequest.maxBytes)
         let endpoint = try await operations.updateEndpoint(
-            id: id, changes: changes, allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
-        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
+            id: id, changes: try body.changes(), allowPrivateDestination: configuration.allowPrivateDestinations, by: actor)
+        return try jsonResponse(EndpointObject(endpoint, includeSecret: false))
     }
 
     func deleteEndpoint(_ id: String) async throws -> Response {
@@ -216,26 +208,26 @@ public struct HookServer: Sendable {
         case "pause": try await operations.pause(endpointId: id, by: actor)
         case "resume": try await operations.resume(endpointId: id, by: actor)
         case "disable":
-            let body = try await JSONBody.read(request, limit: 16 * 1024)
-            try await operations.disable(endpointId: id, reason: try body.string("reason") ?? "", by: actor)
+            let body = try await RequestDecoding.decode(DisableRequest.self, from: request, limit: 16 * 1024)
+            try await operations.disable(endpointId: id, reason: body.reason ?? "", by: actor)
         case "enable": try await operations.enable(endpointId: id, by: actor)
         case "test":
             let outcome = try await operations.testEndpoint(id: id, by: actor)
-            return jsonResponse(JSONRepresentation.ping(outcome))
+            return try jsonResponse(PingObject(outcome))
         case "rotate-secret":
             let endpoint = try await operations.rotateSecret(endpointId: id, by: actor)
-            return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: true))
+            return try jsonResponse(EndpointObject(endpoint, includeSecret: true))
         case "recover":
-            let body = try await JSONBody.read(request, limit: 16 * 1024)
-            guard let sinceText = try body.string("since", required: true) else { throw APIError.invalid("since is required") }
-            let since = try SinceText.parse(sinceText)
+            let body = try await RequestDecoding.decode(RecoverRequest.self, from: request, limit: 16 * 1024)
+            let since = try SinceText.parse(body.since)
             let count = try await operations.recover(endpointId: id, since: since, by: actor)
-            return jsonResponse(["endpoint_id": id, "queued": count, "since": JSONRepresentation.date(since)])
+            return try jsonResponse(
+                APIAnswer.Recovered(endpointId: id, queued: count, since: JSONRepresentation.timestamp(since)))
         default:
             throw APIError.notFound("no endpoint action '\(action)' (pause, resume, disable, enable, recover, rotate-secret)")
         }
         guard let endpoint = try await log.endpoint(id: id) else { throw HooktopError.notFound("endpoint", id) }
-        return jsonResponse(JSONRepresentation.endpoint(endpoint, includeSecret: false))
+        return try jsonResponse(EndpointObject(endpoint, includeSecret: false))
     }
 
     func listDeliveries(_ request: Request) async throws -> Response {
@@ -262,8 +254,8 @@ public struct HookServer: Sendable {
             query.limit = value
         }
         let page = try await log.deliveries(query)
-        let next: Any = page.count == query.limit ? Identifier.formatDeliveryID(page.last!.id) : NSNull()
-        return jsonResponse(["data": page.map(JSONRepresentation.delivery), "next_cursor": next])
+        let next = page.count == query.limit ? page.last.map { Identifier.formatDeliveryID($0.id) } : nil
+        return try jsonResponse(APIAnswer.Page(data: page.map { DeliveryObject($0) }, nextCursor: next))
     }
 
     private func deliveryID(_ text: String) throws -> Int64 {
@@ -276,25 +268,26 @@ public struct HookServer: Sendable {
         guard let detail = try await log.deliveryDetail(id: id) else {
             throw APIError.notFound("delivery \(text) not found")
         }
-        var object = JSONRepresentation.delivery(detail.delivery)
-        object["attempt_log"] = detail.attempts.map(JSONRepresentation.attempt)
-        return jsonResponse(object)
+        return try jsonResponse(DeliveryObject(detail.delivery, attempts: detail.attempts))
     }
 
     func redeliver(_ text: String) async throws -> Response {
         let id = try deliveryID(text)
         switch try await operations.redeliver(deliveryId: id, by: actor) {
         case .queued:
-            return jsonResponse(["id": Identifier.formatDeliveryID(id), "result": "queued"], status: .accepted)
+            return try jsonResponse(
+                APIAnswer.Redelivered(id: Identifier.formatDeliveryID(id), result: "queued"), status: .accepted)
         case .performed(let attempt):
-            return jsonResponse(["id": Identifier.formatDeliveryID(id), "result": "performed", "attempt": JSONRepresentation.attempt(attempt)])
+            return try jsonResponse(
+                APIAnswer.Redelivered(
+                    id: Identifier.formatDeliveryID(id), result: "performed", attempt: AttemptObject(attempt)))
         }
     }
 
     func cancel(_ text: String) async throws -> Response {
         let id = try deliveryID(text)
         try await operations.cancel(deliveryId: id, by: actor)
-        return jsonResponse(["id": Identifier.formatDeliveryID(id), "status": "cancelled"])
+        return try jsonResponse(APIAnswer.Cancelled(id: Identifier.formatDeliveryID(id)))
     }
 
     func metricsText() async throws -> Response {
@@ -322,8 +315,8 @@ public struct HookServer: Sendable {
             before = value
         }
         let page = try await log.alerts(before: before, limit: limit)
-        let next: Any = page.count == limit ? String(page.last!.sequence) : NSNull()
-        return jsonResponse(["data": page.map(JSONRepresentation.alert), "next_cursor": next])
+        let next = page.count == limit ? page.last.map { String($0.sequence) } : nil
+        return try jsonResponse(APIAnswer.Page(data: page.map { AlertObject($0) }, nextCursor: next))
     }
 
     func testAlert() async throws -> Response {
@@ -331,8 +324,6 @@ public struct HookServer: Sendable {
             throw HooktopError(.conflict, "no alert destination: start serve with --alert-url or --alert-exec")
         }
         let (alert, error) = try await alerts.sendTest(by: actor)
-        var object = JSONRepresentation.alert(alert)
-        object["ok"] = error == nil
-        return jsonResponse(object)
+        return try jsonResponse(AlertObject(alert, ok: error == nil))
     }
 }

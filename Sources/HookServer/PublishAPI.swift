@@ -64,18 +64,6 @@ enum JSONText {
     }
 }
 
-/// One item of a batch's answer: `POST /v1/events/batch`.
-struct BatchItem: Encodable {
-    var id: String
-    var deliveries: Int
-    var duplicate: Bool
-}
-
-/// The answer to a batch, items in the order sent.
-struct BatchAnswer: Encodable {
-    var data: [BatchItem]
-}
-
 /// A request body scanned once: the document's bytes and its top value.
 struct ScannedBody {
     let scanner: JSONScanner
@@ -140,19 +128,19 @@ extension HookServer {
         }
         let results = try await operations.publish(scanned: events)
         metrics.published.increment(by: Int64(results.count))
-        let answer = BatchAnswer(
-            data: results.map { BatchItem(id: $0.message.id, deliveries: $0.deliveryCount, duplicate: $0.duplicate) })
-        var text = try encodeJSON(answer)
-        text.append(UInt8(ascii: "\n"))
-        return jsonResponse(bytes: text, status: .accepted)
+        let answer = APIAnswer.Batch(
+            data: results.map { .init(id: $0.message.id, deliveries: $0.deliveryCount, duplicate: $0.duplicate) })
+        return try jsonResponse(answer, status: .accepted)
     }
 }
 
-/// Encodes a typed body.
-func encodeJSON(_ value: some Encodable) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
-    return Array(try encoder.encode(value))
+/// A typed answer as JSON (sorted keys, as `--json` writes it) and a newline.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    var data = try JSONRepresentation.data(value)
+    data.append(UInt8(ascii: "\n"))
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 /// A JSON response from encoded bytes.

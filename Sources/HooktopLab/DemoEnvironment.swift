@@ -161,29 +161,49 @@ enum DemoEvents {
         let type = types.randomElement(using: &g)!
         let id = Int.random(in: 10_000...99_999, using: &g)
         let name = names.randomElement(using: &g)!
-        let payload: [String: Any]
+        let payload: [String: JSONValue]
         switch type {
         case "user.signed_up":
-            payload = ["user_id": "usr_\(id)", "email": "\(name)@example.com", "plan": plans.randomElement(using: &g)!,
-                       "referrer": ["google", "newsletter", "friend", NSNull()].randomElement(using: &g)!]
+            payload = [
+                "user_id": .string("usr_\(id)"), "email": .string("\(name)@example.com"),
+                "plan": .string(plans.randomElement(using: &g)!),
+                "referrer": ["google", "newsletter", "friend", nil].randomElement(using: &g)!,
+            ]
         case "invoice.paid":
-            payload = ["invoice_id": "in_\(id)", "customer_id": "cus_\(name)", "amount": Int.random(in: 900...250_000, using: &g),
-                       "currency": currencies.randomElement(using: &g)!, "lines": Int.random(in: 1...6, using: &g)]
+            payload = [
+                "invoice_id": .string("in_\(id)"), "customer_id": .string("cus_\(name)"),
+                "amount": JSONValue(Int.random(in: 900...250_000, using: &g)),
+                "currency": .string(currencies.randomElement(using: &g)!), "lines": JSONValue(Int.random(in: 1...6, using: &g)),
+            ]
         case "order.shipped":
-            payload = ["order_id": "ord_\(id)", "carrier": carriers.randomElement(using: &g)!,
-                       "tracking_number": "1Z\(Int.random(in: 100_000_000...999_999_999, using: &g))",
-                       "items": (0..<Int.random(in: 1...3, using: &g)).map { _ in
-                           ["sku": "SKU-\(Int.random(in: 100...999, using: &g))", "quantity": Int.random(in: 1...4, using: &g)]
-                       }]
+            payload = [
+                "order_id": .string("ord_\(id)"), "carrier": .string(carriers.randomElement(using: &g)!),
+                "tracking_number": .string("1Z\(Int.random(in: 100_000_000...999_999_999, using: &g))"),
+                "items": .array(
+                    (0..<Int.random(in: 1...3, using: &g)).map { _ in
+                        [
+                            "sku": .string("SKU-\(Int.random(in: 100...999, using: &g))"),
+                            "quantity": JSONValue(Int.random(in: 1...4, using: &g)),
+                        ]
+                    }),
+            ]
         case "order.created":
-            payload = ["order_id": "ord_\(id)", "customer_id": "cus_\(name)", "total": Int.random(in: 500...90_000, using: &g),
-                       "currency": currencies.randomElement(using: &g)!]
+            payload = [
+                "order_id": .string("ord_\(id)"), "customer_id": .string("cus_\(name)"),
+                "total": JSONValue(Int.random(in: 500...90_000, using: &g)),
+                "currency": .string(currencies.randomElement(using: &g)!),
+            ]
         case "payment.failed":
-            payload = ["payment_id": "pay_\(id)", "customer_id": "cus_\(name)",
-                       "reason": ["card_declined", "insufficient_funds", "expired_card"].randomElement(using: &g)!]
+            payload = [
+                "payment_id": .string("pay_\(id)"), "customer_id": .string("cus_\(name)"),
+                "reason": .string(["card_declined", "insufficient_funds", "expired_card"].randomElement(using: &g)!),
+            ]
         default:
-            payload = ["subscription_id": "sub_\(id)", "customer_id": "cus_\(name)", "at_period_end": Bool.random(using: &g)]
+            payload = [
+                "subscription_id": .string("sub_\(id)"), "customer_id": .string("cus_\(name)"),
+                "at_period_end": .bool(Bool.random(using: &g)),
+            ]
         }
-        return (type, JSONRepresentation.encode(payload))
+        return (type, (try? JSONRepresentation.encode(payload)) ?? "{}")
     }
 }

@@ -103,29 +103,30 @@ public struct WebhookReceiver: Sendable {
     }
 
     private func report(_ verdict: Verdict, id: String?, body: [UInt8]) {
-        let parsed = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
-        let type = (parsed?["type"] as? String) ?? "?"
+        var members: [String: JSONValue] = [:]
+        if case .object(let object)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)) { members = object }
+        var type = "?"
+        if case .string(let text)? = members["type"] { type = text }
         let safeID = Self.visible(id ?? "-")
         if configuration.json {
-            var object: [String: Any] = ["id": id ?? NSNull(), "type": type, "at": JSONRepresentation.date(now())]
+            var line = ReceivedLine(id: id, type: type, at: JSONRepresentation.timestamp(now()), result: "accepted")
             switch verdict {
-            case .accepted: object["result"] = "accepted"
-            case .duplicate: object["result"] = "duplicate"
-            case .injectedFailure: object["result"] = "failed"
+            case .accepted: line.payload = members["data"]
+            case .duplicate: line.result = "duplicate"
+            case .injectedFailure: line.result = "failed"
             case .rejected(let reason):
-                object["result"] = "rejected"
-                object["reason"] = reason
+                line.result = "rejected"
+                line.reason = reason
             }
-            if verdict == .accepted, let data = parsed?["data"] { object["payload"] = data }
-            output(JSONRepresentation.encode(object))
+            output((try? JSONRepresentation.encode(line)) ?? "{}")
             return
         }
         let time = Date.ISO8601FormatStyle().format(now())
         switch verdict {
         case .accepted:
             var lines = ["\(time)  \(Self.visible(type))  \(safeID)  verified"]
-            if let data = parsed?["data"] {
-                lines.append(JSONRepresentation.encode(data, pretty: true).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            if let data = members["data"], let text = try? JSONRepresentation.encode(data, pretty: true) {
+                lines.append(text.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             }
             say(lines.joined(separator: "\n"))
         case .duplicate: say("\(time)  \(Self.visible(type))  \(safeID)  duplicate (acknowledged, not processed again)")

@@ -92,8 +92,9 @@ func printText(_ text: String) {
     print(Sanitizer.lines(text).joined(separator: "\n"))
 }
 
-func printJSON(_ object: Any) {
-    print(JSONRepresentation.encode(object, pretty: true))
+/// Prints a typed object as pretty JSON with sorted keys.
+func printJSON(_ value: some Encodable) throws {
+    print(try JSONRepresentation.encode(value, pretty: true))
 }
 
 /// A delivery id from the command line (`dlv_42` or `42`).

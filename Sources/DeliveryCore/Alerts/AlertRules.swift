@@ -33,13 +33,13 @@ public enum AlertRules {
                 let reminder = Int(disabledFor / policy.reminderEvery)
                 let reason = endpoint.disabledReason ?? "disabled by the dispatcher"
                 var details = endpointDetails(endpoint)
-                details["reason"] = reason
-                details["disabled_at"] = JSONRepresentation.timestamp(disabledAt)
-                details["disabled_for_seconds"] = Int(disabledFor)
-                details["reminder"] = reminder > 0
-                details["last_status"] = JSONRepresentation.value(state.lastFailure?.status)
-                details["last_error"] = JSONRepresentation.value(state.lastFailure?.error ?? state.lastError)
-                details["response_excerpt"] = JSONRepresentation.value(state.lastFailure?.responseExcerpt)
+                details["reason"] = .string(reason)
+                details["disabled_at"] = JSONValue(disabledAt)
+                details["disabled_for_seconds"] = JSONValue(Int(disabledFor))
+                details["reminder"] = .bool(reminder > 0)
+                details["last_status"] = JSONValue(state.lastFailure?.status)
+                details["last_error"] = JSONValue(state.lastFailure?.error ?? state.lastError)
+                details["response_excerpt"] = JSONValue(state.lastFailure?.responseExcerpt)
                 let status = state.lastFailure?.status.map { " (last answer HTTP \($0))" } ?? ""
                 let summary = reminder > 0
                     ? "endpoint \(name) still disabled after \(DurationText.format(disabledFor)): \(reason)\(status)"
@@ -55,10 +55,10 @@ public enum AlertRules {
             {
                 let failingFor = now.timeIntervalSince(failingSince)
                 var details = endpointDetails(endpoint)
-                details["failing_since"] = JSONRepresentation.timestamp(failingSince)
-                details["failing_for_seconds"] = Int(failingFor)
-                details["last_error"] = JSONRepresentation.value(state.lastError)
-                details["last_success_at"] = JSONRepresentation.date(state.lastSuccessAt)
+                details["failing_since"] = JSONValue(failingSince)
+                details["failing_for_seconds"] = JSONValue(Int(failingFor))
+                details["last_error"] = JSONValue(state.lastError)
+                details["last_success_at"] = JSONValue(state.lastSuccessAt)
                 found.append(
                     NewAlert(
                         type: .endpointFailing, objectId: endpoint.id, key: "\(failingSince.milliseconds)",
@@ -71,9 +71,9 @@ public enum AlertRules {
                 let success = state.lastSuccessAt, success > problem.at
             {
                 var details = endpointDetails(endpoint)
-                details["recovered_from"] = problem.type.rawValue
-                details["problem_alerted_at"] = JSONRepresentation.timestamp(problem.at)
-                details["last_success_at"] = JSONRepresentation.timestamp(success)
+                details["recovered_from"] = .string(problem.type.rawValue)
+                details["problem_alerted_at"] = JSONValue(problem.at)
+                details["last_success_at"] = JSONValue(success)
                 found.append(
                     NewAlert(
                         type: .endpointRecovered, objectId: endpoint.id, key: "after:\(problem.sequence)", debounce: nil,
@@ -82,10 +82,10 @@ public enum AlertRules {
             }
             if state.deadInWindow > policy.deadThreshold {
                 var details = endpointDetails(endpoint)
-                details["dead_count"] = state.deadInWindow
-                details["window_seconds"] = Int(policy.window)
-                details["threshold"] = policy.deadThreshold
-                details["last_error"] = JSONRepresentation.value(state.lastError)
+                details["dead_count"] = JSONValue(state.deadInWindow)
+                details["window_seconds"] = JSONValue(Int(policy.window))
+                details["threshold"] = JSONValue(policy.deadThreshold)
+                details["last_error"] = JSONValue(state.lastError)
                 let noun = state.deadInWindow == 1 ? "delivery" : "deliveries"
                 found.append(
                     NewAlert(
@@ -97,9 +97,9 @@ public enum AlertRules {
         }
         if let oldest = inputs.oldestDue, now.timeIntervalSince(oldest.at) > policy.overdueAfter {
             let late = now.timeIntervalSince(oldest.at)
-            var details: [String: Any] = [
-                "oldest_due_seconds": Int(late), "threshold_seconds": Int(policy.overdueAfter),
-                "oldest_due_at": JSONRepresentation.timestamp(oldest.at),
+            var details: [String: JSONValue] = [
+                "oldest_due_seconds": JSONValue(Int(late)), "threshold_seconds": JSONValue(Int(policy.overdueAfter)),
+                "oldest_due_at": JSONValue(oldest.at),
             ]
             let endpoint = inputs.endpoints.first { $0.endpoint.id == oldest.endpointId }?.endpoint
             if let endpoint { details["endpoint"] = endpointObject(endpoint) }
@@ -113,10 +113,13 @@ public enum AlertRules {
         for worker in inputs.workers where worker.id != ownWorker {
             let silentFor = now.timeIntervalSince(worker.heartbeatAt)
             guard silentFor > policy.staleAfter else { continue }
-            let details: [String: Any] = [
-                "dispatcher": ["id": worker.id, "host": worker.host, "pid": worker.pid, "version": worker.version],
-                "last_heartbeat_at": JSONRepresentation.timestamp(worker.heartbeatAt),
-                "stale_for_seconds": Int(silentFor), "in_flight": worker.inFlight,
+            let details: [String: JSONValue] = [
+                "dispatcher": [
+                    "id": .string(worker.id), "host": .string(worker.host), "pid": JSONValue(worker.pid),
+                    "version": .string(worker.version),
+                ],
+                "last_heartbeat_at": JSONValue(worker.heartbeatAt),
+                "stale_for_seconds": JSONValue(Int(silentFor)), "in_flight": JSONValue(worker.inFlight),
             ]
             found.append(
                 NewAlert(
@@ -134,7 +137,7 @@ public enum AlertRules {
         NewAlert(
             type: .test, objectId: "test", key: Identifier.make("t"), debounce: nil,
             summary: "test alert from \(actor.user) via \(actor.via)",
-            details: AlertDetails.json(["requested_by": actor.user, "via": actor.via]))
+            details: AlertDetails.json(["requested_by": .string(actor.user), "via": .string(actor.via)]))
     }
 
     /// `ep_x (billing)`, or the id alone without a description.
@@ -142,9 +145,11 @@ public enum AlertRules {
         endpoint.description.isEmpty ? endpoint.id : "\(endpoint.id) (\(Sanitizer.line(endpoint.description)))"
     }
 
-    static func endpointObject(_ endpoint: Endpoint) -> [String: Any] {
-        ["id": endpoint.id, "description": endpoint.description, "url": endpoint.url]
+    static func endpointObject(_ endpoint: Endpoint) -> JSONValue {
+        ["id": .string(endpoint.id), "description": .string(endpoint.description), "url": .string(endpoint.url)]
     }
 
-    private static func endpointDetails(_ endpoint: Endpoint) -> [String: Any] { ["endpoint": endpointObject(endpoint)] }
+    private static func endpointDetails(_ endpoint: Endpoint) -> [String: JSONValue] {
+        ["endpoint": endpointObject(endpoint)]
+    }
 }

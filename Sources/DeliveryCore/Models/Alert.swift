@@ -187,17 +187,12 @@ public struct AlertInputs: Sendable, Equatable {
 /// The details object of an alert, written as JSON with sorted keys.
 public enum AlertDetails {
     /// `details` as a JSON object's text.
-    public static func json(_ details: [String: Any]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: details, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+    public static func json(_ details: [String: JSONValue]) -> String {
+        (try? JSONRepresentation.encode(details)) ?? "{}"
     }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]) else {
-            return "\"\""
-        }
-        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+        (try? JSONRepresentation.encode(text)) ?? "\"\""
     }
 }

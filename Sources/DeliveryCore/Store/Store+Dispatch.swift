@@ -466,7 +466,7 @@ enum HeaderCoding {
 
     static func decode(_ text: String?) -> [Header] {
         guard let text, let data = text.data(using: .utf8),
-            let pairs = try? JSONSerialization.jsonObject(with: data) as? [[String]]
+            let pairs = try? JSONDecoder().decode([[String]].self, from: data)
         else { return [] }
         return pairs.compactMap { $0.count == 2 ? Header(name: $0[0], value: $0[1]) : nil }
     }

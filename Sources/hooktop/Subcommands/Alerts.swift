@@ -75,7 +75,7 @@ struct Alerts: AsyncParsableCommand {
                 guard (1...10_000).contains(limit) else { throw HooktopError.invalid("--limit must be from 1 to 10000") }
                 let alerts = try await database.open(readOnly: true).alerts(before: nil, limit: limit)
                 if json {
-                    for alert in alerts { print(JSONRepresentation.encode(JSONRepresentation.alert(alert))) }
+                    for alert in alerts { print(try JSONRepresentation.encode(AlertObject(alert))) }
                     return
                 }
                 let style = Date.ISO8601FormatStyle(timeZone: .current)

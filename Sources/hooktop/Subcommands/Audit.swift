@@ -15,7 +15,7 @@ struct Audit: AsyncParsableCommand {
             guard (1...10_000).contains(limit) else { throw HooktopError.invalid("--limit must be from 1 to 10000") }
             let entries = try await database.open(readOnly: true).auditEntries(objectId: object, limit: limit)
             if json {
-                for entry in entries { print(JSONRepresentation.encode(AuditLines.object(entry))) }
+                for entry in entries { print(try JSONRepresentation.encode(CLIOutput.AuditLine(entry))) }
                 return
             }
             printText(AuditLines.table(entries))
@@ -25,14 +25,6 @@ struct Audit: AsyncParsableCommand {
 
 /// Audit entries as people and scripts read them.
 enum AuditLines {
-    static func object(_ entry: AuditEntry) -> [String: Any] {
-        [
-            "at": JSONRepresentation.date(entry.at), "action": entry.action, "object_type": entry.objectType,
-            "object_id": entry.objectId, "detail": entry.detail, "user": entry.user, "pid": entry.pid,
-            "via": entry.via, "origin": entry.origin as Any? ?? NSNull(), "tty": entry.tty as Any? ?? NSNull(),
-        ]
-    }
-
     /// ISO 8601 times in the local offset, the operator, where from, the action and its object.
     static func table(_ entries: [AuditEntry]) -> String {
         let style = Date.ISO8601FormatStyle(timeZone: .current)

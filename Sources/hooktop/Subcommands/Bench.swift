@@ -68,7 +68,7 @@ struct Bench: AsyncParsableCommand {
                     throw HooktopError(.database, "not every delivery was recorded as delivered")
                 }
             }
-            report(results)
+            try report(results)
         }
     }
 
@@ -97,14 +97,17 @@ struct Bench: AsyncParsableCommand {
             }
             results.append(result)
             if json {
-                printJSON([
-                    "events": result.events, "endpoints": result.endpoints, "connections": connections,
-                    "batch": batch, "paused": paused, "events_per_second": result.eventsPerSecond,
-                    "publish_seconds": result.publishSeconds, "deliveries": result.deliveries,
-                    "deliveries_per_second": result.deliveriesPerSecond, "end_to_end_seconds": result.endToEndSeconds,
-                    "latency_p50_ms": result.latencyP50Milliseconds, "latency_p99_ms": result.latencyP99Milliseconds,
-                    "refused": result.refused, "peak_memory_mib": result.peakMemoryMiB,
-                ] as [String: Any])
+                let object: [String: JSONValue] = [
+                    "events": JSONValue(result.events), "endpoints": JSONValue(result.endpoints),
+                    "connections": JSONValue(connections), "batch": JSONValue(batch), "paused": .bool(paused),
+                    "events_per_second": .number(result.eventsPerSecond), "publish_seconds": .number(result.publishSeconds),
+                    "deliveries": JSONValue(result.deliveries), "deliveries_per_second": .number(result.deliveriesPerSecond),
+                    "end_to_end_seconds": .number(result.endToEndSeconds),
+                    "latency_p50_ms": .number(result.latencyP50Milliseconds),
+                    "latency_p99_ms": .number(result.latencyP99Milliseconds), "refused": JSONValue(result.refused),
+                    "peak_memory_mib": .number(result.peakMemoryMiB),
+                ]
+                try printJSON(object)
                 continue
             }
             printText(String(
@@ -174,16 +177,16 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    private func report(_ results: [DeliveryBenchmark.Result]) {
+    private func report(_ results: [DeliveryBenchmark.Result]) throws {
         let rates = DeliveryBenchmark.Spread(results.map(\.deliveriesPerSecond))
         let cpu = DeliveryBenchmark.Spread(results.map(\.cpuMicrosecondsPerDelivery))
         if json {
-            let object: [String: Any] = results.count == 1 ? Self.json(results[0]) : [
-                "runs": results.map(Self.json), "median_deliveries_per_second": rates.median,
-                "min_deliveries_per_second": rates.lowest, "max_deliveries_per_second": rates.highest,
-                "median_cpu_us_per_delivery": cpu.median,
+            let object: [String: JSONValue] = results.count == 1 ? Self.json(results[0]) : [
+                "runs": .array(results.map { .object(Self.json($0)) }), "median_deliveries_per_second": .number(rates.median),
+                "min_deliveries_per_second": .number(rates.lowest), "max_deliveries_per_second": .number(rates.highest),
+                "median_cpu_us_per_delivery": .number(cpu.median),
             ]
-            printJSON(object)
+            try printJSON(object)
         } else if results.count > 1 {
             printText(String(
                 format: "median of %d runs  %.0f deliveries/s (%.0f to %.0f), %.0f µs CPU per delivery", rates.count,
@@ -200,14 +203,15 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    private static func json(_ result: DeliveryBenchmark.Result) -> [String: Any] {
+    private static func json(_ result: DeliveryBenchmark.Result) -> [String: JSONValue] {
         [
-            "events": result.events, "endpoints": result.endpoints, "deliveries": result.deliveries,
-            "seconds": result.seconds, "deliveries_per_second": result.deliveriesPerSecond,
-            "p50_ms": result.p50Milliseconds, "p99_ms": result.p99Milliseconds,
-            "peak_memory_mib": result.peakMemoryMiB, "cpu_seconds": result.cpuSeconds,
-            "cpu_us_per_delivery": result.cpuMicrosecondsPerDelivery, "attempts_recorded": result.attemptsRecorded,
-            "delivered": result.delivered, "sink_requests": result.sinkRequests,
+            "events": JSONValue(result.events), "endpoints": JSONValue(result.endpoints),
+            "deliveries": JSONValue(result.deliveries), "seconds": .number(result.seconds),
+            "deliveries_per_second": .number(result.deliveriesPerSecond), "p50_ms": .number(result.p50Milliseconds),
+            "p99_ms": .number(result.p99Milliseconds), "peak_memory_mib": .number(result.peakMemoryMiB),
+            "cpu_seconds": .number(result.cpuSeconds), "cpu_us_per_delivery": .number(result.cpuMicrosecondsPerDelivery),
+            "attempts_recorded": JSONValue(result.attemptsRecorded), "delivered": JSONValue(result.delivered),
+            "sink_requests": JSONValue(result.sinkRequests),
         ]
     }
 }

@@ -44,7 +44,7 @@ struct BenchDashboard: AsyncParsableCommand {
                 if !json { FileHandle.standardError.write(Data("… \(step)\n".utf8)) }
             }
             if json {
-                printJSON(Self.json(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: engine.location))
+                try printJSON(Self.json(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: engine.location))
             } else {
                 printText(Self.table(result, openMilliseconds: openMilliseconds, benchmark: benchmark, path: engine.location))
             }
@@ -53,29 +53,31 @@ struct BenchDashboard: AsyncParsableCommand {
 
     static func json(
         _ r: DashboardBenchmark.Result, openMilliseconds: Double, benchmark: DashboardBenchmark, path: String
-    ) -> [String: Any] {
-        func stats(_ p: DashboardBenchmark.Percentiles) -> [String: Any] {
-            ["p50": round3(p.p50), "p95": round3(p.p95), "max": round3(p.max)]
+    ) -> [String: JSONValue] {
+        func number(_ value: Double) -> JSONValue { .number(round3(value)) }
+        func stats(_ p: DashboardBenchmark.Percentiles) -> JSONValue {
+            ["p50": number(p.p50), "p95": number(p.p95), "max": number(p.max)]
         }
-        var object: [String: Any] = [
-            "database": path, "deliveries": r.deliveries, "endpoints": r.endpoints,
-            "screen": "\(benchmark.width)x\(benchmark.height)", "frames_per_view": benchmark.frames,
-            "open_ms": round3(openMilliseconds),
-            "first_paint_ms": round3(r.firstPaintMilliseconds),
-            "first_paint_query_ms": round3(r.firstPaintQueryMilliseconds),
-            "first_paint_render_ms": round3(r.firstPaintRenderMilliseconds),
-            "views": r.views.map { v -> [String: Any] in
-                [
-                    "view": v.name, "rows": v.rows, "query_ms": stats(v.query), "render_ms": stats(v.render),
-                    "frame_ms": stats(v.frame),
-                ]
-            },
-            "peak_memory_mib": round3(r.peakMemoryMiB),
+        var object: [String: JSONValue] = [
+            "database": .string(path), "deliveries": JSONValue(r.deliveries), "endpoints": JSONValue(r.endpoints),
+            "screen": .string("\(benchmark.width)x\(benchmark.height)"), "frames_per_view": JSONValue(benchmark.frames),
+            "open_ms": number(openMilliseconds),
+            "first_paint_ms": number(r.firstPaintMilliseconds),
+            "first_paint_query_ms": number(r.firstPaintQueryMilliseconds),
+            "first_paint_render_ms": number(r.firstPaintRenderMilliseconds),
+            "views": .array(
+                r.views.map { v in
+                    [
+                        "view": .string(v.name), "rows": JSONValue(v.rows), "query_ms": stats(v.query),
+                        "render_ms": stats(v.render), "frame_ms": stats(v.frame),
+                    ]
+                }),
+            "peak_memory_mib": number(r.peakMemoryMiB),
         ]
         if let idle = r.idle {
             object["idle"] = [
-                "seconds": round3(idle.seconds), "cpu_seconds": round3(idle.cpuSeconds),
-                "percent_of_core": round3(idle.percentOfCore), "frames_drawn": idle.framesDrawn,
+                "seconds": number(idle.seconds), "cpu_seconds": number(idle.cpuSeconds),
+                "percent_of_core": number(idle.percentOfCore), "frames_drawn": JSONValue(idle.framesDrawn),
             ]
         }
         return object

@@ -23,15 +23,14 @@ struct Doctor: AsyncParsableCommand {
             let findings = try await engine.checkup(now: Date())
             let healthy = findings.allSatisfy { $0.verdict != .problem }
             if json {
-                printJSON([
-                    "healthy": healthy, "repaired": repaired,
-                    "findings": findings.map { finding -> [String: Any] in
-                        [
-                            "check": finding.check, "verdict": finding.verdict.rawValue, "detail": finding.detail,
-                            "repairable": finding.repairable,
-                        ]
-                    },
-                ] as [String: Any])
+                try printJSON(
+                    CLIOutput.Checkup(
+                        healthy: healthy, repaired: repaired,
+                        findings: findings.map {
+                            .init(
+                                check: $0.check, verdict: $0.verdict.rawValue, detail: $0.detail,
+                                repairable: $0.repairable)
+                        }))
             } else {
                 for line in repaired { printText("repaired: \(line)") }
                 for finding in findings {

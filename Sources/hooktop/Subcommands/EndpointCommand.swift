@@ -32,7 +32,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 let endpoint = try await operations.addEndpoint(
                     url: url, changes: changes, secret: secret, allowPrivateDestination: allowPrivateDestinations,
                     by: .current(via: "cli"))
-                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
+                if json { try printJSON(EndpointObject(endpoint, includeSecret: true)) } else { printText(endpoint.id) }
                 if ping {
                     let outcome = try await EndpointTester.ping(endpoint.id, engine: operations.engine, options: nil)
                     if !outcome.succeeded {
@@ -83,7 +83,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 guard changes != EndpointChanges() else { throw HooktopError.invalid("nothing to change: give at least one option") }
                 let endpoint = try await Operations(engine: await database.open()).updateEndpoint(
                     id: id, changes: changes, allowPrivateDestination: allowPrivateDestinations, by: .current(via: "cli"))
-                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: false)) } else { printText("\(id) updated") }
+                if json { try printJSON(EndpointObject(endpoint, includeSecret: false)) } else { printText("\(id) updated") }
             }
         }
     }
@@ -100,7 +100,7 @@ struct EndpointCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let outcome = try await EndpointTester.ping(id, engine: await database.open(), options: sender)
                 if json {
-                    printJSON(JSONRepresentation.ping(outcome))
+                    try printJSON(PingObject(outcome))
                 } else {
                     printText(ConnectionLines.ping(outcome))
                 }
@@ -118,11 +118,10 @@ struct EndpointCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let summaries = try await database.open(readOnly: true).endpointSummaries(now: Date())
                 if json {
-                    printJSON(summaries.map { summary -> [String: Any] in
-                        var object = JSONRepresentation.endpoint(summary.endpoint, includeSecret: false)
-                        object["counts"] = JSONRepresentation.counts(summary.counts)
-                        return object
-                    })
+                    try printJSON(
+                        summaries.map {
+                            Merged(EndpointObject($0.endpoint, includeSecret: false), CLIOutput.Counts(counts: $0.counts.byName))
+                        })
                     return
                 }
                 printText(TextTable.render(
@@ -147,7 +146,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 guard let endpoint = try await log.endpoint(id: id) else {
                     throw HooktopError.notFound("endpoint", id)
                 }
-                if json { printJSON(JSONRepresentation.endpoint(endpoint, includeSecret: true)); return }
+                if json { try printJSON(EndpointObject(endpoint, includeSecret: true)); return }
                 printText("id:          \(endpoint.id)")
                 printText("url:         \(endpoint.url)")
                 printText("status:      \(endpoint.status.rawValue)\(endpoint.disabledReason.map { " (\($0))" } ?? "")")

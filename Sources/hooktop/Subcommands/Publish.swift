@@ -37,7 +37,7 @@ struct Publish: AsyncParsableCommand {
             let request = PublishRequest(eventType: type, payload: payload, idempotencyKey: idempotencyKey)
             let result = try await Operations(engine: await database.open()).publish(request)
             if json {
-                printJSON(Self.object(result))
+                try printJSON(Self.object(result))
             } else {
                 printText(result.message.id)
             }
@@ -78,17 +78,15 @@ struct Publish: AsyncParsableCommand {
         // Each line was scanned and checked above: recorded without reading the payloads again.
         let results = try await Operations(engine: await database.open()).publish(scanned: events)
         if json {
-            printJSON(results.map(Self.object))
+            try printJSON(results.map(Self.object))
         } else {
             for result in results { printText(result.message.id) }
         }
     }
 
-    private static func object(_ result: PublishResult) -> [String: Any] {
-        var object = JSONRepresentation.message(result.message)
-        object["deliveries"] = result.deliveryCount
-        object["duplicate"] = result.duplicate
-        return object
+    /// The message as `--json` shows it, with how many deliveries it made and whether it was a duplicate.
+    private static func object(_ result: PublishResult) -> Merged<MessageObject, CLIOutput.Published> {
+        Merged(MessageObject(result.message), CLIOutput.Published(deliveries: result.deliveryCount, duplicate: result.duplicate))
     }
 }
 
@@ -114,7 +112,7 @@ struct Deliveries: AsyncParsableCommand {
             }
             if let before { query.before = parseDeliveryID(before) }
             let page = try await database.open(readOnly: true).deliveries(query)
-            if json { printJSON(page.map(JSONRepresentation.delivery)); return }
+            if json { try printJSON(page.map { DeliveryObject($0) }); return }
             printText(TextTable.render(
                 header: ["ID", "STATUS", "TYPE", "ENDPOINT", "ATTEMPTS", "LAST"],
                 rows: page.map {

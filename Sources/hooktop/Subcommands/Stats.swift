@@ -15,29 +15,7 @@ struct Stats: AsyncParsableCommand {
             let overview = try await log.overview(now: now)
             let summaries = try await log.endpointSummaries(now: now)
             if json {
-                printJSON([
-                    "totals": JSONRepresentation.counts(overview.totals),
-                    "retry_queue_depth": overview.totals.queued, "dead": overview.totals.dead,
-                    "deliveries_per_second": overview.deliveriesPerSecond,
-                    "last_5m": JSONRepresentation.stats(overview.recent),
-                    "dispatcher_alive": overview.liveWorker(now: now) != nil,
-                    "dispatchers": overview.workers.map { worker -> [String: Any] in
-                        [
-                            "id": worker.id, "host": worker.host, "pid": worker.pid,
-                            "alive": worker.isAlive(now: now), "in_flight": worker.inFlight,
-                            "attempts_last_5m": overview.recentAttempts(of: worker),
-                        ]
-                    },
-                    "oldest_due_seconds": overview.oldestDueSeconds(now: now),
-                    "endpoints": summaries.map { summary -> [String: Any] in
-                        [
-                            "id": summary.endpoint.id, "url": summary.endpoint.url,
-                            "status": summary.endpoint.status.rawValue,
-                            "counts": JSONRepresentation.counts(summary.counts),
-                            "last_5m": JSONRepresentation.stats(summary.recent),
-                        ]
-                    },
-                ])
+                try printJSON(CLIOutput.Stats(overview, summaries, now: now))
                 return
             }
             let t = overview.totals

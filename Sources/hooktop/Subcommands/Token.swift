@@ -38,12 +38,7 @@ struct Token: AsyncParsableCommand {
             try await reportingErrors {
                 let tokens = try await database.open(readOnly: true).apiTokens()
                 if json {
-                    printJSON(tokens.map { token -> [String: Any] in
-                        [
-                            "id": token.id, "name": token.name, "created_at": JSONRepresentation.date(token.createdAt),
-                            "created_by": token.createdBy, "revoked_at": JSONRepresentation.date(token.revokedAt),
-                        ]
-                    })
+                    try printJSON(tokens.map(CLIOutput.Token.init))
                     return
                 }
                 let style = Date.ISO8601FormatStyle(timeZone: .current)
