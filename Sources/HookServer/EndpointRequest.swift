@@ -17,7 +17,7 @@ struct EndpointRequest: Decodable, Sendable {
     var timeoutMilliseconds: Int?
     /// The signing secret to use instead of a generated one (create only).
     var secret: String?
-    var headers: Supplied<[String: String]>
+    var headers: Supplied<OrderedStrings>
     var bearerToken: Supplied<String>
     var basicAuth: Supplied<String>
     var caPEM: Supplied<String>
@@ -42,7 +42,7 @@ struct EndpointRequest: Decodable, Sendable {
         maxInFlight = try body.supplied(Int.self, .maxInFlight, "an integer").value
         timeoutMilliseconds = try body.supplied(Int.self, .timeoutMilliseconds, "an integer").value
         secret = try body.string(.secret)
-        headers = try body.supplied([String: String].self, .headers, "an object of strings")
+        headers = try body.supplied(OrderedStrings.self, .headers, "an object of strings")
         bearerToken = try body.supplied(String.self, .bearerToken, "a string")
         basicAuth = try body.supplied(String.self, .basicAuth, "a string")
         caPEM = try body.supplied(String.self, .caPEM, "a string")
@@ -63,9 +63,7 @@ struct EndpointRequest: Decodable, Sendable {
             if headers.isNull {
                 changes.replaceHeaders = []
             } else if let headers = headers.value {
-                // Header order carries no meaning between different names (RFC 9110), and a JSON object has no
-                // order to keep: they are sent by name.
-                changes.replaceHeaders = headers.sorted { $0.key < $1.key }.map { Header(name: $0.key, value: $0.value) }
+                changes.replaceHeaders = headers.members.map { Header(name: $0.name, value: $0.value) }
             }
             switch (bearerToken.value, basicAuth.value) {
             case (_?, _?): throw APIError.invalid("give bearer_token or basic_auth, not both")

@@ -15,7 +15,8 @@ struct ReplayRequest: Decodable, Sendable {
     init(from decoder: any Decoder) throws {
         let body = try decoder.container(keyedBy: CodingKeys.self)
         do {
-            guard let statusText = try body.string(.status), let status = DeliveryStatus(rawValue: statusText) else {
+            guard let statusText = try body.string(.status) else { throw HooktopError.invalid("status is required") }
+            guard let status = DeliveryStatus(rawValue: statusText) else {
                 throw HooktopError.invalid("status must be dead, cancelled or delivered")
             }
             var filter = DeliveryFilter(

@@ -136,4 +136,27 @@ struct JSONObjectTests {
         #expect(try JSONDecoder().decode(JSONValue.self, from: Data(#"{"n":1.5,"i":-3,"s":"x"}"#.utf8))
             == ["n": .number(1.5), "i": -3, "s": "x"])
     }
+
+    @Test func aNumberNoDoubleHoldsIsRefusedNotChanged() throws {
+        #expect(throws: JSONScanner.Failure.self) { try JSONValue(parsing: #"{"n":1e400}"#) }
+        let message = Message(id: "msg_1", eventType: "a.b", payload: #"{"n":1e400}"#, idempotencyKey: nil, createdAt: at)
+        #expect(try object(try JSONRepresentation.encode(MessageObject(message)))["payload"] == nil)
+        #expect(try JSONValue(parsing: "18446744073709551615") == .number(18_446_744_073_709_551_615.0))
+    }
+
+    @Test func alertTextIsValidJSONWhateverItHolds() throws {
+        let summary = "quote \" backslash \\ slash / tab \t bell \u{7} é 🚀"
+        let alert = Alert(
+            sequence: 1, id: "alt_1", type: .test, objectId: "test", at: at, summary: summary,
+            details: AlertDetails.json(["note": .string(summary)]), status: .pending, attempts: 0, nextAttemptAt: nil,
+            lastError: nil, sentAt: nil, sentTo: [])
+        let data = try object(alert.data)
+        #expect(data["summary"] as? String == summary)
+        #expect(data["note"] as? String == summary)
+        #expect(alert.data.contains(#"\u0007"#) && alert.data.contains("é 🚀"))
+        let empty = Alert(
+            sequence: 2, id: "alt_2", type: .test, objectId: "test", at: at, summary: "s", details: AlertDetails.json([:]),
+            status: .pending, attempts: 0, nextAttemptAt: nil, lastError: nil, sentAt: nil, sentTo: [])
+        #expect(try object(empty.data).keys.sorted() == ["alert_id", "summary"])
+    }
 }

@@ -22,13 +22,17 @@ public final class TemporaryDatabase: Sendable {
 /// The actor recorded for test actions.
 public let testActor = Principal(user: "tester", pid: 1, via: "test")
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+/// Polls `condition` every 20 ms until it holds or the wait runs out.
+///
+/// Every wait is a hang guard, never a measure: no test expects a condition to stay false. So a wait lasts at least
+/// a minute whatever `timeout` says, because a full parallel run on 2 cores (PostgreSQL's throwaway server, `serve`
+/// processes, tmux sessions) has starved a single test's dispatcher for 15 – 20 s.
 /// - Returns: whether it held.
 @discardableResult
 public func eventually(
     timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + max(timeout, .seconds(60))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(20))

@@ -20,6 +20,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     /// The value at `value` of a scanned document. Integers that fit in 64 bits stay exact; other numbers are read
     /// as doubles, as JSON readers do.
+    /// - Throws: `JSONScanner.Failure` for a number no double holds (`1e400`), rather than change its value.
     public init(_ value: JSONScanner.Value, in scanner: JSONScanner) throws {
         switch value.kind {
         case .null: self = .null
@@ -27,7 +28,13 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .string: self = .string(try scanner.string(value))
         case .number:
             let text = scanner.text(value)
-            if let integer = Int64(text) { self = .integer(integer) } else { self = .number(Double(text) ?? 0) }
+            if let integer = Int64(text) {
+                self = .integer(integer)
+            } else if let number = Double(text), number.isFinite {
+                self = .number(number)
+            } else {
+                throw JSONScanner.Failure(reason: "number out of range", offset: value.range.lowerBound)
+            }
         case .array: self = .array(try scanner.elements(of: value).map { try JSONValue($0, in: scanner) })
         case .object:
             var members: [String: JSONValue] = [:]
