@@ -159,7 +159,7 @@ struct WebhookSignatureTests {
                 let headers = ["webhook-id", "webhook-timestamp", "webhook-signature"].reduce(into: [String: String]()) {
                     $0[$1] = request.header($1)
                 }
-                let result = try runPython(
+                let result = try await runPython(
                     """
                     import json, sys
                     from standardwebhooks.webhooks import Webhook
@@ -173,7 +173,7 @@ struct WebhookSignatureTests {
                     == #"{"n": 1500.0, "name": "Zo\u00eb \"Z\" \u2603", "tags": ["a/b", "<c>"]}"#)
             }
             // And a wrong secret does not.
-            let wrong = try runPython(
+            let wrong = try await runPython(
                 """
                 import json, sys
                 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -192,10 +192,10 @@ struct WebhookSignatureTests {
     }
 
     @Test(.timeLimit(.minutes(3)))
-    func acceptsWhatTheReferenceLibrarySigns() throws {
+    func acceptsWhatTheReferenceLibrarySigns() async throws {
         let secret = WebhookSignature.generateSecret()
         let body = #"{"type":"invoice.paid","data":{"amount":42,"note":"ünïcödé"}}"#
-        let result = try runPython(
+        let result = try await runPython(
             """
             import sys, time
             from datetime import datetime, timezone

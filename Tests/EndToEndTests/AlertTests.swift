@@ -8,11 +8,11 @@ import Testing
 @Suite(.serialized)
 struct AlertEndToEndTests {
     /// The alert webhooks `receiver` took: type, id, and the verdict of PyPI's `standardwebhooks` on each.
-    static func verifiedAlerts(_ receiver: LocalReceiver, secret: String) throws -> [(type: String, id: String)] {
+    static func verifiedAlerts(_ receiver: LocalReceiver, secret: String) async throws -> [(type: String, id: String)] {
         let requests = receiver.records.filter { $0["kind"] as? String == "request" }
         let exchanges = requests.map { ["headers": $0["headers"] ?? [], "body": $0["body"] ?? ""] }
         let input = try JSONSerialization.data(withJSONObject: exchanges)
-        let result = try runPython(
+        let result = try await runPython(
             """
             import json, sys
             from standardwebhooks.webhooks import Webhook
@@ -70,10 +70,10 @@ struct AlertEndToEndTests {
         (status, output) = try await hooktop(["publish", "--batch", batchFile])
         #expect(status == 0, "\(output)")
 
-        func types() throws -> [String] { try Self.verifiedAlerts(alertReceiver, secret: secret).map(\.type).sorted() }
+        func types() async throws -> [String] { try await Self.verifiedAlerts(alertReceiver, secret: secret).map(\.type).sorted() }
         let problems = ["backlog.overdue", "deliveries.dead", "deliveries.dead", "endpoint.disabled", "endpoint.failing"]
-        let raised = try await eventually(timeout: .seconds(40)) { try types() == problems }
-        var seen = try types()
+        let raised = try await eventually(timeout: .seconds(40)) { try await types() == problems }
+        var seen = try await types()
         #expect(raised, "\(seen)")
 
         // The broken endpoint comes back: recovered, once.
@@ -81,19 +81,19 @@ struct AlertEndToEndTests {
             ["endpoint", "update", brokenId, "--url", "http://127.0.0.1:\(healthy.port)/hook"])
         #expect(status == 0, "\(output)")
         _ = try await hooktop(["publish", "invoice.paid", "--data", #"{"n":2}"#])
-        let recovered = try await eventually(timeout: .seconds(20)) { try types().contains("endpoint.recovered") }
-        seen = try types()
+        let recovered = try await eventually(timeout: .seconds(20)) { try await types().contains("endpoint.recovered") }
+        seen = try await types()
         #expect(recovered, "\(seen)")
 
         // One serve dies: the other says so.
         second.child.signal(SIGKILL)
         _ = await second.child.waitForExit(timeout: .seconds(5))
-        let stale = try await eventually(timeout: .seconds(30)) { try types().contains("dispatcher.stale") }
-        seen = try types()
+        let stale = try await eventually(timeout: .seconds(30)) { try await types().contains("dispatcher.stale") }
+        seen = try await types()
         #expect(stale, "\(seen)")
         try await Task.sleep(for: .seconds(1))
 
-        let webhooks = try Self.verifiedAlerts(alertReceiver, secret: secret)
+        let webhooks = try await Self.verifiedAlerts(alertReceiver, secret: secret)
         #expect(webhooks.map(\.type).sorted() == (problems + ["dispatcher.stale", "endpoint.recovered"]).sorted())
         #expect(Set(webhooks.map(\.id)).count == webhooks.count, "each alert once")
         // The command got the same alerts, as JSON on its standard input.
@@ -194,7 +194,7 @@ struct AlertEndToEndTests {
         let (badCode, _) = RawHTTP.exchange(
             port: serve.port, RawHTTP.request("GET", "/v1/alerts?limit=0", headers: ["Authorization: Bearer \(serve.token)"]))
         #expect(badCode == 422 || badCode == 400)
-        let types = try Self.verifiedAlerts(alertReceiver, secret: secret).map(\.type)
+        let types = try await Self.verifiedAlerts(alertReceiver, secret: secret).map(\.type)
         #expect(types.filter { $0 == "alert.test" }.count == 2, "\(types)")
         #expect(types.filter { $0 == "endpoint.disabled" }.count == 2, "refused once, then taken: \(types)")
         for receiver in [alertReceiver, gone, healthy] { await receiver.stop() }

@@ -333,7 +333,8 @@ private struct DemoFixture {
     static func make() async throws -> DemoFixture {
         let task = template.withLock { task in
             if let task { return task }
-            let made = Task.detached { try runDemo() }
+            // The demo runs for seconds: waited for on a thread of its own, not one of the pool's.
+            let made = Task { try await offThePool { try runDemo() } }
             task = made
             return made
         }

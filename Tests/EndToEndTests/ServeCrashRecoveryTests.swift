@@ -124,7 +124,7 @@ struct ServeCrashRecoveryTests {
             acknowledged.isSubset(of: Set(sink.requests.compactMap { $0.header("webhook-id") }))
         }
         #expect(all, "\(acknowledged.subtracting(sink.requests.compactMap { $0.header("webhook-id") }).count) not received")
-        let rejected = try Self.rejectedByReferenceLibrary(sink.requests, secret: Self.secret)
+        let rejected = try await Self.rejectedByReferenceLibrary(sink.requests, secret: Self.secret)
         #expect(rejected.isEmpty, "\(rejected)")
 
         // The dead dispatcher's leases run out (its heartbeat goes stale): nothing stays leased, nothing queued.
@@ -184,14 +184,14 @@ struct ServeCrashRecoveryTests {
     }
 
     /// What PyPI's `standardwebhooks` says of each request: the ids (and reasons) of those it rejects.
-    private static func rejectedByReferenceLibrary(_ requests: [ReceivedRequest], secret: String) throws -> [String] {
+    private static func rejectedByReferenceLibrary(_ requests: [ReceivedRequest], secret: String) async throws -> [String] {
         let exchanges = requests.map { request in
             [
                 "headers": request.headers.map { [$0.name.lowercased(), $0.value] },
                 "body": String(decoding: request.body, as: UTF8.self),
             ] as [String: Any]
         }
-        let result = try runPython(
+        let result = try await runPython(
             """
             import json, sys
             from standardwebhooks.webhooks import Webhook

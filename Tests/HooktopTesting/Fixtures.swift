@@ -64,6 +64,15 @@ public func onOwnThread(_ body: @escaping () -> Void) async {
     }
 }
 
+/// Runs blocking work (waiting for a child process) on a thread of its own, never on one of the threads Swift's
+/// concurrency runs every test's tasks on: there are as many of those as cores (2 here), and a test holding one for
+/// seconds starves the dispatchers, receivers and waits of every other test running beside it.
+public func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
 /// Hands a value to another thread that alone uses it from then on.
 private final class UncheckedBox<Value>: @unchecked Sendable {
     let value: Value

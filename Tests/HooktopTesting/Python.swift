@@ -1,7 +1,16 @@
 import Foundation
 
-/// Runs `python3 -c script arguments...` with `input` on stdin, killing it after 30 seconds.
-public func runPython(_ script: String, arguments: [String], input: [UInt8]) throws -> (status: Int32, output: String, error: String) {
+/// Runs `python3 -c script arguments...` with `input` on stdin, killing it after 30 seconds. The wait is on a thread of
+/// its own (`offThePool`).
+public func runPython(_ script: String, arguments: [String], input: [UInt8]) async throws
+    -> (status: Int32, output: String, error: String)
+{
+    try await offThePool { try runPythonBlocking(script, arguments: arguments, input: input) }
+}
+
+private func runPythonBlocking(_ script: String, arguments: [String], input: [UInt8]) throws
+    -> (status: Int32, output: String, error: String)
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script] + arguments

@@ -26,12 +26,12 @@ struct PostgresPoolTests {
         try await PostgresServer.shared.withDatabase { url in
             var configuration = PostgresPool.Configuration()
             configuration.statementTimeout = .milliseconds(300)
-            configuration.idleInTransactionTimeout = .milliseconds(1500)
+            configuration.idleInTransactionTimeout = .seconds(10)
             try await PostgresPool.with(url, configuration: configuration, logger: logger) { pool in
                 let statement = try await setting(pool, "statement_timeout")
                 let idle = try await setting(pool, "idle_in_transaction_session_timeout")
                 #expect(statement == "300ms")
-                #expect(idle == "1500ms")
+                #expect(idle == "10s")
                 let started = ContinuousClock.now
                 let error = await #expect(throws: PSQLError.self) {
                     _ = try await pool.client.query("SELECT pg_sleep(5)", logger: logger).collect()
