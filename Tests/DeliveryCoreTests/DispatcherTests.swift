@@ -420,7 +420,10 @@ struct DispatcherTests {
                             batch: (0..<5).map { PublishRequest(eventType: "a.b", payload: #"{"n":\#($0)}"#) })
                         dispatcher.wake()
                         let busy = await eventually(timeout: .seconds(15)) { dispatcher.inFlightCount > 0 }
-                        try #require(busy)
+                        let statuses = try await engine.deliveries(endpointId: endpoint.id).map(\.status.rawValue)
+                        try #require(
+                            busy,
+                            "nothing in flight: deliveries \(statuses), receiver got \(receiver.count), recorded \(dispatcher.recordedAttempts)")
                     }
                 }
                 let deliveries = try await engine.deliveries(endpointId: endpoint.id)
