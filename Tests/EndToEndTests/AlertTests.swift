@@ -51,10 +51,11 @@ struct AlertEndToEndTests {
         let brokenId = try await addEndpoint(
             broken, ["--description", "broken", "--events", "invoice.*", "--retry-schedule", "1s,1s"])
         let slowId = try await addEndpoint(healthy, ["--description", "slow", "--events", "bulk.*", "--rate-limit", "1"])
+        // Each alert appended as one line in one write: the two serves' commands run at the same time.
         let execFile = database.directory + "/alerts.jsonl"
         let alertOptions = [
             "--alert-url", "http://127.0.0.1:\(alertReceiver.port)/alerts", "--alert-secret", secret,
-            "--alert-exec", "cat >> '\(execFile)'; echo >> '\(execFile)'", "--alert-failing-after", "1s",
+            "--alert-exec", "printf '%s\\n' \"$(cat)\" >> '\(execFile)'", "--alert-failing-after", "1s",
             "--alert-check-interval", "200ms", "--alert-overdue-after", "2s", "--alert-stale-after", "6s",
         ]
         let first = try await ServeProcess.start(executable, database: database.path, arguments: alertOptions)

@@ -126,6 +126,20 @@ class Proxy(BaseHTTPRequestHandler):
         self.wfile.write(rest)
 
 
+class Server(ThreadingHTTPServer):
+    """Each connection's TLS handshake runs in that connection's thread, not in the accepting one: a slow or failing
+    handshake (a client without a certificate) must not hold up the connections behind it."""
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                request.close()
+                return
+        super().finish_request(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["receiver", "proxy"])
@@ -139,7 +153,7 @@ def main():
 
     handler = Proxy if options.mode == "proxy" else Receiver
     Receiver.status = options.status
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if options.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -147,7 +161,7 @@ def main():
         if options.client_ca:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(options.client_ca)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     emit_port = "PORT %d\n" % server.server_address[1]
     sys.stdout.write(emit_port)
     sys.stdout.flush()

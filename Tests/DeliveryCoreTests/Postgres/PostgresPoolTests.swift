@@ -33,12 +33,12 @@ struct PostgresPoolTests {
                 let idle = try await setting(pool, "idle_in_transaction_session_timeout")
                 #expect(statement == "1s")
                 #expect(idle == "10s")
-                let started = ContinuousClock.now
                 let error = await #expect(throws: PSQLError.self) {
                     _ = try await pool.client.query("SELECT pg_sleep(5)", logger: logger).collect()
                 }
+                // The server's own reason: the 5 s sleep was cut by the timeout (no wall-clock bound, which a loaded
+                // machine stretches).
                 #expect(error?.serverInfo?[.message] == "canceling statement due to statement timeout")
-                #expect(ContinuousClock.now - started < .seconds(4))
             }
         }
     }
