@@ -56,12 +56,7 @@ public func hooktopExecutable() -> String? {
 /// cooperative threads, which the code under test may need meanwhile (its background tasks run there).
 public func onOwnThread(_ body: @escaping () -> Void) async {
     let work = UncheckedBox(body)
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        Thread {
-            work.value()
-            continuation.resume()
-        }.start()
-    }
+    _ = try? await offThePool { work.value() }
 }
 
 /// Runs blocking work (waiting for a child process) on a thread of its own, never on one of the threads Swift's
