@@ -113,6 +113,9 @@ public final class ScriptedReceiver: Sendable {
     /// How many requests arrived.
     public var count: Int { log.counter.load(ordering: .relaxed) }
 
+    /// How many connections were accepted, closed ones included: requests that reuse a connection open none.
+    public var connectionsAccepted: Int { log.accepted.load(ordering: .relaxed) }
+
     /// Stops listening and closes every connection; hanging requests are dropped.
     public func stop() async {
         try? await channel.close()
@@ -206,11 +209,14 @@ private final class ScriptedHandler: ChannelInboundHandler {
 final class ReceiverLog: Sendable {
     let requests = Mutex<[ReceivedRequest]>([])
     let counter = Atomic<Int>(0)
+    /// Connections accepted, closed ones included.
+    let accepted = Atomic<Int>(0)
     /// Open connections, closed by `stop`.
     let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     func open(_ channel: any Channel) {
         let key = ObjectIdentifier(channel)
+        accepted.add(1, ordering: .relaxed)
         connections.withLock { $0[key] = channel }
         channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: key) } }
     }

@@ -127,6 +127,10 @@ struct ReceiverConnectionTests {
         let viaHTTPS = await Self.send(
             Self.job("https://localhost:\(tls.port)/b", ConnectionSettings(caPEM: ca)), configuration: configuration)
         #expect(viaHTTPS.responseStatus == 204, "\(viaHTTPS.summary ?? "")")
+        // Each child's lines are read from its pipe as they come, so what it printed may arrive a moment after the answer.
+        #expect(
+            await eventually { plain.records.count == 1 && tls.records.count == 1 && proxy.records.count >= 2 },
+            "proxy: \(proxy.records), plain: \(plain.records), tls: \(tls.records)")
         let targets = proxy.records.compactMap { $0["target"] as? String }
         #expect(targets.contains("127.0.0.1:\(plain.port)"))
         #expect(targets.contains("localhost:\(tls.port)"))
@@ -136,7 +140,24 @@ struct ReceiverConnectionTests {
         configuration.proxy = try ProxySettings.parse("http://127.0.0.1:\(proxy.port)", noProxy: "127.0.0.1")
         let direct = await Self.send(Self.job("http://127.0.0.1:\(plain.port)/c"), configuration: configuration)
         #expect(direct.responseStatus == 204)
+        #expect(await eventually { plain.records.count == 2 })
         #expect(proxy.records.count == seen)
-        #expect(plain.records.count == 2)
+    }
+
+    /// Deliveries one after the other through a proxy share one tunnel, as they share a connection without one.
+    @Test func deliveriesThroughAProxyKeepTheirTunnel() async throws {
+        let proxy = try await LocalReceiver("proxy")
+        let plain = try await LocalReceiver("receiver")
+        defer { Task { await proxy.stop(); await plain.stop() } }
+        var configuration = WebhookSender.Configuration()
+        configuration.proxy = try ProxySettings.parse("http://127.0.0.1:\(proxy.port)")
+        let sender = WebhookSender(configuration: configuration)
+        for _ in 1...3 {
+            let outcome = await sender.send(Self.job("http://127.0.0.1:\(plain.port)/a"))
+            #expect(outcome.responseStatus == 204, "\(outcome.summary ?? "")")
+        }
+        await sender.shutdown()
+        #expect(await eventually { plain.records.count == 3 })
+        #expect(proxy.records.count == 1, "\(proxy.records)")
     }
 }

@@ -198,6 +198,7 @@ struct DestinationPinningTests {
             #expect(
                 receiver.requests.allSatisfy { $0.header("host") == "pinned.test:\(receiver.port)" },
                 "\(receiver.requests.map { $0.header("host") ?? "none" })")
+            #expect(receiver.connectionsAccepted == 1, "one after the other, the three share a kept-alive connection")
         }
         await sender.shutdown()
         #expect(lookups.withLock { $0.count } == 1, "checked once a minute, and nothing else resolves the name")

@@ -173,7 +173,7 @@ struct EndpointConnectionCommandTests {
         #expect(await eventually(timeout: .seconds(20)) { receiver.records.count == 2 })
         #expect(receiver.headers(of: 1)["authorization"] == "Bearer \(Self.token)")
         #expect(receiver.headers(of: 1)["x-team"] == "api")
-        #expect(proxy.records.contains { $0["target"] as? String == "127.0.0.1:\(receiver.port)" })
+        #expect(await eventually { proxy.records.contains { $0["target"] as? String == "127.0.0.1:\(receiver.port)" } })
         let deliveries = try await eventually {
             try database.store.read { db in
                 try db.scalar("SELECT count(*) FROM deliveries WHERE status = 'delivered'")

@@ -62,7 +62,7 @@ class Proxy(BaseHTTPRequestHandler):
         pass
 
     def do_CONNECT(self):
-        emit({"kind": "connect", "target": self.path,
+        emit({"kind": "connect", "target": self.path, "at": time.time(), "client_port": self.client_address[1],
               "proxy_authorization": self.headers.get("proxy-authorization")})
         host, _, port = self.path.rpartition(":")
         try:

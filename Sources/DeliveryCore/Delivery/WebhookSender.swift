@@ -316,10 +316,12 @@ public final class WebhookSender: Sendable {
         }
         let collector = ResponseCollector(limit: configuration.maxResponseBytes)
         // The shard's client has one event loop: the request, its connection and its completion all run there. A
-        // pinned client spans the loops; its request is kept on the shard's loop all the same.
+        // pinned or proxied client spans the loops: its delegate runs on the shard's loop, its connection on any.
+        // (Requiring the channel's loop as well would make AHC open a connection bound to that loop for each
+        // request and close it once idle: a new TCP and TLS handshake, or a new proxy tunnel, per delivery.)
         let task = client === shard.client
             ? client.execute(request: request, delegate: collector, eventLoop: .indifferent)
-            : client.execute(request: request, delegate: collector, eventLoop: .delegateAndChannel(on: shard.loop))
+            : client.execute(request: request, delegate: collector, eventLoop: .delegate(on: shard.loop))
         let deadlines = shard.deadlines
         let watch = deadlines.watch(task, until: .now() + .milliseconds(Int64(job.endpoint.timeoutMilliseconds)))
         let excerptBytes = configuration.excerptBytes
