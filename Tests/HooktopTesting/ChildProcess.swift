@@ -28,7 +28,10 @@ public final class ChildProcess: Sendable {
         Thread {
             while true {
                 let data = reading.availableData
-                if data.isEmpty { return }
+                if data.isEmpty {
+                    output.ended.store(true, ordering: .releasing)
+                    return
+                }
                 output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
         }.start()
@@ -57,7 +60,7 @@ public final class ChildProcess: Sendable {
             let current = text
             if current.contains(needle) { return current }
             if !isRunning {
-                try? await Task.sleep(for: .milliseconds(50))
+                await outputEnded()
                 return text.contains(needle) ? text : nil
             }
             try? await Task.sleep(for: .milliseconds(20))
@@ -67,18 +70,36 @@ public final class ChildProcess: Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits for the process to end; returns its exit status, or nil after `timeout` (the process is then killed).
+    /// Waits for the process to end and for its output to be read to the end; returns its exit status, or nil after
+    /// `timeout` (the process is then killed).
     public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if !process.isRunning { return process.terminationStatus }
-            if let status = kernelExitStatus() { return status }
+            if let status = exitStatus {
+                await outputEnded()
+                return status
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if !process.isRunning { return process.terminationStatus }
-        if let status = kernelExitStatus() { return status }
+        if let status = exitStatus {
+            await outputEnded()
+            return status
+        }
         kill(process.processIdentifier, SIGKILL)
         return nil
+    }
+
+    private var exitStatus: Int32? {
+        process.isRunning ? kernelExitStatus() : process.terminationStatus
+    }
+
+    /// Waits until the output has been read to its end: the reading thread may lag behind the exit on a loaded
+    /// machine. Bounded, since a process the child started may hold the pipe open.
+    private func outputEnded(timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while !output.ended.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     deinit {
@@ -89,6 +110,8 @@ public final class ChildProcess: Sendable {
 
 final class OutputBuffer: Sendable {
     let text = Mutex<String>("")
+    /// The pipe reached end of file: `text` is complete.
+    let ended = Atomic<Bool>(false)
 }
 
 /// Runs `executable` to completion (at most `timeout`), returning its exit status and output.
@@ -97,6 +120,5 @@ public func runProcess(_ executable: String, _ arguments: [String], timeout: Dur
 {
     let child = try ChildProcess(executable, arguments)
     let status = await child.waitForExit(timeout: timeout) ?? -1
-    try? await Task.sleep(for: .milliseconds(30))
     return (status, child.text)
 }

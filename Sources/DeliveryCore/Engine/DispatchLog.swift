@@ -27,7 +27,8 @@ public protocol DispatchLog: ChangeSignal {
     func claimOne(deliveryId: Int64, owner: String, now: Date, leaseUntil: Date) async throws -> DeliveryJob?
     /// Records that a dispatcher is alive and what it runs.
     func heartbeat(_ worker: WorkerInfo) async throws
-    /// Releases `owner`'s leases (all of them, on shutdown), or when nil every lease whose holder is gone.
+    /// Releases `owner`'s leases (all of them, on shutdown), or when nil every lease whose holder is gone: its lease
+    /// ran out, or its heartbeat is `WorkerInfo.leasesTakenOverAfter` old.
     @discardableResult
     func releaseLeases(owner: String?, now: Date) async throws -> Int
     /// Forgets dispatchers of this host whose process is gone, except `id`.

@@ -71,6 +71,13 @@ public struct WorkerInfo: Sendable, Equatable, Codable {
     /// A heartbeat older than this means the dispatcher is gone.
     public static let staleAfter: TimeInterval = 5
 
+    /// A dispatcher whose heartbeat is this old loses its leases to the live ones, which send its deliveries again.
+    /// Longer than `staleAfter`: a dispatcher that is only held up (a starved machine, a slow disk, a database
+    /// failover) keeps its work rather than have it sent twice; one that died on another host has its work back
+    /// within this, or sooner when its leases run out. A restarted dispatcher on the same host takes a dead one's
+    /// leases back at once (its process is gone).
+    public static let leasesTakenOverAfter: TimeInterval = 30
+
     /// What dispatchers' ids (their lease owner names) start with; an operator's process sending one redelivery
     /// leases it as `op:…`.
     public static let idPrefix = "w:"

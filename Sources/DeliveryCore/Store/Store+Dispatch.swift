@@ -334,11 +334,12 @@ extension Store {
     }
 
     /// Returns leased deliveries to the queue, due now: those whose lease expired, and those of dispatchers whose
-    /// heartbeat is stale (crashed or killed). With `owner`, only that dispatcher's (graceful shutdown).
+    /// heartbeat is `leasesTakenOverAfter` old (crashed or killed). With `owner`, only that dispatcher's (graceful
+    /// shutdown).
     @discardableResult
     func releaseLeases(owner: String? = nil, now: Date) throws -> Int {
         try write { db in
-            let staleBefore = now.addingTimeInterval(-WorkerInfo.staleAfter)
+            let staleBefore = now.addingTimeInterval(-WorkerInfo.leasesTakenOverAfter)
             let released = try db.query(
                 """
                 UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END,
