@@ -94,7 +94,7 @@ struct RateLimitTests {
     /// A paused endpoint with a backlog and a limit of 20/s: resumed, no more than 20 attempts start in any second,
     /// the receiver (a process of its own, stamping arrivals) never counts more than 40 in any two, and the backlog
     /// takes about as long as the limit says.
-    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(5)), arguments: TestEngine.allCases)
     func aResumedBacklogIsReleasedAtTheRateLimit(_ kind: TestEngine) async throws {
         try await kind.withEngine { engine in
             let receiver = try await LocalReceiver("receiver")

@@ -256,7 +256,9 @@ struct ConnectionPoolTests {
     func requestsShareTheConfiguredConnections(connections: Int) async throws {
         let sink = try await BenchSink.start()
         let sender = loopbackSender(connections: connections)
-        let endpoint = testEndpoint(url: sink.url)
+        // 300 requests on one connection, on a machine busy with other tests, may take longer than the default
+        // 15 s that each request's deadline counts from its start (and a cut request closes its connection).
+        let endpoint = testEndpoint(url: sink.url, timeoutMilliseconds: 120_000)
         let jobs = (1...300).map { testJob($0, to: endpoint) }
         let finished = Mutex<[AttemptOutcome]>([])
         sender.start(jobs) { outcome in finished.withLock { $0.append(outcome) } }

@@ -15,7 +15,7 @@ import FoundationNetworking
 struct ServeCrashRecoveryTests {
     static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-    @Test(.timeLimit(.minutes(3)), arguments: TestEngine.allCases)
+    @Test(.timeLimit(.minutes(5)), arguments: TestEngine.allCases)
     func everyEventArrivesDespiteKill9(engine kind: TestEngine) async throws {
         let executable = try #require(hooktopExecutable(), "build the hooktop product first")
         let log = try await kind.makeLog()
@@ -80,7 +80,7 @@ struct ServeCrashRecoveryTests {
     /// arrives with a signature PyPI's `standardwebhooks` accepts; once the dead one's leases are gone nothing stays
     /// leased or queued; each delivery is delivered and counted delivered once (a fenced finisher moved nothing); and
     /// each dispatcher's share of the attempts shows in `stats --json`, the survivor's also in its `/metrics`.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(5)))
     func twoServesShareAPostgresLogAndSurviveOneKilled() async throws {
         let executable = try #require(hooktopExecutable(), "build the hooktop product first")
         let log = try await TestEngine.postgres.makeLog()

@@ -67,7 +67,7 @@ struct BenchmarkTests {
 
     /// `bench --dispatchers 2` on PostgreSQL: two dispatchers, each with its own connections and lease owner, share the
     /// work and send each delivery once.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func twoDispatchersOnOnePostgresLogSendEachDeliveryOnce() async throws {
         try await TestEngine.postgres.withLog { log in
             let first = try await PostgresEngine.open(try PostgresURL(log.location))

@@ -50,7 +50,7 @@ struct PostgresDispatchTests {
         return outcome
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func theDispatcherDeliversEverythingOnceAndTheCountersAgree() async throws {
         try await withEngine { engine in
             try await withReceiver(["ok": .healthy, "flaky": .flaky(failureRate: 0.3)]) { receiver in

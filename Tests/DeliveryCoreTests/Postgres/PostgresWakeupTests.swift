@@ -122,7 +122,8 @@ struct PostgresWakeupTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    /// (The limit is a hang guard: beside the whole suite the burst took up to 106 s when it was 1,000 publishes.)
+    @Test(.timeLimit(.minutes(5)))
     func aBurstOfPublishesSendsFewNotificationsAndALonePublishOne() async throws {
         try await withTwoEngines { url, publisher, other in
             try await addEndpoint(publisher, "http://127.0.0.1:9/hook")
@@ -130,7 +131,7 @@ struct PostgresWakeupTests {
                 let started = ContinuousClock.now
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<8 {
-                        group.addTask { for _ in 0..<125 { try await publish(publisher) } }
+                        group.addTask { for _ in 0..<60 { try await publish(publisher) } }
                     }
                     try await group.waitForAll()
                 }
@@ -143,9 +144,9 @@ struct PostgresWakeupTests {
                 // At least one, at most one per 100 ms window (and the one after the last window).
                 #expect(burst >= 1)
                 #expect(burst <= Int(elapsed / .milliseconds(100)) + 2)
-                #expect(burst < 1000)
+                #expect(burst < 480)
             }
-            #expect(try await other.rows("SELECT count(*) FROM messages").first?.int(0) == 1001)
+            #expect(try await other.rows("SELECT count(*) FROM messages").first?.int(0) == 481)
         }
     }
 
