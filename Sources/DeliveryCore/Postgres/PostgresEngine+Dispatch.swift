@@ -149,8 +149,8 @@ extension PostgresEngine: DispatchLog {
     }
 
     /// Makes `owner`'s leased rows claimable now (a clean stop), or with nil those of dispatchers whose heartbeat is
-    /// `WorkerInfo.leasesTakenOverAfter` old (their leases would run out anyway; this only shortens the wait). The claim counters stay, so a late
-    /// finisher stays fenced.
+    /// `WorkerInfo.leasesTakenOverAfter` old (their leases would run out anyway; this only shortens the wait). The
+    /// claim counters stay, so a late finisher stays fenced.
     @discardableResult
     public func releaseLeases(owner: String?, now: Date) async throws -> Int {
         let staleBefore = now.addingTimeInterval(-WorkerInfo.leasesTakenOverAfter).milliseconds
