@@ -41,7 +41,7 @@ class Receiver(BaseHTTPRequestHandler):
             cert = self.connection.getpeercert()
             if cert:
                 peer = dict(item[0] for item in cert.get("subject", ()))
-        emit({"kind": "request", "at": time.time(), "path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()],
+        emit({"kind": "request", "at": time.time(), "client_port": self.client_address[1], "path": self.path, "headers": [[k.lower(), v] for k, v in self.headers.items()],
               "body": body.decode("utf-8", "replace"), "client_certificate": peer})
         status = self.status
         with lock:
