@@ -23,6 +23,26 @@ struct AttemptRulesTests {
             errorMessage: status == nil ? "connection refused" : nil, retryAfter: retryAfter)
     }
 
+    /// A failed answer's summary (a delivery's and an endpoint's last error) carries the start of what the receiver
+    /// said, on one line, made safe and cut short; an empty or blank body adds nothing.
+    @Test func aFailedAnswerIsSummarisedWithTheStartOfItsBody() {
+        func summary(_ status: Int, _ body: String?) -> String? {
+            var outcome = Self.outcome(status: status)
+            outcome.responseBodyExcerpt = body
+            return outcome.summary
+        }
+        #expect(summary(500, nil) == "http 500")
+        #expect(summary(500, "") == "http 500")
+        #expect(summary(503, " \n\t ") == "http 503")
+        #expect(summary(500, #"{"error":"internal"}"#) == #"http 500: {"error":"internal"}"#)
+        #expect(summary(429, "slow\r\n  down\n") == "http 429: slow down")
+        #expect(summary(502, "\u{1B}]0;owned\u{7}bad \u{1B}[2Jgateway") == "http 502: ^[bad ^[gateway")
+        let long = summary(500, String(repeating: "é", count: 500))
+        #expect(long == "http 500: " + String(repeating: "é", count: 99) + "…")
+        #expect(summary(200, "fine") == nil, "a success has no summary")
+        #expect(Self.outcome(status: nil).summary == "connect_refused: connection refused")
+    }
+
     /// A delivery in flight under this dispatcher's lease, after `attempts` attempts.
     static func leased(attempts: Int, manualCount: Int = 0, manual: ManualMode = .scheduled)
         -> AttemptRules.DeliveryState

@@ -74,12 +74,27 @@ public struct AttemptOutcome: Sendable {
 
     public var succeeded: Bool { responseStatus.map { (200..<300).contains($0) } ?? false }
 
-    /// The one-line error shown in lists: `http 500`, `connect_refused: ...`.
+    /// The one-line error shown in lists: `http 500`, `http 503: database is locked` (the start of what the
+    /// receiver said), `connect_refused: ...`.
     public var summary: String? {
         if succeeded { return nil }
-        if let status = responseStatus { return "http \(status)" }
+        if let status = responseStatus {
+            guard let said = responseBodyExcerpt.flatMap(Self.opening) else { return "http \(status)" }
+            return "http \(status): \(said)"
+        }
         let label = errorClass?.rawValue ?? "error"
         return errorMessage.map { "\(label): \($0)" } ?? label
+    }
+
+    /// How many characters of a response body a summary keeps.
+    static let openingLength = 100
+
+    /// The start of a response body on one line: sanitised (it is the receiver's text), runs of white space made one
+    /// space, cut at `openingLength` characters with `…`. Nil when nothing printable is left.
+    static func opening(_ body: String) -> String? {
+        var words = Sanitizer.line(body).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        if words.count > openingLength { words = String(words.prefix(openingLength - 1)) + "…" }
+        return words.isEmpty ? nil : words
     }
 }
 
