@@ -134,6 +134,22 @@ struct AttemptRulesTests {
         #expect(decision.update?.nextAttemptAt == Self.now.addingTimeInterval(10))
     }
 
+    /// The wait counts from when the attempt ended, so a recorder running late (a busy machine, a batch) does not
+    /// stretch it; an attempt that seems to end after it is recorded (clocks) counts from the recording.
+    @Test func theWaitCountsFromTheEndOfTheAttemptNotItsRecording() throws {
+        let ended = Self.now.addingTimeInterval(-9.5)
+        let limited = Self.decide(
+            Self.leased(attempts: 0),
+            Self.outcome(status: 429, retryAfter: 30, startedAt: Self.now.addingTimeInterval(-10), duration: 500))
+        #expect(limited.update?.nextAttemptAt == ended.addingTimeInterval(30))
+        let failed = Self.decide(
+            Self.leased(attempts: 0), Self.outcome(status: 500, startedAt: Self.now.addingTimeInterval(-10), duration: 500))
+        #expect(failed.update?.nextAttemptAt == ended.addingTimeInterval(5))
+        let ahead = Self.decide(
+            Self.leased(attempts: 0), Self.outcome(status: 500, startedAt: Self.now.addingTimeInterval(60)))
+        #expect(ahead.update?.nextAttemptAt == Self.now.addingTimeInterval(5))
+    }
+
     @Test func retryAfterCountsOnlyOn429And503AndNeverRevivesTheLastAttempt() throws {
         let other = Self.decide(Self.leased(attempts: 0), Self.outcome(status: 500, retryAfter: 120))
         #expect(other.update?.nextAttemptAt == Self.now.addingTimeInterval(5), "a 500's Retry-After is ignored")

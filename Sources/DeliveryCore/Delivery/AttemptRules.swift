@@ -94,8 +94,11 @@ enum AttemptRules {
             // Manual attempts do not advance the schedule.
             let scheduled = max(1, number - manualCount)
             let retryAfter = [429, 503].contains(outcome.responseStatus ?? 0) ? outcome.retryAfter : nil
+            // Counted from when the attempt ended (when a Retry-After was said), not from when it is recorded: a
+            // recorder running late must not stretch the wait.
+            let ended = outcome.startedAt.addingTimeInterval(Double(outcome.durationMilliseconds) / 1000)
             update.nextAttemptAt = policy.nextAttempt(
-                afterFailedAttempt: scheduled, retryAfter: retryAfter, now: now, using: &random)
+                afterFailedAttempt: scheduled, retryAfter: retryAfter, now: min(ended, now), using: &random)
             update.status = update.nextAttemptAt == nil ? .dead : .retrying
         }
         return DeliveryDecision(attemptNumber: number, update: update, endpointGone: gone)
