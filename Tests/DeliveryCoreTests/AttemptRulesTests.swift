@@ -39,6 +39,8 @@ struct AttemptRulesTests {
         #expect(summary(502, "\u{1B}]0;owned\u{7}bad \u{1B}[2Jgateway") == "http 502: ^[bad ^[gateway")
         let long = summary(500, String(repeating: "é", count: 500))
         #expect(long == "http 500: " + String(repeating: "é", count: 99) + "…")
+        // Only the first KiB is read: a long run of blanks leaves nothing.
+        #expect(summary(500, String(repeating: " ", count: 2000) + "late") == "http 500")
         #expect(summary(200, "fine") == nil, "a success has no summary")
         #expect(Self.outcome(status: nil).summary == "connect_refused: connection refused")
     }

@@ -90,9 +90,10 @@ public struct AttemptOutcome: Sendable {
     static let openingLength = 100
 
     /// The start of a response body on one line: sanitised (it is the receiver's text), runs of white space made one
-    /// space, cut at `openingLength` characters with `…`. Nil when nothing printable is left.
+    /// space, cut at `openingLength` characters with `…`. Nil when nothing printable is left. Only the body's first
+    /// KiB is looked at: this runs for every failed attempt a dispatcher records, and the excerpt may hold 4 KiB.
     static func opening(_ body: String) -> String? {
-        var words = Sanitizer.line(body).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        var words = Sanitizer.line(String(decoding: body.utf8.prefix(1024), as: UTF8.self)).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
         if words.count > openingLength { words = String(words.prefix(openingLength - 1)) + "…" }
         return words.isEmpty ? nil : words
     }
